@@ -1,0 +1,98 @@
+// kvscale/gpu.hpp: device scales and the GPU backend (HIP, or CUDA in the CUDA variant).
+//
+// No HIP or CUDA header is included: streams are passed as an opaque `Stream` (a hipStream_t or
+// cudaStream_t cast to void*; nullptr is the default stream). In a build without a GPU backend
+// every function returns Status::unsupported.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "kvscale/export.h"
+#include "kvscale/kv_cache.hpp"
+#include "kvscale/scales.hpp"
+#include "kvscale/status.hpp"
+
+namespace kvscale {
+
+/// A hipStream_t / cudaStream_t, type-erased. nullptr = the legacy default stream.
+using Stream = void*;
+
+namespace gpu {
+
+/// "hip", "cuda" or "none": the backend compiled into this build.
+KVSCALE_EXPORT const char* backend_name() noexcept;
+/// Number of usable devices; 0 (and Status::no_device) when there is none or no backend.
+KVSCALE_EXPORT Status device_count(int* count) noexcept;
+/// Short description of a device ("AMD Instinct MI300X (gfx942:sramecc+:xnack-), 304 CUs").
+KVSCALE_EXPORT Status device_description(int device, std::string* out) noexcept;
+/// The FP8 format the device converts natively: e4m3fnuz on gfx940/941/942, e4m3fn otherwise
+/// (gfx950, gfx12, NVIDIA sm_89+). Status::no_device when the device does not exist.
+KVSCALE_EXPORT Status native_format(int device, Fp8Format* out) noexcept;
+
+/// Launchers. Pointers are device pointers (scales too: one float each). Each call validates its
+/// arguments, then enqueues on `stream` and returns; it never allocates or synchronises, so it may
+/// be captured into a graph. Size 0 is a no-op. Errors: invalid_argument, unsupported,
+/// device_error (launch failure; last_error_message() names the kernel and device).
+/// Slots outside the cache are skipped by the kernels (they cannot be checked without reading
+/// device memory); validate them on the host if they are untrusted.
+KVSCALE_EXPORT Status quantize(const QuantizeArgs& a, Stream stream) noexcept;
+KVSCALE_EXPORT Status dequantize(const DequantizeArgs& a, Stream stream) noexcept;
+KVSCALE_EXPORT Status paged_write(const PagedWriteArgs& a, Stream stream) noexcept;
+KVSCALE_EXPORT Status paged_read(const PagedReadArgs& a, Stream stream) noexcept;
+
+}  // namespace gpu
+
+/// One rank's scales on one device: a move-only RAII owner of 2 * num_layers floats,
+/// layout [K(layer 0..L-1) | V(layer 0..L-1)]. Both halves come from the file's single per-layer
+/// scale today; the layout lets them differ later. The pointers stay valid and fixed for the
+/// object's life, and update() rewrites the values in place, so captured graphs stay valid.
+class KVSCALE_EXPORT DeviceScales {
+ public:
+  DeviceScales() = default;
+  ~DeviceScales();
+  DeviceScales(DeviceScales&& other) noexcept;
+  DeviceScales& operator=(DeviceScales&& other) noexcept;
+  DeviceScales(const DeviceScales&) = delete;
+  DeviceScales& operator=(const DeviceScales&) = delete;
+
+  /// Allocates on `device`, converts the rank's scales for `conv` (x2 for fnuz), and uploads them
+  /// with an async copy on `stream` (the host staging buffer is this object's mirror, so the
+  /// object must outlive that copy). Errors: invalid_argument (rank or range outside the table),
+  /// no_device, out_of_memory, device_error, unsupported (no GPU backend).
+  static Status create(int device, const ScaleTable& table, int rank, LayerRange range,
+                       const ScaleConversion& conv, Stream stream, DeviceScales* out) noexcept;
+
+  /// Rewrites the values in place from `table` (same rank, range and conversion as create()).
+  /// Errors: invalid_argument (the table does not cover the range), device_error.
+  Status update(const ScaleTable& table, Stream stream) noexcept;
+
+  /// Device pointer to the K / V scale of `layer` (absolute layer index within the range).
+  /// Returns nullptr when the layer is outside the range.
+  const float* k_scale(int layer) const noexcept;
+  const float* v_scale(int layer) const noexcept;
+  /// The 2 * num_layers() device floats.
+  const float* data() const noexcept { return data_; }
+  /// Host copy of the same values, same layout, for backends that want host scalars.
+  const std::vector<float>& host_mirror() const noexcept { return host_; }
+
+  int device() const noexcept { return device_; }
+  int rank() const noexcept { return rank_; }
+  int first_layer() const noexcept { return first_layer_; }
+  int num_layers() const noexcept { return num_layers_; }
+  const ScaleConversion& conversion() const noexcept { return conv_; }
+  bool valid() const noexcept { return data_ != nullptr; }
+
+ private:
+  void release() noexcept;
+  float* data_ = nullptr;
+  std::vector<float> host_;
+  int device_ = -1;
+  int rank_ = 0;
+  int first_layer_ = 0;
+  int num_layers_ = 0;
+  ScaleConversion conv_;
+};
+
+}  // namespace kvscale

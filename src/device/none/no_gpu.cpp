@@ -1,0 +1,37 @@
+// The device layer of a build without a GPU backend: every call says so.
+#include "core/error.hpp"
+#include "kvscale/gpu.hpp"
+
+namespace kvscale {
+namespace {
+Status unsupported(const char* what) {
+  return detail::fail(Status::unsupported, std::string(what) + ": kvscale was built without a GPU backend");
+}
+}  // namespace
+
+namespace gpu {
+const char* backend_name() noexcept { return "none"; }
+Status device_count(int* count) noexcept {
+  if (count) *count = 0;
+  return detail::fail(Status::no_device, "device_count: kvscale was built without a GPU backend");
+}
+Status device_description(int, std::string*) noexcept { return unsupported("device_description"); }
+Status native_format(int, Fp8Format*) noexcept { return unsupported("native_format"); }
+Status quantize(const QuantizeArgs&, Stream) noexcept { return unsupported("gpu::quantize"); }
+Status dequantize(const DequantizeArgs&, Stream) noexcept { return unsupported("gpu::dequantize"); }
+Status paged_write(const PagedWriteArgs&, Stream) noexcept { return unsupported("gpu::paged_write"); }
+Status paged_read(const PagedReadArgs&, Stream) noexcept { return unsupported("gpu::paged_read"); }
+}  // namespace gpu
+
+DeviceScales::~DeviceScales() = default;
+DeviceScales::DeviceScales(DeviceScales&&) noexcept = default;
+DeviceScales& DeviceScales::operator=(DeviceScales&&) noexcept = default;
+void DeviceScales::release() noexcept {}
+Status DeviceScales::create(int, const ScaleTable&, int, LayerRange, const ScaleConversion&, Stream,
+                            DeviceScales*) noexcept {
+  return unsupported("DeviceScales::create");
+}
+Status DeviceScales::update(const ScaleTable&, Stream) noexcept { return unsupported("DeviceScales::update"); }
+const float* DeviceScales::k_scale(int) const noexcept { return nullptr; }
+const float* DeviceScales::v_scale(int) const noexcept { return nullptr; }
+}  // namespace kvscale
