@@ -61,8 +61,8 @@ class KVSCALE_EXPORT DeviceScales {
   /// with an async copy on `stream` (the host staging buffer is this object's mirror, so the
   /// object must outlive that copy). Errors: invalid_argument (rank or range outside the table),
   /// no_device, out_of_memory, device_error, unsupported (no GPU backend).
-  static Status create(int device, const ScaleTable& table, int rank, LayerRange range,
-                       const ScaleConversion& conv, Stream stream, DeviceScales* out) noexcept;
+  static Status create(int device, const ScaleTable& table, int rank, LayerRange range, const ScaleConversion& conv,
+                       Stream stream, DeviceScales* out) noexcept;
 
   /// Rewrites the values in place from `table` (same rank, range and conversion as create()).
   /// Errors: invalid_argument (the table does not cover the range), device_error.

@@ -56,7 +56,7 @@ KVSCALE_HOST_DEVICE inline std::uint16_t f32_to_f16(float x) {
   const std::uint32_t mag = u & 0x7FFFFFFFu;
   if (mag > 0x7F800000u) return 0x7E00;
   if (mag >= 0x477FF000u) return static_cast<std::uint16_t>(sign | 0x7C00u);  // >= 65520: inf
-  if (mag >= 0x38800000u) {                                                 // normal fp16
+  if (mag >= 0x38800000u) {                                                   // normal fp16
     const std::uint32_t r = mag + 0xFFFu + ((mag >> 13) & 1u);
     return static_cast<std::uint16_t>(sign | ((r >> 13) - (112u << 10)));
   }

@@ -63,9 +63,9 @@ struct TokenRows {
 /// Contiguous quantize: out[i] = quantize(format, in[i], *scale) for i < n.
 struct QuantizeArgs {
   Fp8Format format = Fp8Format::e4m3fn;
-  DType dtype = DType::bf16;     ///< element type of `in`
-  const void* in = nullptr;      ///< n elements of dtype, aligned to dtype_size
-  std::uint8_t* out = nullptr;   ///< n bytes
+  DType dtype = DType::bf16;    ///< element type of `in`
+  const void* in = nullptr;     ///< n elements of dtype, aligned to dtype_size
+  std::uint8_t* out = nullptr;  ///< n bytes
   std::size_t n = 0;
   const float* scale = nullptr;  ///< one float: host memory for the CPU backend, device for GPUs
 };

@@ -20,41 +20,41 @@ namespace kvscale {
 /// Rule ids refer to docs/scales-file.md. Never renumber; append only.
 enum class DiagCode : std::uint16_t {
   // I/O
-  file_not_found = 1,      ///< The path does not exist.
-  not_a_regular_file,      ///< A directory, device or other non-file.
-  permission_denied,       ///< The file cannot be opened for reading.
-  read_error,              ///< Reading failed part-way.
+  file_not_found = 1,  ///< The path does not exist.
+  not_a_regular_file,  ///< A directory, device or other non-file.
+  permission_denied,   ///< The file cannot be opened for reading.
+  read_error,          ///< Reading failed part-way.
   // H6 / H7: bytes and syntax
-  file_too_large,          ///< H6: more than max_file_bytes; refused before reading.
-  nesting_too_deep,        ///< H6: JSON nesting deeper than max_depth.
-  utf8_bom,                ///< H7: the file starts with a UTF-8 byte order mark.
-  invalid_utf8,            ///< H7: a byte sequence that is not UTF-8.
-  trailing_data,           ///< H7: bytes after the top-level JSON value.
-  syntax_error,            ///< Not JSON (also: an empty file).
-  not_an_object,           ///< H7: the top-level value is not an object.
-  nan_or_infinity,         ///< H4: a NaN, Infinity or -Infinity token.
+  file_too_large,    ///< H6: more than max_file_bytes; refused before reading.
+  nesting_too_deep,  ///< H6: JSON nesting deeper than max_depth.
+  utf8_bom,          ///< H7: the file starts with a UTF-8 byte order mark.
+  invalid_utf8,      ///< H7: a byte sequence that is not UTF-8.
+  trailing_data,     ///< H7: bytes after the top-level JSON value.
+  syntax_error,      ///< Not JSON (also: an empty file).
+  not_an_object,     ///< H7: the top-level value is not an object.
+  nan_or_infinity,   ///< H4: a NaN, Infinity or -Infinity token.
   // V6: structure
-  missing_key,             ///< V6: a required key (model_type, kv_cache, dtype, scaling_factor) is absent.
-  wrong_type,              ///< V6: a value of the wrong JSON type (e.g. kv_cache is an array).
+  missing_key,  ///< V6: a required key (model_type, kv_cache, dtype, scaling_factor) is absent.
+  wrong_type,   ///< V6: a value of the wrong JSON type (e.g. kv_cache is an array).
   // V1..V5
-  dtype_mismatch,          ///< V1: kv_cache.dtype is not "float8_e4m3fn".
-  rank_missing,            ///< V2: a rank in 0..tp_size-1 (or 0..n-1 without context) is absent.
-  rank_unexpected,         ///< V2: a rank outside 0..tp_size-1.
-  layer_missing,           ///< V3: a layer in 0..L-1 is absent from a rank.
-  layer_unexpected,        ///< V3: a layer outside 0..L-1.
-  tp_rank_out_of_range,    ///< V4: the context's tp_rank is not in 0..tp_size-1.
-  model_type_mismatch,     ///< V5: the file's model_type differs from the context's (or is null).
+  dtype_mismatch,        ///< V1: kv_cache.dtype is not "float8_e4m3fn".
+  rank_missing,          ///< V2: a rank in 0..tp_size-1 (or 0..n-1 without context) is absent.
+  rank_unexpected,       ///< V2: a rank outside 0..tp_size-1.
+  layer_missing,         ///< V3: a layer in 0..L-1 is absent from a rank.
+  layer_unexpected,      ///< V3: a layer outside 0..L-1.
+  tp_rank_out_of_range,  ///< V4: the context's tp_rank is not in 0..tp_size-1.
+  model_type_mismatch,   ///< V5: the file's model_type differs from the context's (or is null).
   // H1..H6: hardened checks
-  key_not_canonical,       ///< H1: a rank or layer key that is not a canonical int32 decimal.
-  duplicate_key,           ///< H2: the same key twice in one object.
-  scale_not_number,        ///< H3: a scale that is a string, bool, null, array or object.
-  scale_out_of_range,      ///< H5: a scale that is not finite and > 0 once rounded to float32.
-  too_many_ranks,          ///< H6: more than max_ranks ranks (or tp_size above it).
-  too_many_layers,         ///< H6: more than max_layers layers (or num_hidden_layers above it).
+  key_not_canonical,   ///< H1: a rank or layer key that is not a canonical int32 decimal.
+  duplicate_key,       ///< H2: the same key twice in one object.
+  scale_not_number,    ///< H3: a scale that is a string, bool, null, array or object.
+  scale_out_of_range,  ///< H5: a scale that is not finite and > 0 once rounded to float32.
+  too_many_ranks,      ///< H6: more than max_ranks ranks (or tp_size above it).
+  too_many_layers,     ///< H6: more than max_layers layers (or num_hidden_layers above it).
   // Context and library
-  invalid_context,         ///< The caller's context itself is invalid (tp_size <= 0, ...).
-  out_of_memory,           ///< The host ran out of memory while loading.
-  too_many_diagnostics,    ///< The diagnostic list was capped; more problems exist.
+  invalid_context,       ///< The caller's context itself is invalid (tp_size <= 0, ...).
+  out_of_memory,         ///< The host ran out of memory while loading.
+  too_many_diagnostics,  ///< The diagnostic list was capped; more problems exist.
 };
 
 /// Stable snake_case name of a code, e.g. "layer_missing".
@@ -114,7 +114,8 @@ class KVSCALE_EXPORT ScaleTable {
   const std::optional<std::string>& model_type() const noexcept { return model_type_; }
   /// Precondition: 0 <= rank < tp_size(), 0 <= layer < num_layers().
   float scale(int rank, int layer) const noexcept {
-    return scales_[static_cast<std::size_t>(rank) * static_cast<std::size_t>(num_layers_) + static_cast<std::size_t>(layer)];
+    return scales_[static_cast<std::size_t>(rank) * static_cast<std::size_t>(num_layers_) +
+                   static_cast<std::size_t>(layer)];
   }
   /// num_layers() contiguous floats of one rank. Precondition: 0 <= rank < tp_size().
   const float* rank_data(int rank) const noexcept {

@@ -53,11 +53,11 @@ bool parse_args(int argc, char** argv, int first, const std::set<std::string>& v
   return true;
 }
 
-bool parse_int(const std::string& name, const std::string& text, std::int64_t lo, std::int64_t hi,
-               std::int64_t* out, std::string* error) {
+bool parse_int(const std::string& name, const std::string& text, std::int64_t lo, std::int64_t hi, std::int64_t* out,
+               std::string* error) {
   const auto fail = [&] {
-    *error = name + ": expected an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got '" +
-             text + "'";
+    *error =
+        name + ": expected an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got '" + text + "'";
     return false;
   };
   if (text.empty() || text.size() > 20) return fail();

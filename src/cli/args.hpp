@@ -33,8 +33,8 @@ bool parse_args(int argc, char** argv, int first, const std::set<std::string>& v
 
 /// Parses a decimal integer in [lo, hi]; on failure writes "<name>: expected an integer in [lo, hi],
 /// got '<text>'" to *error.
-bool parse_int(const std::string& name, const std::string& text, std::int64_t lo, std::int64_t hi,
-               std::int64_t* out, std::string* error);
+bool parse_int(const std::string& name, const std::string& text, std::int64_t lo, std::int64_t hi, std::int64_t* out,
+               std::string* error);
 
 }  // namespace cli
 }  // namespace kvscale

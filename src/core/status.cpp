@@ -1,6 +1,7 @@
+#include "kvscale/status.hpp"
+
 #include "core/error.hpp"
 #include "kvscale/kv_cache.hpp"
-#include "kvscale/status.hpp"
 
 namespace kvscale {
 namespace {

@@ -42,17 +42,19 @@ Status check_contiguous(const char* op, Fp8Format f, DType t, const void* in, co
   if (in == nullptr) return bad(op, "in is null");
   if (out == nullptr) return bad(op, "out is null");
   if (scale == nullptr) return bad(op, "scale is null");
-  if (n > static_cast<std::size_t>(kMaxI64) / dtype_size(t)) return bad(op, "n = " + std::to_string(n) + " is too large");
+  if (n > static_cast<std::size_t>(kMaxI64) / dtype_size(t))
+    return bad(op, "n = " + std::to_string(n) + " is too large");
   if (!aligned(wide, dtype_size(t)))
-    return bad(op, std::string("the ") + dtype_name(t) + " pointer is not aligned to " + std::to_string(dtype_size(t)) + " bytes");
+    return bad(op, std::string("the ") + dtype_name(t) + " pointer is not aligned to " + std::to_string(dtype_size(t)) +
+                       " bytes");
   if (!aligned(scale, alignof(float))) return bad(op, "scale is not aligned to 4 bytes");
   return Status::success;
 }
 
 // Shared by paged write and read: shapes of the rows and the cache, and their agreement.
-Status check_paged(const char* op, Fp8Format f, DType t, const TokenRows& r, const PagedCacheShape& c,
-                   const void* key, const void* value, const std::int64_t* slots, const void* kc, const void* vc,
-                   const float* ks, const float* vs, const char* slots_name) {
+Status check_paged(const char* op, Fp8Format f, DType t, const TokenRows& r, const PagedCacheShape& c, const void* key,
+                   const void* value, const std::int64_t* slots, const void* kc, const void* vc, const float* ks,
+                   const float* vs, const char* slots_name) {
   if (Status s = check_common(op, f, t); s != Status::success) return s;
   if (r.num_tokens < 0) return bad(op, "num_tokens = " + std::to_string(r.num_tokens) + " is negative");
   if (r.num_tokens == 0) return Status::success;
@@ -75,8 +77,8 @@ Status check_paged(const char* op, Fp8Format f, DType t, const TokenRows& r, con
                               std::pair<const char*, std::int64_t>{"value_row_stride", r.value_row_stride}}) {
     std::int64_t span = 0;
     if (stride < row)
-      return bad(op, std::string(name) + " = " + std::to_string(stride) + " is smaller than num_kv_heads * head_size = " +
-                         std::to_string(row));
+      return bad(op, std::string(name) + " = " + std::to_string(stride) +
+                         " is smaller than num_kv_heads * head_size = " + std::to_string(row));
     if (!mul_ok(stride, r.num_tokens, &span) || !mul_ok(span, static_cast<std::int64_t>(dtype_size(t)), &span))
       return bad(op, std::string(name) + " * num_tokens overflows 64-bit sizes");
   }
@@ -90,7 +92,8 @@ Status check_paged(const char* op, Fp8Format f, DType t, const TokenRows& r, con
   if (!aligned(key, dtype_size(t)) || !aligned(value, dtype_size(t)))
     return bad(op, std::string("key and value must be aligned to ") + std::to_string(dtype_size(t)) + " bytes");
   if (!aligned(slots, alignof(std::int64_t))) return bad(op, std::string(slots_name) + " is not aligned to 8 bytes");
-  if (!aligned(ks, alignof(float)) || !aligned(vs, alignof(float))) return bad(op, "k_scale and v_scale must be aligned to 4 bytes");
+  if (!aligned(ks, alignof(float)) || !aligned(vs, alignof(float)))
+    return bad(op, "k_scale and v_scale must be aligned to 4 bytes");
   return Status::success;
 }
 
