@@ -42,6 +42,59 @@ KVSCALE_EXPORT Status dequantize(const DequantizeArgs& a, Stream stream) noexcep
 KVSCALE_EXPORT Status paged_write(const PagedWriteArgs& a, Stream stream) noexcept;
 KVSCALE_EXPORT Status paged_read(const PagedReadArgs& a, Stream stream) noexcept;
 
+/// Makes `device` current for the calling thread. Errors: no_device, device_error.
+KVSCALE_EXPORT Status set_device(int device) noexcept;
+/// Waits for all work on `stream`. (The launchers never do this themselves.)
+KVSCALE_EXPORT Status synchronize(Stream stream) noexcept;
+/// Device-to-device copy of `bytes` on `stream`: the bandwidth baseline for benchmarks.
+KVSCALE_EXPORT Status copy_device(void* dst, const void* src, std::size_t bytes, Stream stream) noexcept;
+
+/// Device memory for tools, tests and benchmarks: move-only RAII over one allocation.
+class KVSCALE_EXPORT DeviceBuffer {
+ public:
+  DeviceBuffer() = default;
+  ~DeviceBuffer();
+  DeviceBuffer(DeviceBuffer&& other) noexcept;
+  DeviceBuffer& operator=(DeviceBuffer&& other) noexcept;
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+
+  /// Allocates `bytes` (may be 0) on `device`. Errors: no_device, out_of_memory, unsupported.
+  static Status create(int device, std::size_t bytes, DeviceBuffer* out) noexcept;
+  void* data() const noexcept { return data_; }
+  std::size_t size() const noexcept { return size_; }
+  int device() const noexcept { return device_; }
+  /// Stream-ordered copies; the host memory must stay valid until the stream reaches them.
+  /// Errors: invalid_argument (offset + bytes > size()), device_error.
+  Status upload(const void* host, std::size_t bytes, Stream stream, std::size_t offset = 0) noexcept;
+  Status download(void* host, std::size_t bytes, Stream stream, std::size_t offset = 0) const noexcept;
+  /// Stream-ordered byte fill.
+  Status fill(int byte, Stream stream) noexcept;
+
+ private:
+  void* data_ = nullptr;
+  std::size_t size_ = 0;
+  int device_ = -1;
+};
+
+/// Elapsed device time between two points of a stream (GPU events), for benchmarks.
+class KVSCALE_EXPORT EventTimer {
+ public:
+  EventTimer() = default;
+  ~EventTimer();
+  EventTimer(const EventTimer&) = delete;
+  EventTimer& operator=(const EventTimer&) = delete;
+  /// Errors: device_error, unsupported.
+  Status start(Stream stream) noexcept;
+  Status stop(Stream stream) noexcept;
+  /// Waits for the stop event, then returns the milliseconds between start and stop.
+  Status elapsed_ms(float* ms) noexcept;
+
+ private:
+  void* start_ = nullptr;
+  void* stop_ = nullptr;
+};
+
 }  // namespace gpu
 
 /// One rank's scales on one device: a move-only RAII owner of 2 * num_layers floats,
