@@ -1,14 +1,546 @@
-// Placeholder until the roundtrip command lands.
+// kvscale roundtrip: the main job. Loads a scales file, uploads one rank's scales, and for every
+// layer writes synthetic K/V into a paged FP8 cache and reads it back, reporting the error and the
+// speed of each phase. On a GPU it also checks that the bytes equal the CPU reference.
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
 #include <cstdio>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "args.hpp"
 #include "commands.hpp"
+#include "kvscale/kvscale.hpp"
+
+#ifndef KVSCALE_EXAMPLE_FILE
+#define KVSCALE_EXAMPLE_FILE ""
+#endif
+#ifndef KVSCALE_INSTALLED_EXAMPLE_FILE
+#define KVSCALE_INSTALLED_EXAMPLE_FILE ""
+#endif
 
 namespace kvscale {
 namespace cli {
-int cmd_roundtrip(int, char**) {
-  std::fputs("kvscale roundtrip: not implemented yet\n", stderr);
-  return kExitUsage;
+namespace {
+
+const char kHelp[] =
+    "usage: kvscale roundtrip [FILE] [options]\n"
+    "\n"
+    "For every layer of one TP rank: generate reproducible synthetic K/V (normal, amax near\n"
+    "scale x fp8 max, plus outliers and padding slots), quantize them into a paged FP8 cache with\n"
+    "the layer's scale, read them back, and report max |error|, RMS relative error, the saturated\n"
+    "fraction and time/bandwidth per phase. On a GPU the cache and output bytes are compared with\n"
+    "the CPU reference. Without FILE, the bundled Llama-2-7B example is used.\n"
+    "\n"
+    "options:\n"
+    "  --tp-size N --tp-rank R --num-layers L   context (all three, or none: taken from the file)\n"
+    "  --model-type T                           expected model_type\n"
+    "  --format e4m3fn|e4m3fnuz|native          cache format (default native: the device's, e4m3fn on CPU)\n"
+    "  --backend auto|hip|cuda|cpu              default auto: the GPU if one is present, else the CPU\n"
+    "  --tokens N      tokens per layer (default 4096)     --kv-heads H   (default 8)\n"
+    "  --head-size D   (default 128)                       --block-size B (default 16)\n"
+    "  --dtype bf16|f16|f32  (default bf16)                --seed S       (default 1)\n"
+    "  --layout nhd|hnd      (default nhd)                 --json         machine-readable output\n";
+
+// ---- reproducible synthetic data -------------------------------------------------------------
+
+std::uint64_t splitmix(std::uint64_t& s) {
+  std::uint64_t z = (s += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
 }
+double uniform01(std::uint64_t& s) { return static_cast<double>(splitmix(s) >> 11) * 0x1.0p-53; }
+
+// Standard normals (Box-Muller), generated once; each layer scales a rotated window of them.
+std::vector<float> standard_normals(std::size_t n, std::uint64_t seed) {
+  std::vector<float> z(n);
+  std::uint64_t s = seed;
+  for (std::size_t i = 0; i < n; i += 2) {
+    const double u1 = std::max(uniform01(s), 1e-300), u2 = uniform01(s);
+    const double r = std::sqrt(-2.0 * std::log(u1));
+    z[i] = static_cast<float>(r * std::cos(6.283185307179586 * u2));
+    if (i + 1 < n) z[i + 1] = static_cast<float>(r * std::sin(6.283185307179586 * u2));
+  }
+  return z;
+}
+
+void store(DType t, void* base, std::size_t i, float v) {
+  if (t == DType::f32) {
+    static_cast<float*>(base)[i] = v;
+  } else if (t == DType::f16) {
+    static_cast<std::uint16_t*>(base)[i] = half::f32_to_f16(v);
+  } else {
+    static_cast<std::uint16_t*>(base)[i] = half::f32_to_bf16(v);
+  }
+}
+float load(DType t, const void* base, std::size_t i) {
+  if (t == DType::f32) return static_cast<const float*>(base)[i];
+  if (t == DType::f16) return half::f16_to_f32(static_cast<const std::uint16_t*>(base)[i]);
+  return half::bf16_to_f32(static_cast<const std::uint16_t*>(base)[i]);
+}
+
+struct Shape {
+  std::int64_t tokens = 4096, heads = 8, head_size = 128, block_size = 16;
+  DType dtype = DType::bf16;
+  CacheLayout layout = CacheLayout::nhd;
+  std::uint64_t seed = 1;
+  std::size_t elems() const { return static_cast<std::size_t>(tokens * heads * head_size); }
+  std::size_t row() const { return static_cast<std::size_t>(heads * head_size); }
+};
+
+struct LayerStats {
+  double max_abs_err = 0, rms_rel_err = 0, saturated = 0;
+  double write_ms = 0, read_ms = 0;
+  bool bytes_match = true;  // GPU vs CPU reference (always true on the CPU backend)
+};
+
+// The bytes each phase moves, each counted once: write reads K,V and the slots and writes both
+// caches; read reads the slots and both caches and writes K,V.
+double phase_bytes(const Shape& s, std::int64_t valid_tokens) {
+  const double row_in = static_cast<double>(s.row() * dtype_size(s.dtype));
+  const double row_fp8 = static_cast<double>(s.row());
+  return 2.0 * static_cast<double>(valid_tokens) * (row_in + row_fp8) + 8.0 * static_cast<double>(s.tokens);
+}
+
+// ---- backends behind one interface ---------------------------------------------------------
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual const char* name() const = 0;
+  // Runs write then read for one layer; returns timings and fills cache/out host copies.
+  virtual Status run(PagedWriteArgs w, PagedReadArgs r, float k_scale, float v_scale, int layer, LayerStats* st,
+                     std::vector<std::uint8_t>* kc, std::vector<std::uint8_t>* vc, std::vector<unsigned char>* ko,
+                     std::vector<unsigned char>* vo) = 0;
+};
+
+double ms_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+class CpuBackend : public Backend {
+ public:
+  const char* name() const override { return "cpu"; }
+  Status run(PagedWriteArgs w, PagedReadArgs r, float k_scale, float v_scale, int, LayerStats* st,
+             std::vector<std::uint8_t>* kc, std::vector<std::uint8_t>* vc, std::vector<unsigned char>* ko,
+             std::vector<unsigned char>* vo) override {
+    w.key_cache = kc->data();
+    w.value_cache = vc->data();
+    w.k_scale = &k_scale;
+    w.v_scale = &v_scale;
+    auto t0 = std::chrono::steady_clock::now();
+    if (Status s = cpu::paged_write(w); s != Status::success) return s;
+    st->write_ms = ms_since(t0);
+    r.key_cache = kc->data();
+    r.value_cache = vc->data();
+    r.key = ko->data();
+    r.value = vo->data();
+    r.k_scale = &k_scale;
+    r.v_scale = &v_scale;
+    t0 = std::chrono::steady_clock::now();
+    if (Status s = cpu::paged_read(r); s != Status::success) return s;
+    st->read_ms = ms_since(t0);
+    return Status::success;
+  }
+};
+
+class GpuBackend : public Backend {
+ public:
+  GpuBackend(int device, DeviceScales scales) : device_(device), scales_(std::move(scales)) {}
+  const char* name() const override { return gpu::backend_name(); }
+
+  Status run(PagedWriteArgs w, PagedReadArgs r, float, float, int layer, LayerStats* st, std::vector<std::uint8_t>* kc,
+             std::vector<std::uint8_t>* vc, std::vector<unsigned char>* ko, std::vector<unsigned char>* vo) override {
+    const std::size_t in_bytes =
+        static_cast<std::size_t>(w.rows.num_tokens * w.rows.key_row_stride) * dtype_size(w.dtype);
+    const std::size_t cache_bytes = kc->size();
+    const std::size_t slot_bytes = static_cast<std::size_t>(w.rows.num_tokens) * sizeof(std::int64_t);
+    if (key_.data() == nullptr) {
+      Status s = Status::success;
+      if ((s = gpu::DeviceBuffer::create(device_, in_bytes, &key_)) != Status::success ||
+          (s = gpu::DeviceBuffer::create(device_, in_bytes, &value_)) != Status::success ||
+          (s = gpu::DeviceBuffer::create(device_, in_bytes, &key_out_)) != Status::success ||
+          (s = gpu::DeviceBuffer::create(device_, in_bytes, &value_out_)) != Status::success ||
+          (s = gpu::DeviceBuffer::create(device_, cache_bytes, &kc_)) != Status::success ||
+          (s = gpu::DeviceBuffer::create(device_, cache_bytes, &vc_)) != Status::success ||
+          (s = gpu::DeviceBuffer::create(device_, slot_bytes, &slots_)) != Status::success)
+        return s;
+    }
+    Stream stream = nullptr;
+    Status s = Status::success;
+    // Same starting bytes as the CPU reference's buffers (the caller zeroed them).
+    if ((s = key_.upload(w.key, in_bytes, stream)) != Status::success ||
+        (s = value_.upload(w.value, in_bytes, stream)) != Status::success ||
+        (s = slots_.upload(w.slot_mapping, slot_bytes, stream)) != Status::success ||
+        (s = kc_.fill(0, stream)) != Status::success || (s = vc_.fill(0, stream)) != Status::success ||
+        (s = key_out_.fill(0, stream)) != Status::success || (s = value_out_.fill(0, stream)) != Status::success)
+      return s;
+    w.key = key_.data();
+    w.value = value_.data();
+    w.slot_mapping = static_cast<const std::int64_t*>(slots_.data());
+    w.key_cache = static_cast<std::uint8_t*>(kc_.data());
+    w.value_cache = static_cast<std::uint8_t*>(vc_.data());
+    w.k_scale = scales_.k_scale(layer);
+    w.v_scale = scales_.v_scale(layer);
+    r.key_cache = w.key_cache;
+    r.value_cache = w.value_cache;
+    r.slots = w.slot_mapping;
+    r.key = key_out_.data();
+    r.value = value_out_.data();
+    r.k_scale = w.k_scale;
+    r.v_scale = w.v_scale;
+    float ms = 0;
+    if ((s = timer_.start(stream)) != Status::success || (s = gpu::paged_write(w, stream)) != Status::success ||
+        (s = timer_.stop(stream)) != Status::success || (s = timer_.elapsed_ms(&ms)) != Status::success)
+      return s;
+    st->write_ms = ms;
+    if ((s = timer_.start(stream)) != Status::success || (s = gpu::paged_read(r, stream)) != Status::success ||
+        (s = timer_.stop(stream)) != Status::success || (s = timer_.elapsed_ms(&ms)) != Status::success)
+      return s;
+    st->read_ms = ms;
+    if ((s = kc_.download(kc->data(), cache_bytes, stream)) != Status::success ||
+        (s = vc_.download(vc->data(), cache_bytes, stream)) != Status::success ||
+        (s = key_out_.download(ko->data(), in_bytes, stream)) != Status::success ||
+        (s = value_out_.download(vo->data(), in_bytes, stream)) != Status::success)
+      return s;
+    return gpu::synchronize(stream);
+  }
+
+ private:
+  int device_;
+  DeviceScales scales_;
+  gpu::DeviceBuffer key_, value_, key_out_, value_out_, kc_, vc_, slots_;
+  gpu::EventTimer timer_;
+};
+
+bool parse_choice(const std::string& name, const std::string& v, const std::vector<std::string>& allowed,
+                  std::string* error) {
+  if (std::find(allowed.begin(), allowed.end(), v) != allowed.end()) return true;
+  std::string list;
+  for (const auto& a : allowed) list += (list.empty() ? "" : "|") + a;
+  *error = name + ": expected " + list + ", got '" + v + "'";
+  return false;
+}
+
+std::string example_file() {
+  for (const char* p : {KVSCALE_INSTALLED_EXAMPLE_FILE, KVSCALE_EXAMPLE_FILE})
+    if (p[0] != '\0' && access(p, R_OK) == 0) return p;
+  return "";
+}
+
+}  // namespace
+
+int cmd_roundtrip(int argc, char** argv) {
+  Args args;
+  std::string err;
+  const std::set<std::string> value_opts = {"--tp-size", "--tp-rank", "--num-layers", "--model-type", "--format",
+                                            "--backend", "--tokens",  "--kv-heads",   "--head-size",  "--block-size",
+                                            "--dtype",   "--seed",    "--layout"};
+  if (!parse_args(argc, argv, 2, value_opts, {"--json", "--help", "-h"}, &args, &err)) {
+    std::fprintf(stderr, "kvscale roundtrip: %s\n(see kvscale roundtrip --help)\n", err.c_str());
+    return kExitUsage;
+  }
+  if (args.has("--help") || args.has("-h")) {
+    std::fputs(kHelp, stdout);
+    return kExitOk;
+  }
+  const auto usage = [&](const std::string& m) {
+    std::fprintf(stderr, "kvscale roundtrip: %s\n(see kvscale roundtrip --help)\n", m.c_str());
+    return kExitUsage;
+  };
+  if (args.positional.size() > 1) return usage("expected at most one FILE");
+  std::string file = args.positional.empty() ? example_file() : args.positional[0];
+  if (file.empty()) return usage("no FILE given and the bundled example was not found");
+
+  Shape shape;
+  std::int64_t v = 0;
+  struct IntOpt {
+    const char* name;
+    std::int64_t* dst;
+    std::int64_t lo, hi;
+  };
+  for (IntOpt o :
+       {IntOpt{"--tokens", &shape.tokens, 1, 1 << 24}, IntOpt{"--kv-heads", &shape.heads, 1, 1024},
+        IntOpt{"--head-size", &shape.head_size, 1, 4096}, IntOpt{"--block-size", &shape.block_size, 1, 4096}}) {
+    if (auto s = args.value(o.name)) {
+      if (!parse_int(o.name, *s, o.lo, o.hi, o.dst, &err)) return usage(err);
+    }
+  }
+  if (static_cast<double>(shape.elems()) * 4.0 > 2.0e9)
+    return usage("tokens x kv-heads x head-size is too large (> 2 GB per tensor)");
+  if (auto s = args.value("--seed")) {
+    if (!parse_int("--seed", *s, 0, INT64_MAX, &v, &err)) return usage(err);
+    shape.seed = static_cast<std::uint64_t>(v);
+  }
+  const std::string dtype = args.value("--dtype").value_or("bf16");
+  if (!parse_choice("--dtype", dtype, {"bf16", "f16", "f32"}, &err)) return usage(err);
+  shape.dtype = dtype == "f32" ? DType::f32 : dtype == "f16" ? DType::f16 : DType::bf16;
+  const std::string layout = args.value("--layout").value_or("nhd");
+  if (!parse_choice("--layout", layout, {"nhd", "hnd"}, &err)) return usage(err);
+  shape.layout = layout == "hnd" ? CacheLayout::hnd : CacheLayout::nhd;
+  const std::string format_opt = args.value("--format").value_or("native");
+  if (!parse_choice("--format", format_opt, {"e4m3fn", "e4m3fnuz", "native"}, &err)) return usage(err);
+  const std::string backend_opt = args.value("--backend").value_or("auto");
+  if (!parse_choice("--backend", backend_opt, {"auto", "hip", "cuda", "cpu"}, &err)) return usage(err);
+  const bool json = args.has("--json");
+  const bool progress = !json && isatty(STDERR_FILENO);
+
+  // 1. Load and validate.
+  LoadOptions lo;
+  const int ctx_given = args.has("--tp-size") + args.has("--tp-rank") + args.has("--num-layers");
+  if (ctx_given != 0 && ctx_given != 3) return usage("--tp-size, --tp-rank and --num-layers go together");
+  int rank = 0;
+  if (ctx_given == 3) {
+    std::int64_t ts = 0, tr = 0, nl = 0;
+    if (!parse_int("--tp-size", *args.value("--tp-size"), 1, 65536, &ts, &err) ||
+        !parse_int("--tp-rank", *args.value("--tp-rank"), 0, 65535, &tr, &err) ||
+        !parse_int("--num-layers", *args.value("--num-layers"), 1, 65536, &nl, &err))
+      return usage(err);
+    lo.context =
+        LoadContext{static_cast<int>(ts), static_cast<int>(tr), static_cast<int>(nl), args.value("--model-type")};
+    rank = static_cast<int>(tr);
+  } else if (args.has("--model-type")) {
+    return usage("--model-type needs --tp-size, --tp-rank and --num-layers");
+  }
+  LoadResult loaded = load_scales_file(file, lo);
+  if (!loaded.ok()) {
+    for (const auto& d : loaded.diagnostics)
+      std::fprintf(stderr, "%s:%s\n", file.c_str(), format_diagnostic(d).c_str());
+    std::fprintf(stderr, "kvscale roundtrip: %s was rejected; nothing was run\n", file.c_str());
+    return kExitRejected;
+  }
+  const ScaleTable& table = loaded.table;
+
+  // 2. Choose the backend, and say why.
+  int ndev = 0;
+  const Status dev_status = gpu::device_count(&ndev);
+  std::string why;
+  bool use_gpu = false;
+  if (backend_opt == "cpu") {
+    why = "requested with --backend cpu";
+  } else if (backend_opt == "auto") {
+    use_gpu = dev_status == Status::success && ndev > 0;
+    why = use_gpu ? std::string("auto: ") + std::to_string(ndev) + " " + gpu::backend_name() + " device(s) found"
+                  : std::string("auto: no GPU (") +
+                        (std::string(gpu::backend_name()) == "none" ? "built without a GPU backend"
+                                                                    : last_error_message()) +
+                        "); the CPU backend is the reference and the fallback";
+  } else {
+    if (backend_opt != gpu::backend_name()) {
+      std::fprintf(stderr, "kvscale roundtrip: --backend %s: this build's GPU backend is '%s'\n", backend_opt.c_str(),
+                   gpu::backend_name());
+      return kExitRejected;
+    }
+    if (dev_status != Status::success || ndev == 0) {
+      std::fprintf(stderr, "kvscale roundtrip: --backend %s: no device (%s)\n", backend_opt.c_str(),
+                   last_error_message().c_str());
+      return kExitRejected;
+    }
+    use_gpu = true;
+    why = "requested with --backend " + backend_opt;
+  }
+  Fp8Format format = Fp8Format::e4m3fn;
+  std::string format_why = "requested";
+  if (format_opt == "e4m3fnuz") format = Fp8Format::e4m3fnuz;
+  if (format_opt == "native") {
+    if (use_gpu && gpu::native_format(0, &format) == Status::success) {
+      format_why = "native to device 0";
+    } else {
+      format = Fp8Format::e4m3fn;
+      format_why = "native: e4m3fn, the format the scales are calibrated for";
+    }
+  }
+  const ScaleConversion conv{format, true};
+  std::vector<float> scales;
+  if (!effective_rank_scales(table, rank, LayerRange{}, conv, &scales, &err)) {
+    std::fprintf(stderr, "kvscale roundtrip: %s\n", err.c_str());
+    return kExitRejected;
+  }
+  std::unique_ptr<Backend> backend;
+  std::string device_desc = "host CPU";
+  if (use_gpu) {
+    DeviceScales ds;
+    if (Status s = DeviceScales::create(0, table, rank, LayerRange{}, conv, nullptr, &ds); s != Status::success) {
+      std::fprintf(stderr, "kvscale roundtrip: uploading the scales failed: %s: %s\n", status_name(s),
+                   last_error_message().c_str());
+      return kExitRejected;
+    }
+    gpu::device_description(0, &device_desc);
+    backend = std::make_unique<GpuBackend>(0, std::move(ds));
+  } else {
+    backend = std::make_unique<CpuBackend>();
+  }
+
+  // 3. Data: one set of standard normals, slots with padding, caches sized with spare blocks.
+  const std::size_t n = shape.elems();
+  const std::vector<float> z = standard_normals(n + 4099, shape.seed);
+  const std::int64_t blocks = (shape.tokens + shape.block_size - 1) / shape.block_size + 4;
+  PagedCacheShape cache{shape.layout, blocks, shape.block_size, shape.heads, shape.head_size};
+  std::vector<std::int64_t> slots(static_cast<std::size_t>(shape.tokens));
+  {
+    std::vector<std::int64_t> perm(static_cast<std::size_t>(cache.num_slots()));
+    for (std::size_t i = 0; i < perm.size(); ++i) perm[i] = static_cast<std::int64_t>(i);
+    std::uint64_t s = shape.seed ^ 0xA5A5A5A5ull;
+    for (std::size_t i = perm.size() - 1; i > 0; --i) std::swap(perm[i], perm[splitmix(s) % (i + 1)]);
+    for (std::size_t t = 0; t < slots.size(); ++t) slots[t] = (t % 61 == 7) ? -1 : perm[t];  // ~1.6% padding
+  }
+  std::int64_t valid_tokens = 0;
+  for (auto sl : slots) valid_tokens += sl >= 0;
+  const std::size_t ebytes = dtype_size(shape.dtype);
+  std::vector<unsigned char> key(n * ebytes), value(n * ebytes), key_out(n * ebytes), value_out(n * ebytes);
+  std::vector<std::uint8_t> kc(static_cast<std::size_t>(cache.bytes())), vc(kc.size()), ref_kc, ref_vc;
+  std::vector<unsigned char> ref_ko, ref_vo;
+
+  PagedWriteArgs w;
+  w.format = format;
+  w.dtype = shape.dtype;
+  w.rows = TokenRows{shape.tokens, shape.heads, shape.head_size, static_cast<std::int64_t>(shape.row()),
+                     static_cast<std::int64_t>(shape.row())};
+  w.key = key.data();
+  w.value = value.data();
+  w.slot_mapping = slots.data();
+  w.cache = cache;
+  PagedReadArgs r;
+  r.format = format;
+  r.dtype = shape.dtype;
+  r.rows = w.rows;
+  r.cache = cache;
+  r.slots = slots.data();
+
+  if (!json) {
+    std::printf("kvscale roundtrip: %s\n", file.c_str());
+    std::printf("  scales   tp_size %d, rank %d, %d layers, model_type %s\n", table.tp_size(), rank, table.num_layers(),
+                table.model_type() ? table.model_type()->c_str() : "null");
+    std::printf("  backend  %s (%s), %s\n", backend->name(), why.c_str(), device_desc.c_str());
+    std::printf("  format   %s (%s)%s\n", format_name(format), format_why.c_str(),
+                format == Fp8Format::e4m3fnuz ? ", scales x2" : "");
+    std::printf("  shape    %lld tokens (%lld padding) x %lld kv-heads x %lld head-size, %s, block %lld, %s\n\n",
+                static_cast<long long>(shape.tokens), static_cast<long long>(shape.tokens - valid_tokens),
+                static_cast<long long>(shape.heads), static_cast<long long>(shape.head_size), dtype_name(shape.dtype),
+                static_cast<long long>(shape.block_size), layout == "hnd" ? "HND" : "NHD");
+    std::printf("%5s %12s %12s %12s %10s %10s %10s %10s %10s%s\n", "layer", "scale", "max|err|", "rms rel err",
+                "saturated", "write ms", "write GB/s", "read ms", "read GB/s", use_gpu ? "  vs CPU" : "");
+  }
+  const double bytes = phase_bytes(shape, valid_tokens);
+  const double fmax = static_cast<double>(fp8::max_finite(format));
+  std::vector<LayerStats> stats;
+  std::string layers_json;
+  LayerStats total;
+  double total_err2 = 0, total_ref2 = 0, total_sat = 0;
+  bool all_match = true;
+  for (int layer = 0; layer < table.num_layers(); ++layer) {
+    const float scale = scales[static_cast<std::size_t>(layer)];
+    // K/V: normal with amax near scale x fp8 max (~5 sigma over millions of samples), plus ~0.05%
+    // outliers beyond the range, which must saturate.
+    const double sigma = static_cast<double>(scale) * fmax / 5.0;
+    const std::size_t off = static_cast<std::size_t>(layer) * 131u % 4099u;  // a different window per layer
+    for (std::size_t i = 0; i < n; ++i) {
+      double kx = sigma * static_cast<double>(z[i + off]);
+      double vx = -sigma * static_cast<double>(z[(i + off + n / 2) % n]);
+      if ((i * 2654435761u + static_cast<std::size_t>(layer)) % 2003u == 0) {
+        kx *= 8.0;
+        vx *= 8.0;
+      }
+      store(shape.dtype, key.data(), i, static_cast<float>(kx));
+      store(shape.dtype, value.data(), i, static_cast<float>(vx));
+    }
+    std::fill(kc.begin(), kc.end(), 0);
+    std::fill(vc.begin(), vc.end(), 0);
+    std::fill(key_out.begin(), key_out.end(), 0);
+    std::fill(value_out.begin(), value_out.end(), 0);
+    LayerStats st;
+    if (Status s = backend->run(w, r, scale, scale, layer, &st, &kc, &vc, &key_out, &value_out); s != Status::success) {
+      std::fprintf(stderr, "kvscale roundtrip: layer %d failed: %s: %s\n", layer, status_name(s),
+                   last_error_message().c_str());
+      return kExitRejected;
+    }
+    if (use_gpu) {  // the CPU reference on the same input must give the same bytes
+      ref_kc.assign(kc.size(), 0);
+      ref_vc.assign(vc.size(), 0);
+      ref_ko.assign(key_out.size(), 0);
+      ref_vo.assign(value_out.size(), 0);
+      LayerStats ignored;
+      CpuBackend ref;
+      if (ref.run(w, r, scale, scale, layer, &ignored, &ref_kc, &ref_vc, &ref_ko, &ref_vo) != Status::success) {
+        std::fprintf(stderr, "kvscale roundtrip: CPU reference failed: %s\n", last_error_message().c_str());
+        return kExitRejected;
+      }
+      st.bytes_match = ref_kc == kc && ref_vc == vc && ref_ko == key_out && ref_vo == value_out;
+      all_match = all_match && st.bytes_match;
+    }
+    double err2 = 0, ref2 = 0, maxerr = 0, sat = 0, count = 0;
+    for (std::size_t t = 0; t < slots.size(); ++t) {
+      if (slots[t] < 0) continue;
+      for (std::size_t j = 0; j < shape.row(); ++j) {
+        const std::size_t i = t * shape.row() + j;
+        for (int side = 0; side < 2; ++side) {
+          const double in = static_cast<double>(load(shape.dtype, side ? value.data() : key.data(), i));
+          const double out = static_cast<double>(load(shape.dtype, side ? value_out.data() : key_out.data(), i));
+          const double e = std::fabs(out - in);
+          maxerr = std::max(maxerr, e);
+          err2 += e * e;
+          ref2 += in * in;
+          sat += std::fabs(out) >= static_cast<double>(scale) * fmax * (1.0 - 1e-6) ? 1.0 : 0.0;
+          count += 1;
+        }
+      }
+    }
+    st.max_abs_err = maxerr;
+    st.rms_rel_err = ref2 > 0 ? std::sqrt(err2 / ref2) : 0.0;
+    st.saturated = count > 0 ? sat / count : 0.0;
+    total.max_abs_err = std::max(total.max_abs_err, maxerr);
+    total.write_ms += st.write_ms;
+    total.read_ms += st.read_ms;
+    total_err2 += err2;
+    total_ref2 += ref2;
+    total_sat += sat;
+    if (json) {
+      char buf[512];
+      std::snprintf(buf, sizeof buf,
+                    "%s{\"layer\": %d, \"scale\": %.9g, \"max_abs_err\": %.9g, \"rms_rel_err\": %.9g, "
+                    "\"saturated_fraction\": %.9g, \"write_ms\": %.6f, \"read_ms\": %.6f, \"bytes_match\": %s}",
+                    layers_json.empty() ? "" : ", ", layer, static_cast<double>(scale), st.max_abs_err, st.rms_rel_err,
+                    st.saturated, st.write_ms, st.read_ms, st.bytes_match ? "true" : "false");
+      layers_json += buf;
+    } else {
+      std::printf("%5d %12.6g %12.6g %12.6g %9.4f%% %10.3f %10.2f %10.3f %10.2f%s\n", layer, static_cast<double>(scale),
+                  st.max_abs_err, st.rms_rel_err, 100.0 * st.saturated, st.write_ms, bytes / st.write_ms / 1e6,
+                  st.read_ms, bytes / st.read_ms / 1e6, use_gpu ? (st.bytes_match ? "  equal" : "  DIFFERENT") : "");
+    }
+    if (progress) std::fprintf(stderr, "\r  layer %d/%d", layer + 1, table.num_layers());
+  }
+  if (progress) std::fputs("\r                    \r", stderr);
+  const double layers = table.num_layers();
+  const double rms = total_ref2 > 0 ? std::sqrt(total_err2 / total_ref2) : 0.0;
+  const double sat_frac =
+      total_sat / (layers * 2.0 * static_cast<double>(valid_tokens) * static_cast<double>(shape.row()));
+  if (json) {
+    std::printf(
+        "{\"file\": \"%s\", \"backend\": \"%s\", \"backend_reason\": \"%s\", \"format\": \"%s\", \"dtype\": \"%s\", "
+        "\"tokens\": %lld, \"kv_heads\": %lld, \"head_size\": %lld, \"block_size\": %lld, \"tp_rank\": %d, "
+        "\"layers\": [%s], \"total\": {\"max_abs_err\": %.9g, \"rms_rel_err\": %.9g, \"saturated_fraction\": %.9g, "
+        "\"write_ms\": %.6f, \"read_ms\": %.6f, \"write_gbps\": %.6f, \"read_gbps\": %.6f, \"bytes_match\": %s}}\n",
+        file.c_str(), backend->name(), why.c_str(), format_name(format), dtype_name(shape.dtype),
+        static_cast<long long>(shape.tokens), static_cast<long long>(shape.heads),
+        static_cast<long long>(shape.head_size), static_cast<long long>(shape.block_size), rank, layers_json.c_str(),
+        total.max_abs_err, rms, sat_frac, total.write_ms, total.read_ms, bytes * layers / total.write_ms / 1e6,
+        bytes * layers / total.read_ms / 1e6, all_match ? "true" : "false");
+  } else {
+    std::printf("%5s %12s %12.6g %12.6g %9.4f%% %10.3f %10.2f %10.3f %10.2f%s\n", "total", "", total.max_abs_err, rms,
+                100.0 * sat_frac, total.write_ms, bytes * layers / total.write_ms / 1e6, total.read_ms,
+                bytes * layers / total.read_ms / 1e6, use_gpu ? (all_match ? "  equal" : "  DIFFERENT") : "");
+    std::printf("\n%s bytes per phase per layer: %.1f MB (K+V in %s, K+V fp8, slots)\n", backend->name(), bytes / 1e6,
+                dtype_name(shape.dtype));
+  }
+  return all_match ? kExitOk : kExitRejected;
+}
+
 }  // namespace cli
 }  // namespace kvscale
