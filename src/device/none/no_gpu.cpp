@@ -1,4 +1,6 @@
 // The device layer of a build without a GPU backend: every call says so.
+#include <utility>
+
 #include "core/error.hpp"
 #include "kvscale/gpu.hpp"
 
@@ -21,6 +23,36 @@ Status quantize(const QuantizeArgs&, Stream) noexcept { return unsupported("gpu:
 Status dequantize(const DequantizeArgs&, Stream) noexcept { return unsupported("gpu::dequantize"); }
 Status paged_write(const PagedWriteArgs&, Stream) noexcept { return unsupported("gpu::paged_write"); }
 Status paged_read(const PagedReadArgs&, Stream) noexcept { return unsupported("gpu::paged_read"); }
+Status set_device(int) noexcept {
+  return detail::fail(Status::no_device, "set_device: kvscale was built without a GPU backend");
+}
+Status synchronize(Stream) noexcept { return unsupported("gpu::synchronize"); }
+Status copy_device(void*, const void*, std::size_t, Stream) noexcept { return unsupported("gpu::copy_device"); }
+
+DeviceBuffer::~DeviceBuffer() = default;
+DeviceBuffer::DeviceBuffer(DeviceBuffer&& other) noexcept
+    : data_(std::exchange(other.data_, nullptr)),
+      size_(std::exchange(other.size_, 0)),
+      device_(std::exchange(other.device_, -1)) {}
+DeviceBuffer& DeviceBuffer::operator=(DeviceBuffer&& other) noexcept {
+  data_ = std::exchange(other.data_, nullptr);
+  size_ = std::exchange(other.size_, 0);
+  device_ = std::exchange(other.device_, -1);
+  return *this;
+}
+Status DeviceBuffer::create(int, std::size_t, DeviceBuffer*) noexcept { return unsupported("DeviceBuffer::create"); }
+Status DeviceBuffer::upload(const void*, std::size_t, Stream, std::size_t) noexcept {
+  return unsupported("DeviceBuffer::upload");
+}
+Status DeviceBuffer::download(void*, std::size_t, Stream, std::size_t) const noexcept {
+  return unsupported("DeviceBuffer::download");
+}
+Status DeviceBuffer::fill(int, Stream) noexcept { return unsupported("DeviceBuffer::fill"); }
+
+EventTimer::~EventTimer() = default;
+Status EventTimer::start(Stream) noexcept { return unsupported("EventTimer::start"); }
+Status EventTimer::stop(Stream) noexcept { return unsupported("EventTimer::stop"); }
+Status EventTimer::elapsed_ms(float*) noexcept { return unsupported("EventTimer::elapsed_ms"); }
 }  // namespace gpu
 
 DeviceScales::~DeviceScales() = default;

@@ -1,0 +1,179 @@
+// kernels/gpu_runtime.hpp: one thin layer over the HIP and CUDA runtimes (private; not installed).
+//
+// The same kernel and host sources build as HIP (hip-clang, or g++ with hip::host) or as CUDA
+// (nvcc, or g++ with CUDA::cudart). The CUDA variant maps straight to the CUDA runtime: Debian's
+// HIP-on-NVIDIA headers do not compile with CUDA 13.
+//
+// Backend choice: KVSCALE_GPU_CUDA=1 (set by kernels/CMakeLists.txt for the CUDA variant) or
+// __CUDACC__ selects CUDA; otherwise HIP. Translation units compiled as HIP/CUDA get the full
+// runtime (kernel launch syntax, device builtins); host-only units get just the runtime API.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+#if defined(__CUDACC__) || (defined(KVSCALE_GPU_CUDA) && KVSCALE_GPU_CUDA)
+#define KVSCALE_RT_CUDA 1
+#if defined(__CUDACC__)
+#include <cuda_runtime.h>
+#else
+#include <cuda_runtime_api.h>
+#endif
+#else
+#define KVSCALE_RT_CUDA 0
+#if defined(__HIPCC__)
+#include <hip/hip_runtime.h>
+#else
+#include <hip/hip_runtime_api.h>
+#endif
+#endif
+
+namespace kvscale {
+namespace rt {
+
+#if KVSCALE_RT_CUDA
+using error_t = cudaError_t;
+using stream_t = cudaStream_t;
+using event_t = cudaEvent_t;
+using graph_t = cudaGraph_t;
+using graph_exec_t = cudaGraphExec_t;
+using device_prop_t = cudaDeviceProp;
+/// Prefix of every runtime call name in messages: "hip" or "cuda" ("hipMalloc", "cudaMalloc").
+constexpr const char* prefix = "cuda";
+constexpr error_t success = cudaSuccess;
+constexpr error_t error_no_device = cudaErrorNoDevice;
+constexpr error_t error_invalid_device = cudaErrorInvalidDevice;
+constexpr error_t error_out_of_memory = cudaErrorMemoryAllocation;
+constexpr error_t error_insufficient_driver = cudaErrorInsufficientDriver;
+enum class Copy { h2d = cudaMemcpyHostToDevice, d2h = cudaMemcpyDeviceToHost, d2d = cudaMemcpyDeviceToDevice };
+
+inline error_t malloc(void** p, std::size_t bytes) { return cudaMalloc(p, bytes); }
+inline error_t free(void* p) { return cudaFree(p); }
+inline error_t memcpy_async(void* dst, const void* src, std::size_t bytes, Copy kind, stream_t s) {
+  return cudaMemcpyAsync(dst, src, bytes, static_cast<cudaMemcpyKind>(kind), s);
+}
+inline error_t memset_async(void* dst, int value, std::size_t bytes, stream_t s) {
+  return cudaMemsetAsync(dst, value, bytes, s);
+}
+inline error_t mem_get_info(std::size_t* free_bytes, std::size_t* total) { return cudaMemGetInfo(free_bytes, total); }
+inline error_t get_last_error() { return cudaGetLastError(); }
+inline error_t peek_last_error() { return cudaPeekAtLastError(); }
+inline const char* error_name(error_t e) { return cudaGetErrorName(e); }
+inline const char* error_string(error_t e) { return cudaGetErrorString(e); }
+inline error_t set_device(int d) { return cudaSetDevice(d); }
+inline error_t get_device(int* d) { return cudaGetDevice(d); }
+inline error_t get_device_count(int* n) { return cudaGetDeviceCount(n); }
+inline error_t get_device_properties(device_prop_t* p, int d) { return cudaGetDeviceProperties(p, d); }
+inline error_t device_synchronize() { return cudaDeviceSynchronize(); }
+inline error_t attr_clock_khz(int* v, int d) { return cudaDeviceGetAttribute(v, cudaDevAttrClockRate, d); }
+inline error_t attr_memory_clock_khz(int* v, int d) { return cudaDeviceGetAttribute(v, cudaDevAttrMemoryClockRate, d); }
+inline error_t attr_multiprocessors(int* v, int d) {
+  return cudaDeviceGetAttribute(v, cudaDevAttrMultiProcessorCount, d);
+}
+inline error_t attr_l2_bytes(int* v, int d) { return cudaDeviceGetAttribute(v, cudaDevAttrL2CacheSize, d); }
+/// "sm_90" on NVIDIA, "gfx942:sramecc+:xnack-" on AMD.
+inline std::string arch_name(const device_prop_t& p) {
+  return "sm_" + std::to_string(p.major) + std::to_string(p.minor);
+}
+inline error_t event_create(event_t* e) { return cudaEventCreate(e); }
+inline error_t event_destroy(event_t e) { return cudaEventDestroy(e); }
+inline error_t event_record(event_t e, stream_t s) { return cudaEventRecord(e, s); }
+inline error_t event_synchronize(event_t e) { return cudaEventSynchronize(e); }
+inline error_t event_elapsed_ms(float* ms, event_t a, event_t b) { return cudaEventElapsedTime(ms, a, b); }
+inline error_t stream_create(stream_t* s) { return cudaStreamCreateWithFlags(s, cudaStreamNonBlocking); }
+inline error_t stream_destroy(stream_t s) { return cudaStreamDestroy(s); }
+inline error_t stream_synchronize(stream_t s) { return cudaStreamSynchronize(s); }
+inline error_t stream_begin_capture(stream_t s) { return cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal); }
+inline error_t stream_end_capture(stream_t s, graph_t* g) { return cudaStreamEndCapture(s, g); }
+inline error_t graph_instantiate(graph_exec_t* e, graph_t g) { return cudaGraphInstantiateWithFlags(e, g, 0); }
+inline error_t graph_launch(graph_exec_t e, stream_t s) { return cudaGraphLaunch(e, s); }
+inline error_t graph_exec_destroy(graph_exec_t e) { return cudaGraphExecDestroy(e); }
+inline error_t graph_destroy(graph_t g) { return cudaGraphDestroy(g); }
+#else
+using error_t = hipError_t;
+using stream_t = hipStream_t;
+using event_t = hipEvent_t;
+using graph_t = hipGraph_t;
+using graph_exec_t = hipGraphExec_t;
+using device_prop_t = hipDeviceProp_t;
+constexpr const char* prefix = "hip";
+constexpr error_t success = hipSuccess;
+constexpr error_t error_no_device = hipErrorNoDevice;
+constexpr error_t error_invalid_device = hipErrorInvalidDevice;
+constexpr error_t error_out_of_memory = hipErrorOutOfMemory;
+constexpr error_t error_insufficient_driver = hipErrorInsufficientDriver;
+enum class Copy { h2d = hipMemcpyHostToDevice, d2h = hipMemcpyDeviceToHost, d2d = hipMemcpyDeviceToDevice };
+
+inline error_t malloc(void** p, std::size_t bytes) { return hipMalloc(p, bytes); }
+inline error_t free(void* p) { return hipFree(p); }
+inline error_t memcpy_async(void* dst, const void* src, std::size_t bytes, Copy kind, stream_t s) {
+  return hipMemcpyAsync(dst, src, bytes, static_cast<hipMemcpyKind>(kind), s);
+}
+inline error_t memset_async(void* dst, int value, std::size_t bytes, stream_t s) {
+  return hipMemsetAsync(dst, value, bytes, s);
+}
+inline error_t mem_get_info(std::size_t* free_bytes, std::size_t* total) { return hipMemGetInfo(free_bytes, total); }
+inline error_t get_last_error() { return hipGetLastError(); }
+inline error_t peek_last_error() { return hipPeekAtLastError(); }
+inline const char* error_name(error_t e) { return hipGetErrorName(e); }
+inline const char* error_string(error_t e) { return hipGetErrorString(e); }
+inline error_t set_device(int d) { return hipSetDevice(d); }
+inline error_t get_device(int* d) { return hipGetDevice(d); }
+inline error_t get_device_count(int* n) { return hipGetDeviceCount(n); }
+inline error_t get_device_properties(device_prop_t* p, int d) { return hipGetDeviceProperties(p, d); }
+inline error_t device_synchronize() { return hipDeviceSynchronize(); }
+inline error_t attr_clock_khz(int* v, int d) { return hipDeviceGetAttribute(v, hipDeviceAttributeClockRate, d); }
+inline error_t attr_memory_clock_khz(int* v, int d) {
+  return hipDeviceGetAttribute(v, hipDeviceAttributeMemoryClockRate, d);
+}
+inline error_t attr_multiprocessors(int* v, int d) {
+  return hipDeviceGetAttribute(v, hipDeviceAttributeMultiprocessorCount, d);
+}
+inline error_t attr_l2_bytes(int* v, int d) { return hipDeviceGetAttribute(v, hipDeviceAttributeL2CacheSize, d); }
+inline std::string arch_name(const device_prop_t& p) { return std::string(p.gcnArchName); }
+inline error_t event_create(event_t* e) { return hipEventCreate(e); }
+inline error_t event_destroy(event_t e) { return hipEventDestroy(e); }
+inline error_t event_record(event_t e, stream_t s) { return hipEventRecord(e, s); }
+inline error_t event_synchronize(event_t e) { return hipEventSynchronize(e); }
+inline error_t event_elapsed_ms(float* ms, event_t a, event_t b) { return hipEventElapsedTime(ms, a, b); }
+inline error_t stream_create(stream_t* s) { return hipStreamCreateWithFlags(s, hipStreamNonBlocking); }
+inline error_t stream_destroy(stream_t s) { return hipStreamDestroy(s); }
+inline error_t stream_synchronize(stream_t s) { return hipStreamSynchronize(s); }
+inline error_t stream_begin_capture(stream_t s) { return hipStreamBeginCapture(s, hipStreamCaptureModeThreadLocal); }
+inline error_t stream_end_capture(stream_t s, graph_t* g) { return hipStreamEndCapture(s, g); }
+inline error_t graph_instantiate(graph_exec_t* e, graph_t g) { return hipGraphInstantiateWithFlags(e, g, 0); }
+inline error_t graph_launch(graph_exec_t e, stream_t s) { return hipGraphLaunch(e, s); }
+inline error_t graph_exec_destroy(graph_exec_t e) { return hipGraphExecDestroy(e); }
+inline error_t graph_destroy(graph_t g) { return hipGraphDestroy(g); }
+#endif
+
+/// The public API's type-erased stream back to the runtime's type.
+inline stream_t to_stream(void* s) { return static_cast<stream_t>(s); }
+
+/// "hipMalloc" / "cudaMalloc" from "Malloc".
+inline std::string call_name(const char* suffix) { return std::string(prefix) + suffix; }
+
+/// "hipErrorOutOfMemory (out of memory)".
+inline std::string describe(error_t e) {
+  const char* n = error_name(e);
+  const char* s = error_string(e);
+  return std::string(n ? n : "unknown error") + " (" + (s ? s : "?") + ")";
+}
+
+/// Restores the calling thread's current device on scope exit (no-op if it could not be read).
+class DeviceGuard {
+ public:
+  DeviceGuard() { ok_ = get_device(&previous_) == success; }
+  ~DeviceGuard() {
+    if (ok_) (void)set_device(previous_);
+  }
+  DeviceGuard(const DeviceGuard&) = delete;
+  DeviceGuard& operator=(const DeviceGuard&) = delete;
+
+ private:
+  int previous_ = 0;
+  bool ok_ = false;
+};
+
+}  // namespace rt
+}  // namespace kvscale
