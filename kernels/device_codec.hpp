@@ -1,0 +1,296 @@
+// kernels/device_codec.hpp: per-element and 16-element conversions used by the GPU kernels.
+//
+// Every function here produces exactly the bits of fp8.hpp / half.hpp (docs/fp8-semantics.md):
+//   - the scalar helpers (widen_*, decode_fast, narrow_*) are loop-free rewrites of the shared
+//     codec and are host-callable, so tests/gpu checks them exhaustively against fp8.hpp/half.hpp
+//     on the host, with or without a GPU;
+//   - on gfx940/941/942 (FNUZ) and gfx950 (OCP fn), when the cache format is the arch's native one,
+//     encoding uses v_cvt_pk_fp8_f32 and decoding v_cvt_f32_fp8, wrapped so that the bytes still
+//     equal fp8::encode: the instruction rounds to nearest even but does not saturate (overflow and
+//     +-inf give NaN), so inputs are clamped to +-max first; NaN inputs are fed as +qNaN (OCP NaN
+//     is 0x7F|sign: the spec drops the sign) and FNUZ results that would be -0 are fed as +0
+//     (FNUZ has no -0; 0x80 is its NaN). Everywhere else the shared software codec runs.
+// Division is always one IEEE float32 division x / scale (no reciprocal, no fast-math).
+#pragma once
+
+#include <cstdint>
+
+#if defined(__HIPCC__) || defined(__CUDACC__)
+#include "gpu_runtime.hpp"  // first: hip_runtime.h defines __host__ / __device__ for the headers below
+#endif
+#include "kvscale/config.hpp"
+#include "kvscale/fp8.hpp"
+#include "kvscale/half.hpp"
+#include "kvscale/kv_cache.hpp"
+
+#if defined(__HIP_DEVICE_COMPILE__) && (defined(__gfx940__) || defined(__gfx941__) || defined(__gfx942__))
+#define KVSCALE_HW_FP8 1
+#define KVSCALE_HW_FP8_FORMAT ::kvscale::Fp8Format::e4m3fnuz
+#elif defined(__HIP_DEVICE_COMPILE__) && defined(__gfx950__)
+#define KVSCALE_HW_FP8 1
+#define KVSCALE_HW_FP8_FORMAT ::kvscale::Fp8Format::e4m3fn
+#else
+#define KVSCALE_HW_FP8 0
+#endif
+
+#if defined(__HIPCC__) || defined(__CUDACC__)
+#define KVSCALE_DEVICE_INLINE __host__ __device__ __forceinline__
+#else
+#define KVSCALE_DEVICE_INLINE inline
+#endif
+
+namespace kvscale {
+namespace dev {
+
+using fp8::detail::bits_of;
+using fp8::detail::float_of;
+
+/// Storage type of one unquantized element.
+template <DType T>
+struct Wide {
+  using type = std::uint16_t;
+};
+template <>
+struct Wide<DType::f32> {
+  using type = float;
+};
+
+/// fp16 bits -> float32, exact; equals half::f16_to_f32 (subnormals via an exact int->float
+/// conversion and a power-of-two multiply instead of a normalisation loop).
+KVSCALE_DEVICE_INLINE float widen_f16(std::uint16_t h) {
+  const std::uint32_t sign = static_cast<std::uint32_t>(h & 0x8000u) << 16;
+  const std::uint32_t e = (static_cast<std::uint32_t>(h) >> 10) & 0x1Fu;
+  const std::uint32_t m = h & 0x3FFu;
+  if (e == 0) return float_of(sign | bits_of(static_cast<float>(m) * 0x1p-24f));
+  if (e == 0x1F) return float_of(sign | 0x7F800000u | (m << 13) | (m ? 0x400000u : 0u));
+  return float_of(sign | ((e + 112u) << 23) | (m << 13));
+}
+
+template <DType T>
+KVSCALE_DEVICE_INLINE float widen(typename Wide<T>::type x) {
+  if constexpr (T == DType::f32) {
+    return x;
+  } else if constexpr (T == DType::f16) {
+    return widen_f16(x);
+  } else {
+    return half::bf16_to_f32(x);
+  }
+}
+
+/// float32 -> element, one RNE rounding; NaN becomes the canonical quiet NaN of the type
+/// (f32 0x7FC00000, as the CPU's decode(q) * scale gives; f16 0x7E00; bf16 0x7FC0).
+template <DType T>
+KVSCALE_DEVICE_INLINE typename Wide<T>::type narrow(float x) {
+  if constexpr (T == DType::f32) {
+    return x != x ? float_of(0x7FC00000u) : x;
+  } else if constexpr (T == DType::f16) {
+    return half::f32_to_f16(x);
+  } else {
+    return half::f32_to_bf16(x);
+  }
+}
+
+/// fp8::decode without the subnormal loop. Bit-identical for all 256 codes of both formats.
+template <Fp8Format F>
+KVSCALE_DEVICE_INLINE float decode_fast(std::uint32_t c) {
+  if (fp8::is_nan_code(F, static_cast<std::uint8_t>(c))) return float_of(0x7FC00000u);
+  const std::uint32_t sign = (c & 0x80u) << 24;
+  const std::uint32_t e = (c >> 3) & 0xFu;
+  const std::uint32_t m = c & 0x7u;
+  constexpr std::uint32_t bias = F == Fp8Format::e4m3fn ? 7u : 8u;
+  constexpr float sub_ulp = F == Fp8Format::e4m3fn ? 0x1p-9f : 0x1p-10f;
+  const std::uint32_t mag = e != 0 ? (((e + 127u - bias) << 23) | (m << 20)) : bits_of(static_cast<float>(m) * sub_ulp);
+  return float_of(sign | mag);
+}
+
+#if defined(__HIPCC__) || defined(__CUDACC__)
+// ---- Device-only from here on. ----
+
+#if KVSCALE_HW_FP8
+/// Prepares x (already divided by the scale) for v_cvt_pk_fp8_f32 so that its byte equals
+/// fp8::encode(F, x). Only used when F is the arch's native format.
+template <Fp8Format F>
+__device__ __forceinline__ float hw_prep(float x) {
+  constexpr float mx = fp8::max_finite(F);
+  const float c = __builtin_amdgcn_fmed3f(x, -mx, mx);  // saturate: +-inf and |x| > max -> +-max
+  if constexpr (F == Fp8Format::e4m3fnuz) {
+    // |x| <= 2^-11 rounds to zero (2^-11 is a tie, even = 0): feed +0, never -0.
+    const float z = __builtin_fabsf(c) <= 0x1p-11f ? 0.0f : c;
+    return x != x ? x : z;  // NaN -> 0x80, the only FNUZ NaN
+  } else {
+    return x != x ? __builtin_nanf("") : c;  // +qNaN -> 0x7F (sign dropped)
+  }
+}
+#endif
+
+/// quantize(x, s) for one element.
+template <Fp8Format F>
+__device__ __forceinline__ std::uint32_t encode1(float y) {
+#if KVSCALE_HW_FP8
+  if constexpr (F == KVSCALE_HW_FP8_FORMAT) {
+    const float p = hw_prep<F>(y);
+    return static_cast<std::uint32_t>(__builtin_amdgcn_cvt_pk_fp8_f32(p, p, 0, false)) & 0xFFu;
+  }
+#endif
+  return fp8::encode(F, y);
+}
+
+/// Four already-divided values -> four codes in one little-endian word (v[0] in the low byte).
+template <Fp8Format F>
+__device__ __forceinline__ std::uint32_t encode4(float a, float b, float c, float d) {
+#if KVSCALE_HW_FP8
+  if constexpr (F == KVSCALE_HW_FP8_FORMAT) {
+    int w = __builtin_amdgcn_cvt_pk_fp8_f32(hw_prep<F>(a), hw_prep<F>(b), 0, false);
+    w = __builtin_amdgcn_cvt_pk_fp8_f32(hw_prep<F>(c), hw_prep<F>(d), w, true);
+    return static_cast<std::uint32_t>(w);
+  }
+#endif
+  return static_cast<std::uint32_t>(fp8::encode(F, a)) | (static_cast<std::uint32_t>(fp8::encode(F, b)) << 8) |
+         (static_cast<std::uint32_t>(fp8::encode(F, c)) << 16) | (static_cast<std::uint32_t>(fp8::encode(F, d)) << 24);
+}
+
+/// Decodes the four codes of a word into out[0..3] (exact; NaN codes give a NaN).
+template <Fp8Format F>
+__device__ __forceinline__ void decode4(std::uint32_t w, float* out) {
+#if KVSCALE_HW_FP8
+  if constexpr (F == KVSCALE_HW_FP8_FORMAT) {
+    const int iw = static_cast<int>(w);
+    out[0] = __builtin_amdgcn_cvt_f32_fp8(iw, 0);
+    out[1] = __builtin_amdgcn_cvt_f32_fp8(iw, 1);
+    out[2] = __builtin_amdgcn_cvt_f32_fp8(iw, 2);
+    out[3] = __builtin_amdgcn_cvt_f32_fp8(iw, 3);
+    return;
+  }
+#endif
+  out[0] = decode_fast<F>(w & 0xFFu);
+  out[1] = decode_fast<F>((w >> 8) & 0xFFu);
+  out[2] = decode_fast<F>((w >> 16) & 0xFFu);
+  out[3] = decode_fast<F>(w >> 24);
+}
+
+template <Fp8Format F, DType T>
+__device__ __forceinline__ std::uint8_t quantize1(typename Wide<T>::type x, float s) {
+  return static_cast<std::uint8_t>(encode1<F>(widen<T>(x) / s));
+}
+
+template <Fp8Format F, DType T>
+__device__ __forceinline__ typename Wide<T>::type dequantize1(std::uint8_t c, float s) {
+  float v[4];
+  decode4<F>(c, v);
+  return narrow<T>(v[0] * s);
+}
+
+/// Loads 16 elements (16-byte aligned) as floats: 4 (f32) or 2 (f16/bf16) 16-byte loads.
+template <DType T>
+__device__ __forceinline__ void load16(const typename Wide<T>::type* p, float* v) {
+  if constexpr (T == DType::f32) {
+    const float4* q = reinterpret_cast<const float4*>(p);
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const float4 x = q[i];
+      v[4 * i + 0] = x.x;
+      v[4 * i + 1] = x.y;
+      v[4 * i + 2] = x.z;
+      v[4 * i + 3] = x.w;
+    }
+  } else {
+    const uint4* q = reinterpret_cast<const uint4*>(p);
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      const uint4 x = q[i];
+      const std::uint32_t w[4] = {x.x, x.y, x.z, x.w};
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        v[8 * i + 2 * j + 0] = widen<T>(static_cast<std::uint16_t>(w[j] & 0xFFFFu));
+        v[8 * i + 2 * j + 1] = widen<T>(static_cast<std::uint16_t>(w[j] >> 16));
+      }
+    }
+  }
+}
+
+/// Stores 16 floats (16-byte aligned) as elements, each rounded once.
+template <DType T>
+__device__ __forceinline__ void store16(typename Wide<T>::type* p, const float* v) {
+  if constexpr (T == DType::f32) {
+    float4* q = reinterpret_cast<float4*>(p);
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      q[i] = make_float4(narrow<T>(v[4 * i + 0]), narrow<T>(v[4 * i + 1]), narrow<T>(v[4 * i + 2]),
+                         narrow<T>(v[4 * i + 3]));
+    }
+  } else {
+    uint4* q = reinterpret_cast<uint4*>(p);
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      std::uint32_t w[4];
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        w[j] = static_cast<std::uint32_t>(narrow<T>(v[8 * i + 2 * j])) |
+               (static_cast<std::uint32_t>(narrow<T>(v[8 * i + 2 * j + 1])) << 16);
+      }
+      q[i] = make_uint4(w[0], w[1], w[2], w[3]);
+    }
+  }
+}
+
+/// 16 elements (16-byte aligned) -> 16 codes (16-byte aligned): quantize(x, s) each.
+template <Fp8Format F, DType T>
+__device__ __forceinline__ void quantize16(const typename Wide<T>::type* in, std::uint8_t* out, float s) {
+  float v[16];
+  load16<T>(in, v);
+#pragma unroll
+  for (int i = 0; i < 16; ++i) v[i] = v[i] / s;
+  *reinterpret_cast<uint4*>(out) =
+      make_uint4(encode4<F>(v[0], v[1], v[2], v[3]), encode4<F>(v[4], v[5], v[6], v[7]),
+                 encode4<F>(v[8], v[9], v[10], v[11]), encode4<F>(v[12], v[13], v[14], v[15]));
+}
+
+/// 16 codes (16-byte aligned) -> 16 elements (16-byte aligned): round(decode(q) * s) each.
+template <Fp8Format F, DType T>
+__device__ __forceinline__ void dequantize16(const std::uint8_t* in, typename Wide<T>::type* out, float s) {
+  const uint4 q = *reinterpret_cast<const uint4*>(in);
+  float v[16];
+  decode4<F>(q.x, v + 0);
+  decode4<F>(q.y, v + 4);
+  decode4<F>(q.z, v + 8);
+  decode4<F>(q.w, v + 12);
+#pragma unroll
+  for (int i = 0; i < 16; ++i) v[i] = v[i] * s;
+  store16<T>(out, v);
+}
+
+/// Quantizes one contiguous segment [0, len) with `nlanes` cooperating threads (this one is
+/// `lane`): a scalar head up to the first 16-byte boundary of `dst`, 16-element vectors, a scalar
+/// tail. When src and dst cannot both be 16-byte aligned at the same element, all of it is scalar.
+template <Fp8Format F, DType T, typename I>
+__device__ __forceinline__ void quantize_segment(const typename Wide<T>::type* __restrict__ src,
+                                                 std::uint8_t* __restrict__ dst, I len, float s, I lane, I nlanes) {
+  I head = static_cast<I>((16u - (reinterpret_cast<std::uintptr_t>(dst) & 15u)) & 15u);
+  if (head > len) head = len;
+  if ((reinterpret_cast<std::uintptr_t>(src + head) & 15u) != 0) head = len;
+  const I nvec = (len - head) / 16;
+  const I tail = head + nvec * 16;
+  for (I i = lane; i < nvec; i += nlanes) quantize16<F, T>(src + head + 16 * i, dst + head + 16 * i, s);
+  for (I i = lane; i < head; i += nlanes) dst[i] = quantize1<F, T>(src[i], s);
+  for (I i = tail + lane; i < len; i += nlanes) dst[i] = quantize1<F, T>(src[i], s);
+}
+
+/// The dequantizing counterpart of quantize_segment (alignment is driven by `src`, the codes).
+template <Fp8Format F, DType T, typename I>
+__device__ __forceinline__ void dequantize_segment(const std::uint8_t* __restrict__ src,
+                                                   typename Wide<T>::type* __restrict__ dst, I len, float s, I lane,
+                                                   I nlanes) {
+  I head = static_cast<I>((16u - (reinterpret_cast<std::uintptr_t>(src) & 15u)) & 15u);
+  if (head > len) head = len;
+  if ((reinterpret_cast<std::uintptr_t>(dst + head) & 15u) != 0) head = len;
+  const I nvec = (len - head) / 16;
+  const I tail = head + nvec * 16;
+  for (I i = lane; i < nvec; i += nlanes) dequantize16<F, T>(src + head + 16 * i, dst + head + 16 * i, s);
+  for (I i = lane; i < head; i += nlanes) dst[i] = dequantize1<F, T>(src[i], s);
+  for (I i = tail + lane; i < len; i += nlanes) dst[i] = dequantize1<F, T>(src[i], s);
+}
+
+#endif  // __HIPCC__ || __CUDACC__
+
+}  // namespace dev
+}  // namespace kvscale

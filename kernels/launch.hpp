@@ -1,0 +1,21 @@
+// kernels/launch.hpp: the kernel launchers behind gpu::quantize & co. (private to the library).
+//
+// Each launcher enqueues one kernel on `stream` for arguments that kvscale::validate() accepted
+// and that are not empty, then returns the runtime's last error (success, or the launch failure).
+// It never allocates or synchronises, so it can be captured into a graph. `kernel` receives the
+// kernel's name for messages, e.g. "quantize_kernel<e4m3fn, bf16>".
+#pragma once
+
+#include "gpu_runtime.hpp"
+#include "kvscale/kv_cache.hpp"
+
+namespace kvscale {
+namespace kernels {
+
+rt::error_t launch_quantize(const QuantizeArgs& a, rt::stream_t stream, const char** kernel) noexcept;
+rt::error_t launch_dequantize(const DequantizeArgs& a, rt::stream_t stream, const char** kernel) noexcept;
+rt::error_t launch_paged_write(const PagedWriteArgs& a, rt::stream_t stream, const char** kernel) noexcept;
+rt::error_t launch_paged_read(const PagedReadArgs& a, rt::stream_t stream, const char** kernel) noexcept;
+
+}  // namespace kernels
+}  // namespace kvscale

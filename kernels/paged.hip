@@ -1,0 +1,245 @@
+// kernels/paged.hip: paged KV-cache write (vLLM reshape_and_cache_flash semantics) and read.
+//
+// Geometry: blocks of 256 threads = tx threads per token x ty tokens (tx a power of two in
+// [16, 256], sized to the token's 16-element vectors, so small rows such as one 128-wide head at
+// TP8 do not leave whole waves idle). The slot is read and split once per token; negative slots
+// are padding and slots >= num_slots are skipped (they cannot be reported without a sync).
+//
+// A token's K or V row is one or more contiguous segments: one of num_kv_heads * head_size
+// elements (NHD), or num_kv_heads segments of head_size (HND), `seg_stride` cache bytes apart.
+// When every row, cache and segment is 16-byte aligned (kVec, decided on the host), the K and V
+// segments are flattened into one index space of 16-element vectors. Otherwise each segment runs
+// the scalar-head / vector / scalar-tail routine of device_codec.hpp.
+// clang-format off
+#include "gpu_runtime.hpp"  // first: hip_runtime.h defines __host__ / __device__
+// clang-format on
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+
+#include "device_codec.hpp"
+#include "dispatch.hpp"
+#include "launch.hpp"
+
+namespace kvscale {
+namespace kernels {
+namespace {
+
+constexpr unsigned kThreads = 256;
+
+struct PagedParams {
+  void* key;  // rows (const for writes)
+  void* value;
+  const std::int64_t* slots;
+  std::uint8_t* key_cache;  // (const for reads)
+  std::uint8_t* value_cache;
+  const float* k_scale;
+  const float* v_scale;
+  std::int64_t num_tokens;
+  std::int64_t key_stride;  // elements
+  std::int64_t value_stride;
+  std::int64_t num_slots;
+  std::int64_t block_size;
+  std::uint32_t heads;
+  std::uint32_t head_size;
+  bool nhd;
+};
+
+// Where a token's segments live. Computed once per thread from the token's slot.
+struct TokenPlace {
+  std::int64_t base;        // cache byte offset of segment 0
+  std::int64_t seg_stride;  // cache bytes between segments (HND)
+  std::uint32_t nseg;
+  std::uint32_t seg_len;
+};
+
+__device__ __forceinline__ bool place_token(const PagedParams& p, std::int64_t t, TokenPlace* out) {
+  const std::int64_t slot = p.slots[t];
+  if (slot < 0 || slot >= p.num_slots) return false;
+  if (p.nhd) {
+    out->base = slot * static_cast<std::int64_t>(p.heads) * p.head_size;
+    out->seg_stride = 0;
+    out->nseg = 1;
+    out->seg_len = p.heads * p.head_size;
+    return true;
+  }
+  std::int64_t block, off;
+  if (p.num_slots <= 0xFFFFFFFFll) {  // 32-bit division is far cheaper than 64-bit on AMD
+    const std::uint32_t s32 = static_cast<std::uint32_t>(slot);
+    const std::uint32_t bs = static_cast<std::uint32_t>(p.block_size);
+    const std::uint32_t b = s32 / bs;
+    block = b;
+    off = s32 - b * bs;
+  } else {
+    block = slot / p.block_size;
+    off = slot - block * p.block_size;
+  }
+  out->base = (block * p.heads * p.block_size + off) * p.head_size;
+  out->seg_stride = p.block_size * p.head_size;
+  out->nseg = p.heads;
+  out->seg_len = p.head_size;
+  return true;
+}
+
+template <Fp8Format F, DType T, bool kVec>
+__global__ __launch_bounds__(kThreads) void paged_write_kernel(PagedParams p) {
+  using W = typename dev::Wide<T>::type;
+  const std::int64_t t = static_cast<std::int64_t>(blockIdx.x) * blockDim.y + threadIdx.y;
+  if (t >= p.num_tokens) return;
+  TokenPlace pl;
+  if (!place_token(p, t, &pl)) return;
+  const W* __restrict__ krow = static_cast<const W*>(p.key) + t * p.key_stride;
+  const W* __restrict__ vrow = static_cast<const W*>(p.value) + t * p.value_stride;
+  std::uint8_t* __restrict__ kc = p.key_cache + pl.base;
+  std::uint8_t* __restrict__ vc = p.value_cache + pl.base;
+  const float ks = *p.k_scale;
+  const float vs = *p.v_scale;
+  const std::uint32_t lane = threadIdx.x;
+  const std::uint32_t lanes = blockDim.x;
+  if constexpr (kVec) {
+    const std::uint32_t cps = pl.seg_len / 16;  // vectors per segment
+    const std::uint32_t per_kv = pl.nseg * cps;
+    for (std::uint32_t j = lane; j < 2 * per_kv; j += lanes) {
+      const bool is_v = j >= per_kv;
+      const std::uint32_t jj = is_v ? j - per_kv : j;
+      const std::uint32_t seg = pl.nseg == 1 ? 0u : jj / cps;
+      const std::uint32_t e = (jj - seg * cps) * 16;  // element within the segment
+      const W* src = (is_v ? vrow : krow) + seg * pl.seg_len + e;
+      std::uint8_t* dst = (is_v ? vc : kc) + seg * pl.seg_stride + e;
+      dev::quantize16<F, T>(src, dst, is_v ? vs : ks);
+    }
+  } else {
+    for (std::uint32_t seg = 0; seg < pl.nseg; ++seg) {
+      dev::quantize_segment<F, T, std::uint32_t>(krow + seg * pl.seg_len, kc + seg * pl.seg_stride, pl.seg_len, ks,
+                                                 lane, lanes);
+      dev::quantize_segment<F, T, std::uint32_t>(vrow + seg * pl.seg_len, vc + seg * pl.seg_stride, pl.seg_len, vs,
+                                                 lane, lanes);
+    }
+  }
+}
+
+template <Fp8Format F, DType T, bool kVec>
+__global__ __launch_bounds__(kThreads) void paged_read_kernel(PagedParams p) {
+  using W = typename dev::Wide<T>::type;
+  const std::int64_t t = static_cast<std::int64_t>(blockIdx.x) * blockDim.y + threadIdx.y;
+  if (t >= p.num_tokens) return;
+  TokenPlace pl;
+  if (!place_token(p, t, &pl)) return;
+  W* __restrict__ krow = static_cast<W*>(p.key) + t * p.key_stride;
+  W* __restrict__ vrow = static_cast<W*>(p.value) + t * p.value_stride;
+  const std::uint8_t* __restrict__ kc = p.key_cache + pl.base;
+  const std::uint8_t* __restrict__ vc = p.value_cache + pl.base;
+  const float ks = *p.k_scale;
+  const float vs = *p.v_scale;
+  const std::uint32_t lane = threadIdx.x;
+  const std::uint32_t lanes = blockDim.x;
+  if constexpr (kVec) {
+    const std::uint32_t cps = pl.seg_len / 16;
+    const std::uint32_t per_kv = pl.nseg * cps;
+    for (std::uint32_t j = lane; j < 2 * per_kv; j += lanes) {
+      const bool is_v = j >= per_kv;
+      const std::uint32_t jj = is_v ? j - per_kv : j;
+      const std::uint32_t seg = pl.nseg == 1 ? 0u : jj / cps;
+      const std::uint32_t e = (jj - seg * cps) * 16;
+      const std::uint8_t* src = (is_v ? vc : kc) + seg * pl.seg_stride + e;
+      W* dst = (is_v ? vrow : krow) + seg * pl.seg_len + e;
+      dev::dequantize16<F, T>(src, dst, is_v ? vs : ks);
+    }
+  } else {
+    for (std::uint32_t seg = 0; seg < pl.nseg; ++seg) {
+      dev::dequantize_segment<F, T, std::uint32_t>(kc + seg * pl.seg_stride, krow + seg * pl.seg_len, pl.seg_len, ks,
+                                                   lane, lanes);
+      dev::dequantize_segment<F, T, std::uint32_t>(vc + seg * pl.seg_stride, vrow + seg * pl.seg_len, pl.seg_len, vs,
+                                                   lane, lanes);
+    }
+  }
+}
+
+bool aligned16(const void* p) { return (reinterpret_cast<std::uintptr_t>(p) & 15u) == 0; }
+
+// The host half of the launch: parameters, the vector decision, and the geometry.
+struct Plan {
+  PagedParams p;
+  bool vec;
+  dim3 grid;
+  dim3 block;
+};
+
+Plan plan(DType dtype, const TokenRows& r, const PagedCacheShape& c, const void* key, const void* value,
+          const std::int64_t* slots, const std::uint8_t* kc, const std::uint8_t* vc, const float* ks, const float* vs) {
+  Plan pl{};
+  pl.p.key = const_cast<void*>(key);
+  pl.p.value = const_cast<void*>(value);
+  pl.p.slots = slots;
+  pl.p.key_cache = const_cast<std::uint8_t*>(kc);
+  pl.p.value_cache = const_cast<std::uint8_t*>(vc);
+  pl.p.k_scale = ks;
+  pl.p.v_scale = vs;
+  pl.p.num_tokens = r.num_tokens;
+  pl.p.key_stride = r.key_row_stride;
+  pl.p.value_stride = r.value_row_stride;
+  pl.p.num_slots = c.num_slots();
+  pl.p.block_size = c.block_size;
+  pl.p.heads = static_cast<std::uint32_t>(r.num_kv_heads);
+  pl.p.head_size = static_cast<std::uint32_t>(r.head_size);
+  pl.p.nhd = c.layout == CacheLayout::nhd;
+  const std::int64_t es = static_cast<std::int64_t>(dtype_size(dtype));
+  const std::int64_t seg_len = pl.p.nhd ? r.num_kv_heads * r.head_size : r.head_size;
+  pl.vec = seg_len % 16 == 0 && aligned16(key) && aligned16(value) && aligned16(kc) && aligned16(vc) &&
+           (r.key_row_stride * es) % 16 == 0 && (r.value_row_stride * es) % 16 == 0;
+  const std::int64_t row = r.num_kv_heads * r.head_size;
+  const std::int64_t work = 2 * ((row + 15) / 16);  // 16-element units of K and V per token
+  unsigned tx = 16;
+  while (tx < kThreads && static_cast<std::int64_t>(tx) < work) tx *= 2;
+  const unsigned ty = kThreads / tx;
+  pl.block = dim3(tx, ty, 1);
+  pl.grid = dim3(static_cast<unsigned>((r.num_tokens + ty - 1) / ty), 1, 1);
+  return pl;
+}
+
+constexpr const char* kWriteNames[2][3] = {
+    {"paged_write_kernel<e4m3fn, f32>", "paged_write_kernel<e4m3fn, f16>", "paged_write_kernel<e4m3fn, bf16>"},
+    {"paged_write_kernel<e4m3fnuz, f32>", "paged_write_kernel<e4m3fnuz, f16>", "paged_write_kernel<e4m3fnuz, bf16>"}};
+constexpr const char* kReadNames[2][3] = {
+    {"paged_read_kernel<e4m3fn, f32>", "paged_read_kernel<e4m3fn, f16>", "paged_read_kernel<e4m3fn, bf16>"},
+    {"paged_read_kernel<e4m3fnuz, f32>", "paged_read_kernel<e4m3fnuz, f16>", "paged_read_kernel<e4m3fnuz, bf16>"}};
+
+}  // namespace
+
+rt::error_t launch_paged_write(const PagedWriteArgs& a, rt::stream_t stream, const char** kernel) noexcept {
+  *kernel = kernel_name(kWriteNames, a.format, a.dtype);
+  const Plan pl =
+      plan(a.dtype, a.rows, a.cache, a.key, a.value, a.slot_mapping, a.key_cache, a.value_cache, a.k_scale, a.v_scale);
+  dispatch(a.format, a.dtype, [&](auto fc, auto tc) {
+    constexpr Fp8Format F = decltype(fc)::value;
+    constexpr DType T = decltype(tc)::value;
+    if (pl.vec) {
+      paged_write_kernel<F, T, true><<<pl.grid, pl.block, 0, stream>>>(pl.p);
+    } else {
+      paged_write_kernel<F, T, false><<<pl.grid, pl.block, 0, stream>>>(pl.p);
+    }
+    return 0;
+  });
+  return rt::get_last_error();
+}
+
+rt::error_t launch_paged_read(const PagedReadArgs& a, rt::stream_t stream, const char** kernel) noexcept {
+  *kernel = kernel_name(kReadNames, a.format, a.dtype);
+  const Plan pl =
+      plan(a.dtype, a.rows, a.cache, a.key, a.value, a.slots, a.key_cache, a.value_cache, a.k_scale, a.v_scale);
+  dispatch(a.format, a.dtype, [&](auto fc, auto tc) {
+    constexpr Fp8Format F = decltype(fc)::value;
+    constexpr DType T = decltype(tc)::value;
+    if (pl.vec) {
+      paged_read_kernel<F, T, true><<<pl.grid, pl.block, 0, stream>>>(pl.p);
+    } else {
+      paged_read_kernel<F, T, false><<<pl.grid, pl.block, 0, stream>>>(pl.p);
+    }
+    return 0;
+  });
+  return rt::get_last_error();
+}
+
+}  // namespace kernels
+}  // namespace kvscale

@@ -1,0 +1,73 @@
+// gpu::quantize & co.: validate, skip empty calls, launch (kernels/launch.hpp), check the launch.
+// Nothing here allocates or synchronises, so every call can be captured into a graph.
+#include <cstdint>
+#include <limits>
+#include <string>
+
+#include "device_common.hpp"
+#include "kvscale/gpu.hpp"
+#include "launch.hpp"
+
+namespace kvscale {
+namespace gpu {
+namespace {
+
+Status launch_failed(const char* kernel, rt::error_t e) noexcept {
+  return device::fail_call(std::string(kernel) + " launch", device::current_device(), e);
+}
+
+// The paged kernels index a token's row with 32-bit offsets and launch one grid row per token.
+Status check_paged_limits(const char* op, const TokenRows& r) noexcept {
+  constexpr std::int64_t kMax32 = std::numeric_limits<std::int32_t>::max();
+  if (r.num_kv_heads * r.head_size > kMax32 / 2)
+    return detail::fail(Status::unsupported, std::string(op) + ": rows of " +
+                                                 std::to_string(r.num_kv_heads * r.head_size) +
+                                                 " elements are too long for the GPU kernels");
+  if (r.num_tokens > kMax32)
+    return detail::fail(Status::unsupported, std::string(op) + ": " + std::to_string(r.num_tokens) +
+                                                 " tokens in one call are too many for the GPU kernels");
+  return Status::success;
+}
+
+}  // namespace
+
+Status quantize(const QuantizeArgs& a, Stream stream) noexcept {
+  if (Status s = validate(a); s != Status::success) return s;
+  if (a.n == 0) return Status::success;
+  const char* kernel = "quantize_kernel";
+  if (rt::error_t e = kernels::launch_quantize(a, rt::to_stream(stream), &kernel); e != rt::success)
+    return launch_failed(kernel, e);
+  return Status::success;
+}
+
+Status dequantize(const DequantizeArgs& a, Stream stream) noexcept {
+  if (Status s = validate(a); s != Status::success) return s;
+  if (a.n == 0) return Status::success;
+  const char* kernel = "dequantize_kernel";
+  if (rt::error_t e = kernels::launch_dequantize(a, rt::to_stream(stream), &kernel); e != rt::success)
+    return launch_failed(kernel, e);
+  return Status::success;
+}
+
+Status paged_write(const PagedWriteArgs& a, Stream stream) noexcept {
+  if (Status s = validate(a); s != Status::success) return s;
+  if (a.rows.num_tokens == 0) return Status::success;
+  if (Status s = check_paged_limits("paged_write", a.rows); s != Status::success) return s;
+  const char* kernel = "paged_write_kernel";
+  if (rt::error_t e = kernels::launch_paged_write(a, rt::to_stream(stream), &kernel); e != rt::success)
+    return launch_failed(kernel, e);
+  return Status::success;
+}
+
+Status paged_read(const PagedReadArgs& a, Stream stream) noexcept {
+  if (Status s = validate(a); s != Status::success) return s;
+  if (a.rows.num_tokens == 0) return Status::success;
+  if (Status s = check_paged_limits("paged_read", a.rows); s != Status::success) return s;
+  const char* kernel = "paged_read_kernel";
+  if (rt::error_t e = kernels::launch_paged_read(a, rt::to_stream(stream), &kernel); e != rt::success)
+    return launch_failed(kernel, e);
+  return Status::success;
+}
+
+}  // namespace gpu
+}  // namespace kvscale
