@@ -1,0 +1,1123 @@
+// The scales-file loader: the only code in kvscale that parses JSON (nlohmann/json, SAX mode).
+//
+// Pipeline (spec docs/scales-file.md):
+//   1. I/O: stat (type, size limit before reading), open, bounded read.
+//   2. Pre-scan of the raw bytes: UTF-8 BOM, invalid UTF-8, empty input, and the tokens nlohmann
+//      cannot represent (NaN / Infinity / -Infinity, numbers beyond the double range). Those tokens
+//      are recorded by their ordinal among number tokens and blanked to "0" plus spaces (same
+//      length), so that parsing continues and every problem is reported with its JSON pointer.
+//   3. One SAX pass that validates the fixed schema as it streams: no DOM is built. Only the scales
+//      (8 bytes per layer) and, per open object, a compact key set for duplicate detection are kept.
+//   4. Set checks (V2/V3), then the table or the fallback.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <clocale>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <new>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "kvscale/scales.hpp"
+
+namespace kvscale {
+namespace {
+
+constexpr std::string_view kExpectedDtype = "float8_e4m3fn";
+
+// ---------------------------------------------------------------------------------------------
+// Text helpers
+
+/// JSON-style quoted form of s for messages: escapes quotes, backslashes and control characters,
+/// truncated to about `max_bytes` (at a UTF-8 boundary) with "..." appended.
+std::string quote(std::string_view s, std::size_t max_bytes = 64) {
+  std::string out = "\"";
+  std::size_t n = s.size();
+  bool truncated = false;
+  if (n > max_bytes) {
+    n = max_bytes;
+    while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0u) == 0x80u) --n;
+    truncated = true;
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      case '\r': out += "\\r"; break;
+      default:
+        if (c < 0x20 || c == 0x7F) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
+          out += buf;
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  out += '"';
+  if (truncated) out += "...";
+  return out;
+}
+
+/// A number's source text for messages, bounded.
+std::string number_text(std::string_view s) {
+  if (s.size() <= 40) return std::string(s);
+  return std::string(s.substr(0, 40)) + "...";
+}
+
+void append_pointer_segment(std::string& ptr, std::string_view key) {
+  ptr += '/';
+  for (char c : key) {
+    if (c == '~')
+      ptr += "~0";
+    else if (c == '/')
+      ptr += "~1";
+    else
+      ptr += c;
+  }
+}
+
+/// H1: "0" or [1-9][0-9]* within int32. Returns -1 when not canonical.
+std::int64_t canonical_index(std::string_view k) {
+  if (k.empty() || k.size() > 10) return -1;
+  if (k.size() > 1 && k[0] == '0') return -1;
+  std::int64_t v = 0;
+  for (char c : k) {
+    if (c < '0' || c > '9') return -1;
+    v = v * 10 + (c - '0');
+  }
+  if (v > std::numeric_limits<std::int32_t>::max()) return -1;
+  return v;
+}
+
+bool is_json_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+// ---------------------------------------------------------------------------------------------
+// Diagnostics sink with the cap
+
+class Sink {
+ public:
+  explicit Sink(std::size_t cap) : cap_(cap) {}
+  /// Returns false once the list is full (the caller may stop).
+  bool add(DiagCode code, std::string pointer, std::string message) {
+    if (full_) return false;
+    if (diags_.size() >= cap_) {
+      full_ = true;
+      diags_.push_back(
+          {DiagCode::too_many_diagnostics, "",
+           "expected at most " + std::to_string(cap_) + " diagnostics, found more; the rest are not listed"});
+      return false;
+    }
+    diags_.push_back({code, std::move(pointer), std::move(message)});
+    return true;
+  }
+  bool full() const { return full_; }
+  std::vector<Diagnostic>& diags() { return diags_; }
+
+ private:
+  std::size_t cap_;
+  bool full_ = false;
+  std::vector<Diagnostic> diags_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Pre-scan
+
+enum class SpecialKind : std::uint8_t { nan, inf, neg_inf, overflow };
+
+struct Special {
+  std::uint64_t ordinal;  ///< Index among number tokens (what the parser reports as numbers).
+  std::size_t offset;
+  std::size_t length;
+  SpecialKind kind;
+  std::string text;  ///< The original token (bounded), for messages.
+};
+
+/// Length of a valid UTF-8 sequence at p[0..n), or 0 if invalid.
+std::size_t utf8_seq_len(const unsigned char* p, std::size_t n) {
+  const unsigned c = p[0];
+  if (c < 0x80) return 1;
+  auto cont = [&](std::size_t i) { return i < n && (p[i] & 0xC0u) == 0x80u; };
+  if (c >= 0xC2 && c <= 0xDF) return cont(1) ? 2 : 0;
+  if (c >= 0xE0 && c <= 0xEF) {
+    if (n < 2) return 0;
+    const unsigned c1 = p[1];
+    if (c == 0xE0 && (c1 < 0xA0 || c1 > 0xBF)) return 0;
+    if (c == 0xED && (c1 < 0x80 || c1 > 0x9F)) return 0;
+    return (cont(1) && cont(2)) ? 3 : 0;
+  }
+  if (c >= 0xF0 && c <= 0xF4) {
+    if (n < 2) return 0;
+    const unsigned c1 = p[1];
+    if (c == 0xF0 && (c1 < 0x90 || c1 > 0xBF)) return 0;
+    if (c == 0xF4 && (c1 < 0x80 || c1 > 0x8F)) return 0;
+    return (cont(1) && cont(2) && cont(3)) ? 4 : 0;
+  }
+  return 0;
+}
+
+/// True if the JSON number text [s, s+n) is syntactically a JSON number whose value overflows double.
+bool number_overflows_double(const char* s, std::size_t n) {
+  std::size_t i = 0;
+  if (i < n && s[i] == '-') ++i;
+  const std::size_t int_begin = i;
+  while (i < n && s[i] >= '0' && s[i] <= '9') ++i;
+  const std::size_t int_end = i;
+  if (int_end == int_begin) return false;
+  std::size_t frac_begin = i, frac_end = i;
+  if (i < n && s[i] == '.') {
+    frac_begin = ++i;
+    while (i < n && s[i] >= '0' && s[i] <= '9') ++i;
+    frac_end = i;
+    if (frac_end == frac_begin) return false;
+  }
+  std::int64_t exp = 0;
+  if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    bool neg = false;
+    if (i < n && (s[i] == '+' || s[i] == '-')) neg = s[i++] == '-';
+    const std::size_t eb = i;
+    while (i < n && s[i] >= '0' && s[i] <= '9') {
+      if (exp < 1000000000) exp = exp * 10 + (s[i] - '0');
+      ++i;
+    }
+    if (i == eb) return false;
+    if (neg) exp = -exp;
+  }
+  if (i != n) return false;
+  // Decimal magnitude of the first significant digit.
+  std::int64_t mag;
+  std::size_t k = int_begin;
+  while (k < int_end && s[k] == '0') ++k;
+  if (k < int_end) {
+    mag = static_cast<std::int64_t>(int_end - k) - 1;
+  } else {
+    k = frac_begin;
+    while (k < frac_end && s[k] == '0') ++k;
+    if (k == frac_end) return false;  // zero
+    mag = -static_cast<std::int64_t>(k - frac_begin) - 1;
+  }
+  mag += exp;
+  if (mag < 308) return false;
+  if (mag > 308) return true;
+  // Borderline: let strtod decide, with the locale's decimal point (as nlohmann does).
+  std::string copy(s, n);
+  const char dp = *std::localeconv()->decimal_point;
+  for (char& c : copy)
+    if (c == '.') c = dp;
+  return std::isinf(std::strtod(copy.c_str(), nullptr));
+}
+
+struct Prescan {
+  bool ok = true;
+  std::vector<Special> specials;
+};
+
+Prescan prescan(std::string_view b, Sink& sink) {
+  Prescan r;
+  const auto* p = reinterpret_cast<const unsigned char*>(b.data());
+  const std::size_t n = b.size();
+  if (n >= 3 && p[0] == 0xEF && p[1] == 0xBB && p[2] == 0xBF) {
+    sink.add(DiagCode::utf8_bom, "",
+             "expected JSON text, found a UTF-8 byte order mark (EF BB BF) at byte 0 (hint: save the file as "
+             "UTF-8 without a BOM)");
+    r.ok = false;
+    return r;
+  }
+  // UTF-8 validity of the whole file.
+  for (std::size_t i = 0; i < n;) {
+    if (p[i] < 0x80) {
+      ++i;
+      continue;
+    }
+    const std::size_t len = utf8_seq_len(p + i, n - i);
+    if (len == 0) {
+      char buf[160];
+      std::snprintf(buf, sizeof buf,
+                    "expected UTF-8 text, found an invalid byte sequence starting with 0x%02X at byte %zu",
+                    static_cast<unsigned>(p[i]), i);
+      sink.add(DiagCode::invalid_utf8, "", buf);
+      r.ok = false;
+      return r;
+    }
+    i += len;
+  }
+  std::size_t first = 0;
+  while (first < n && is_json_ws(b[first])) ++first;
+  if (first == n) {
+    sink.add(DiagCode::syntax_error, "",
+             n == 0 ? "expected a JSON object, found an empty file" : "expected a JSON object, found only whitespace");
+    r.ok = false;
+    return r;
+  }
+  // Tokens outside strings: count numbers, find NaN / Infinity / -Infinity and double overflows.
+  std::uint64_t ordinal = 0;
+  bool in_string = false;
+  char prev_sig = '\0';  // previous structural byte outside strings ('\0' = start)
+  for (std::size_t i = 0; i < n;) {
+    const char c = b[i];
+    if (in_string) {
+      if (c == '\\') {
+        i += 2;
+        continue;
+      }
+      if (c == '"') {
+        in_string = false;
+        prev_sig = '"';
+      }
+      ++i;
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+      ++i;
+      continue;
+    }
+    if (is_json_ws(c)) {
+      ++i;
+      continue;
+    }
+    if (c == '{' || c == '}' || c == '[' || c == ']' || c == ',' || c == ':') {
+      prev_sig = c;
+      ++i;
+      continue;
+    }
+    // A bare token: a maximal run of other bytes.
+    std::size_t j = i;
+    while (j < n) {
+      const char d = b[j];
+      if (is_json_ws(d) || d == '"' || d == '{' || d == '}' || d == '[' || d == ']' || d == ',' || d == ':') break;
+      ++j;
+    }
+    const std::string_view tok = b.substr(i, j - i);
+    const bool value_position = prev_sig == '\0' || prev_sig == '[' || prev_sig == ',' || prev_sig == ':';
+    const bool numeric = tok[0] == '-' || (tok[0] >= '0' && tok[0] <= '9');
+    bool special = false;
+    SpecialKind kind = SpecialKind::nan;
+    if (value_position) {
+      if (tok == "NaN") {
+        special = true;
+        kind = SpecialKind::nan;
+      } else if (tok == "Infinity") {
+        special = true;
+        kind = SpecialKind::inf;
+      } else if (tok == "-Infinity") {
+        special = true;
+        kind = SpecialKind::neg_inf;
+      } else if (numeric && number_overflows_double(tok.data(), tok.size())) {
+        special = true;
+        kind = SpecialKind::overflow;
+      }
+    }
+    if (special) r.specials.push_back({ordinal, i, tok.size(), kind, number_text(tok)});
+    if (numeric || special) ++ordinal;
+    prev_sig = 't';
+    i = j;
+  }
+  return r;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Compact set of keys of one object, for duplicate detection (H2). Keys live in one arena
+// ([u32 length][bytes]); an open-addressing table holds arena offsets + 1.
+
+class KeySet {
+ public:
+  /// Returns false if `k` was already present.
+  bool insert(std::string_view k) {
+    if ((count_ + 1) * 2 > slots_.size()) grow();
+    const std::uint64_t h = hash(k);
+    const std::size_t mask = slots_.size() - 1;
+    for (std::size_t i = static_cast<std::size_t>(h) & mask;; i = (i + 1) & mask) {
+      const std::uint32_t s = slots_[i];
+      if (s == 0) {
+        slots_[i] = append(k);
+        ++count_;
+        return true;
+      }
+      if (key_at(s) == k) return false;
+    }
+  }
+
+ private:
+  static std::uint64_t hash(std::string_view k) {
+    std::uint64_t h = 1469598103934665603ull;
+    for (char c : k) {
+      h ^= static_cast<unsigned char>(c);
+      h *= 1099511628211ull;
+    }
+    return h ^ (h >> 29);
+  }
+  std::string_view key_at(std::uint32_t slot) const {
+    const std::size_t off = slot - 1u;
+    std::uint32_t len;
+    std::memcpy(&len, arena_.data() + off, sizeof len);
+    return std::string_view(arena_.data() + off + sizeof len, len);
+  }
+  std::uint32_t append(std::string_view k) {
+    const std::size_t off = arena_.size();
+    const auto len = static_cast<std::uint32_t>(k.size());
+    arena_.append(reinterpret_cast<const char*>(&len), sizeof len);
+    arena_.append(k.data(), k.size());
+    return static_cast<std::uint32_t>(off + 1);
+  }
+  void grow() {
+    std::vector<std::uint32_t> old = std::move(slots_);
+    slots_.assign(old.empty() ? 8 : old.size() * 2, 0u);
+    const std::size_t mask = slots_.size() - 1;
+    for (std::uint32_t s : old) {
+      if (s == 0) continue;
+      for (std::size_t i = static_cast<std::size_t>(hash(key_at(s))) & mask;; i = (i + 1) & mask) {
+        if (slots_[i] == 0) {
+          slots_[i] = s;
+          break;
+        }
+      }
+    }
+  }
+  std::string arena_;
+  std::vector<std::uint32_t> slots_;
+  std::size_t count_ = 0;
+};
+
+// ---------------------------------------------------------------------------------------------
+// The streaming validator
+
+enum class Role : std::uint8_t { root, model_type, kv_cache, dtype, scaling_factor, rank, layer, unknown };
+
+struct LayerEntry {
+  std::int32_t layer;
+  float value;
+};
+
+struct RankData {
+  std::int32_t rank = -1;
+  bool is_object = true;
+  bool noncanonical_layers = false;
+  std::vector<LayerEntry> layers;  // canonical, in-range layer keys only
+};
+
+struct Frame {
+  Role role;
+  bool is_array;
+  std::size_t base_len;    // length of the pointer to this container
+  std::uint64_t index;     // next element index (arrays)
+  Role child_role;         // role of the value after the last key (objects)
+  std::int64_t child_int;  // canonical index of the last key, -1 if none / excluded
+  std::size_t rank_slot;   // rank frames: index in ranks, or npos
+  KeySet keys;
+};
+
+constexpr std::size_t npos = static_cast<std::size_t>(-1);
+
+struct Validator {
+  using json = nlohmann::json;
+  using number_integer_t = json::number_integer_t;
+  using number_unsigned_t = json::number_unsigned_t;
+  using number_float_t = json::number_float_t;
+  using string_t = json::string_t;
+  using binary_t = json::binary_t;
+
+  Validator(std::string_view src, const std::vector<Special>& specials, const LoadLimits& limits,
+            const LoadContext* ctx, Sink& sink, std::vector<std::string>& warnings)
+      : src_(src), specials_(specials), limits_(limits), ctx_(ctx), sink_(sink), warnings_(warnings) {}
+
+  // --- state exposed to the caller
+  bool aborted = false;
+  bool root_done = false;
+  std::size_t root_end = 0;
+  const char* const* cursor = nullptr;  // set by the caller: the parser's read position
+  bool has_model_type = false, has_kv_cache = false, kv_cache_object = false;
+  bool has_dtype = false, has_scaling_factor = false, scaling_factor_object = false;
+  bool noncanonical_ranks = false;
+  std::optional<std::string> model_type;
+  std::vector<RankData> ranks;
+
+  // --- SAX interface
+  bool null() { return primitive(Kind::null_, nullptr); }
+  bool boolean(bool) { return primitive(Kind::boolean_, nullptr); }
+  bool number_integer(number_integer_t v) { return number(static_cast<double>(v), nullptr, v, 0, 1); }
+  bool number_unsigned(number_unsigned_t v) { return number(static_cast<double>(v), nullptr, 0, v, 2); }
+  bool number_float(number_float_t v, const string_t& s) { return number(v, &s, 0, 0, 0); }
+  bool string(string_t& s) { return primitive(Kind::string_, &s); }
+  bool binary(binary_t&) { return primitive(Kind::null_, nullptr); }  // never produced by the JSON parser
+
+  bool start_object(std::size_t) { return open(false); }
+  bool end_object() { return close(); }
+  bool start_array(std::size_t) { return open(true); }
+  bool end_array() { return close(); }
+
+  bool key(string_t& k) {
+    Frame& f = stack_.back();
+    ptr_.resize(f.base_len);
+    append_pointer_segment(ptr_, k);
+    f.child_int = -1;
+    if (!f.keys.insert(k)) {
+      add(DiagCode::duplicate_key, ptr_,
+          "expected each key once per object, found " + quote(k) +
+              " again (hint: JSON parsers keep only the last value; remove one)");
+    }
+    switch (f.role) {
+      case Role::root:
+        if (k == "model_type") {
+          f.child_role = Role::model_type;
+          has_model_type = true;
+        } else if (k == "kv_cache") {
+          f.child_role = Role::kv_cache;
+          has_kv_cache = true;
+        } else {
+          f.child_role = Role::unknown;
+          warn_unknown();
+        }
+        break;
+      case Role::kv_cache:
+        if (k == "dtype") {
+          f.child_role = Role::dtype;
+          has_dtype = true;
+        } else if (k == "scaling_factor") {
+          f.child_role = Role::scaling_factor;
+          has_scaling_factor = true;
+        } else {
+          f.child_role = Role::unknown;
+          warn_unknown();
+        }
+        break;
+      case Role::scaling_factor: {
+        f.child_role = Role::rank;
+        const std::int64_t r = canonical_index(k);
+        if (r < 0) {
+          noncanonical_ranks = true;
+          add(DiagCode::key_not_canonical, ptr_,
+              "expected a rank key in canonical decimal form (0, or 1-9 then digits, within int32), found " + quote(k) +
+                  " (hint: vLLM coerces it to an integer; write the plain number)");
+        } else if (ctx_ != nullptr && r >= ctx_->tp_size) {
+          add(DiagCode::rank_unexpected, ptr_,
+              "expected a rank in 0.." + std::to_string(ctx_->tp_size - 1) + " (tp_size " +
+                  std::to_string(ctx_->tp_size) + "), found rank " + std::to_string(r));
+        } else if (ctx_ == nullptr && r >= limits_.max_ranks) {
+          add(DiagCode::too_many_ranks, ptr_,
+              "expected rank indices below " + std::to_string(limits_.max_ranks) + ", found rank " + std::to_string(r));
+        } else {
+          f.child_int = r;
+        }
+        break;
+      }
+      case Role::rank: {
+        f.child_role = Role::layer;
+        const std::int64_t l = canonical_index(k);
+        RankData* rd = f.rank_slot == npos ? nullptr : &ranks[f.rank_slot];
+        if (l < 0) {
+          if (rd) rd->noncanonical_layers = true;
+          add(DiagCode::key_not_canonical, ptr_,
+              "expected a layer key in canonical decimal form (0, or 1-9 then digits, within int32), found " +
+                  quote(k) + " (hint: vLLM coerces it to an integer; write the plain number)");
+        } else if (rd == nullptr) {
+          // Rank excluded (non-canonical or out of range): values are still checked, sets are not.
+        } else if (ctx_ != nullptr && l >= ctx_->num_hidden_layers) {
+          add(DiagCode::layer_unexpected, ptr_,
+              "expected a layer in 0.." + std::to_string(ctx_->num_hidden_layers - 1) + " (num_hidden_layers " +
+                  std::to_string(ctx_->num_hidden_layers) + "), found layer " + std::to_string(l));
+        } else if (ctx_ == nullptr && l >= limits_.max_layers) {
+          add(DiagCode::too_many_layers, ptr_,
+              "expected layer indices below " + std::to_string(limits_.max_layers) + ", found layer " +
+                  std::to_string(l));
+        } else {
+          f.child_int = l;
+        }
+        break;
+      }
+      default: f.child_role = Role::unknown; break;
+    }
+    return !sink_.full();
+  }
+
+  bool parse_error(std::size_t position, const std::string&, const nlohmann::detail::exception& ex) {
+    if (aborted) return false;
+    aborted = true;
+    if (root_done) {
+      std::size_t off = root_end;
+      while (off < src_.size() && is_json_ws(src_[off])) ++off;
+      std::string found;
+      if (off < src_.size()) {
+        const unsigned char c = static_cast<unsigned char>(src_[off]);
+        char buf[32];
+        if (c > 0x20 && c < 0x7F)
+          std::snprintf(buf, sizeof buf, "'%c'", c);
+        else
+          std::snprintf(buf, sizeof buf, "byte 0x%02X", static_cast<unsigned>(c));
+        found = buf;
+      }
+      add(DiagCode::trailing_data, "",
+          "expected the end of the file after the top-level object, found " + found + " at byte " +
+              std::to_string(off) + " (hint: a file holds exactly one JSON object)");
+      return false;
+    }
+    std::string what = ex.what();
+    // "[json.exception.parse_error.101] parse error at line 1, column 2: detail" -> parts.
+    std::string where, detail = what;
+    if (auto at = what.find("at line "); at != std::string::npos) {
+      if (auto colon = what.find(": ", at); colon != std::string::npos) {
+        where = what.substr(at, colon - at);
+        detail = what.substr(colon + 2);
+      }
+    }
+    for (char& c : detail)
+      if (static_cast<unsigned char>(c) < 0x20) c = ' ';
+    if (detail.find("surrogate") != std::string::npos) {
+      add(DiagCode::invalid_utf8, ptr_,
+          "expected text that UTF-8 can encode, found an unpaired UTF-16 surrogate escape " + where + " (byte " +
+              std::to_string(position) + ")");
+      return false;
+    }
+    add(DiagCode::syntax_error, ptr_,
+        "expected valid JSON, found a syntax error " + where + " (byte " + std::to_string(position) + "): " + detail);
+    return false;
+  }
+
+ private:
+  enum class Kind { null_, boolean_, string_, number_, object_, array_ };
+
+  static const char* kind_name(Kind k) {
+    switch (k) {
+      case Kind::null_: return "null";
+      case Kind::boolean_: return "a boolean";
+      case Kind::string_: return "a string";
+      case Kind::number_: return "a number";
+      case Kind::object_: return "an object";
+      case Kind::array_: return "an array";
+    }
+    return "?";
+  }
+
+  void add(DiagCode c, const std::string& ptr, std::string msg) { sink_.add(c, ptr, std::move(msg)); }
+
+  void warn_unknown() {
+    if (warnings_.size() < limits_.max_diagnostics) warnings_.push_back("unknown key " + ptr_);
+  }
+
+  /// Role of the value about to be reported; also positions the pointer for array elements.
+  Role value_role() {
+    if (stack_.empty()) return Role::root;
+    Frame& f = stack_.back();
+    if (f.is_array) {
+      ptr_.resize(f.base_len);
+      ptr_ += '/';
+      ptr_ += std::to_string(f.index++);
+      return Role::unknown;
+    }
+    return f.child_role;
+  }
+
+  bool not_an_object(Kind k) {
+    add(DiagCode::not_an_object, "", std::string("expected a JSON object at the top level, found ") + kind_name(k));
+    aborted = true;
+    return false;
+  }
+
+  /// Structure checks shared by every non-scale value. Returns false to abort.
+  bool check_structure(Role role, Kind k, const string_t* s) {
+    switch (role) {
+      case Role::root: return not_an_object(k);
+      case Role::model_type:
+        if (k == Kind::string_) {
+          model_type = *s;
+          if (ctx_ && ctx_->model_type && *ctx_->model_type != *s)
+            add(DiagCode::model_type_mismatch, ptr_,
+                "expected model_type " + quote(*ctx_->model_type) + " (from the context), found " + quote(*s));
+        } else if (k == Kind::null_) {
+          model_type.reset();
+          if (ctx_ && ctx_->model_type)
+            add(DiagCode::model_type_mismatch, ptr_,
+                "expected model_type " + quote(*ctx_->model_type) + " (from the context), found null");
+        } else {
+          add(DiagCode::wrong_type, ptr_, std::string("expected a string or null, found ") + kind_name(k));
+        }
+        break;
+      case Role::kv_cache:
+        if (k == Kind::object_)
+          kv_cache_object = true;
+        else
+          add(DiagCode::wrong_type, ptr_, std::string("expected an object, found ") + kind_name(k));
+        break;
+      case Role::dtype:
+        if (k == Kind::string_) {
+          if (*s != kExpectedDtype)
+            add(DiagCode::dtype_mismatch, ptr_,
+                "expected \"float8_e4m3fn\", found " + quote(*s) +
+                    " (hint: the scales are calibrated for e4m3fn; the cache format is chosen at load time)");
+        } else {
+          add(DiagCode::wrong_type, ptr_, std::string("expected a string, found ") + kind_name(k));
+        }
+        break;
+      case Role::scaling_factor:
+        if (k == Kind::object_)
+          scaling_factor_object = true;
+        else
+          add(DiagCode::wrong_type, ptr_, std::string("expected an object (rank -> layers), found ") + kind_name(k));
+        break;
+      case Role::rank: {
+        const Frame& parent = stack_.back();
+        if (k != Kind::object_)
+          add(DiagCode::wrong_type, ptr_, std::string("expected an object (layer -> scale), found ") + kind_name(k));
+        if (parent.child_int >= 0) {
+          ranks.emplace_back();
+          ranks.back().rank = static_cast<std::int32_t>(parent.child_int);
+          ranks.back().is_object = k == Kind::object_;
+        }
+        break;
+      }
+      case Role::layer:
+        record_layer(std::numeric_limits<float>::quiet_NaN());
+        add(DiagCode::scale_not_number, ptr_,
+            std::string("expected a scale as a JSON number, found ") + kind_name(k) +
+                (k == Kind::string_ ? " (hint: remove the quotes; vLLM converts strings silently)"
+                                    : " (hint: write the scale as a number > 0)"));
+        break;
+      case Role::unknown: break;
+    }
+    return !sink_.full();
+  }
+
+  bool primitive(Kind k, string_t* s) {
+    const Role role = value_role();
+    return check_structure(role, k, s);
+  }
+
+  bool number(double d, const string_t* text, number_integer_t iv, number_unsigned_t uv, int which) {
+    const std::uint64_t ord = num_ordinal_++;
+    const Special* sp = nullptr;
+    if (next_special_ < specials_.size() && specials_[next_special_].ordinal == ord) sp = &specials_[next_special_++];
+    const Role role = value_role();
+    if (sp != nullptr && sp->kind != SpecialKind::overflow) {
+      if (role == Role::root) return not_an_object(Kind::number_);
+      if (role == Role::layer) record_layer(std::numeric_limits<float>::quiet_NaN());
+      add(DiagCode::nan_or_infinity, ptr_,
+          "expected a JSON number, found the non-standard token " + sp->text + " at byte " +
+              std::to_string(sp->offset) + " (hint: JSON has no NaN or Infinity; write a finite scale > 0)");
+      return !sink_.full();
+    }
+    if (role != Role::layer) return check_structure(role, Kind::number_, nullptr);
+    record_layer(static_cast<float>(d));
+    // A scale: decimal -> nearest double (strtod) -> float32 by one cast, as vLLM/torch do.
+    const auto text_of = [&]() -> std::string {
+      if (sp != nullptr) return sp->text;
+      if (which == 1) return std::to_string(iv);
+      if (which == 2) return std::to_string(uv);
+      return number_text(*text);
+    };
+    const float f = static_cast<float>(d);
+    if (sp != nullptr || !std::isfinite(f) || !(f > 0.0f)) {
+      std::string why;
+      if (sp != nullptr)
+        why = " (beyond the double range)";
+      else if (std::isinf(f))
+        why = " (inf as float32)";
+      else if (f == 0.0f && d != 0.0)
+        why = d > 0 ? " (0 as float32)" : " (-0 as float32)";
+      add(DiagCode::scale_out_of_range, ptr_,
+          "expected a finite float32 scale > 0, found " + text_of() + why +
+              " (hint: scales are amax / 448 of a calibration run)");
+      return !sink_.full();
+    }
+    return true;
+  }
+
+  /// Layer presence (V3) and, for valid scales, the value. Only canonical, in-range keys count.
+  void record_layer(float value) {
+    const Frame& parent = stack_.back();
+    if (parent.child_int >= 0 && parent.rank_slot != npos)
+      ranks[parent.rank_slot].layers.push_back({static_cast<std::int32_t>(parent.child_int), value});
+  }
+
+  bool open(bool is_array) {
+    const Role role = value_role();
+    if (stack_.size() + 1 > static_cast<std::size_t>(limits_.max_depth)) {
+      add(DiagCode::nesting_too_deep, ptr_,
+          "expected JSON nesting of at most " + std::to_string(limits_.max_depth) + " levels, found level " +
+              std::to_string(stack_.size() + 1));
+      aborted = true;
+      return false;
+    }
+    Role new_role = Role::unknown;
+    std::size_t rank_slot = npos;
+    if (role == Role::root) {
+      if (is_array) return not_an_object(Kind::array_);
+      new_role = Role::root;
+    } else {
+      const std::size_t before = ranks.size();
+      if (!check_structure(role, is_array ? Kind::array_ : Kind::object_, nullptr)) return false;
+      if (!is_array) {
+        if (role == Role::kv_cache) new_role = Role::kv_cache;
+        if (role == Role::scaling_factor) new_role = Role::scaling_factor;
+        if (role == Role::rank) {
+          new_role = Role::rank;
+          if (ranks.size() > before) rank_slot = before;
+        }
+      }
+    }
+    stack_.push_back(Frame{new_role, is_array, ptr_.size(), 0, Role::unknown, -1, rank_slot, KeySet{}});
+    return true;
+  }
+
+  bool close() {
+    stack_.pop_back();
+    if (stack_.empty()) {
+      root_done = true;
+      root_end = static_cast<std::size_t>(*cursor - src_.data());
+    } else {
+      ptr_.resize(stack_.back().base_len);
+    }
+    return true;
+  }
+
+  std::string_view src_;
+  const std::vector<Special>& specials_;
+  const LoadLimits& limits_;
+  const LoadContext* ctx_;  // null when absent or invalid
+  Sink& sink_;
+  std::vector<std::string>& warnings_;
+  std::vector<Frame> stack_;
+  std::string ptr_;
+  std::uint64_t num_ordinal_ = 0;
+  std::size_t next_special_ = 0;
+};
+
+/// Input iterator over the bytes that publishes its position (for the trailing-data offset).
+struct CountingIterator {
+  using iterator_category = std::input_iterator_tag;
+  using value_type = char;
+  using difference_type = std::ptrdiff_t;
+  using pointer = const char*;
+  using reference = const char&;
+  const char* p;
+  const char** pos;
+  reference operator*() const { return *p; }
+  CountingIterator& operator++() {
+    ++p;
+    *pos = p;
+    return *this;
+  }
+  CountingIterator operator++(int) {
+    CountingIterator t = *this;
+    ++*this;
+    return t;
+  }
+  bool operator==(const CountingIterator& o) const { return p == o.p; }
+  bool operator!=(const CountingIterator& o) const { return p != o.p; }
+};
+
+// ---------------------------------------------------------------------------------------------
+
+LoadLimits clamp_limits(const LoadLimits& in) {
+  const LoadLimits d;
+  LoadLimits l = in;
+  l.max_file_bytes = std::min(l.max_file_bytes, d.max_file_bytes);
+  l.max_depth = std::max(1, std::min(l.max_depth, d.max_depth));
+  l.max_ranks = std::max(1, std::min(l.max_ranks, d.max_ranks));
+  l.max_layers = std::max(1, std::min(l.max_layers, d.max_layers));
+  l.max_diagnostics = std::min(l.max_diagnostics, d.max_diagnostics * 100);
+  return l;
+}
+
+/// Context checks; returns true if the context can drive the set checks.
+bool check_context(const LoadContext& c, const LoadLimits& lim, Sink& sink) {
+  bool ok = true;
+  if (c.tp_size <= 0) {
+    sink.add(DiagCode::invalid_context, "", "expected tp_size >= 1 in the context, found " + std::to_string(c.tp_size));
+    ok = false;
+  } else if (c.tp_size > lim.max_ranks) {
+    sink.add(
+        DiagCode::too_many_ranks, "",
+        "expected tp_size <= " + std::to_string(lim.max_ranks) + " in the context, found " + std::to_string(c.tp_size));
+    ok = false;
+  }
+  if (c.num_hidden_layers < 0) {
+    sink.add(DiagCode::invalid_context, "",
+             "expected num_hidden_layers >= 0 in the context, found " + std::to_string(c.num_hidden_layers));
+    ok = false;
+  } else if (c.num_hidden_layers > lim.max_layers) {
+    sink.add(DiagCode::too_many_layers, "",
+             "expected num_hidden_layers <= " + std::to_string(lim.max_layers) + " in the context, found " +
+                 std::to_string(c.num_hidden_layers));
+    ok = false;
+  }
+  if (c.tp_rank < 0 || (c.tp_size > 0 && c.tp_rank >= c.tp_size)) {
+    sink.add(DiagCode::tp_rank_out_of_range, "",
+             c.tp_size > 0 ? "expected tp_rank in 0.." + std::to_string(c.tp_size - 1) + " (tp_size " +
+                                 std::to_string(c.tp_size) + "), found " + std::to_string(c.tp_rank)
+                           : "expected tp_rank >= 0, found " + std::to_string(c.tp_rank));
+  }
+  return ok;
+}
+
+const std::string kSfPointer = "/kv_cache/scaling_factor";
+
+void run(std::string_view bytes, std::string* owned, const LoadOptions& opt, const LoadLimits& lim, Sink& sink,
+         LoadResult& res) {
+  const LoadContext* ctx = nullptr;
+  if (opt.context) {
+    if (check_context(*opt.context, lim, sink)) ctx = &*opt.context;
+  }
+  if (bytes.size() > lim.max_file_bytes) {
+    sink.add(DiagCode::file_too_large, "",
+             "expected at most " + std::to_string(lim.max_file_bytes) + " bytes, found " +
+                 std::to_string(bytes.size()) + " bytes");
+    return;
+  }
+  Prescan pre = prescan(bytes, sink);
+  if (!pre.ok) return;
+  std::string patched_copy;
+  std::string_view src = bytes;
+  if (!pre.specials.empty()) {
+    // Blank the tokens nlohmann cannot represent to "0" + spaces (same length, same structure).
+    char* w;
+    if (owned != nullptr) {
+      w = owned->data();
+    } else {
+      patched_copy.assign(bytes.data(), bytes.size());
+      w = patched_copy.data();
+    }
+    for (const Special& s : pre.specials) {
+      w[s.offset] = '0';
+      std::memset(w + s.offset + 1, ' ', s.length - 1);
+    }
+    src = std::string_view(w, bytes.size());
+  }
+  std::vector<std::string> warnings;
+  Validator v(src, pre.specials, lim, ctx, sink, warnings);
+  const char* pos = src.data();
+  v.cursor = &pos;
+  CountingIterator first{src.data(), &pos}, last{src.data() + src.size(), &pos};
+  const bool parsed = nlohmann::json::sax_parse(first, last, &v, nlohmann::json::input_format_t::json, true, false);
+  res.warnings = std::move(warnings);
+  if (!parsed || v.aborted || sink.full()) return;
+
+  // Required keys (V6); the pointer names the parent object.
+  if (!v.has_model_type) sink.add(DiagCode::missing_key, "", "expected key \"model_type\", found no such key");
+  if (!v.has_kv_cache) sink.add(DiagCode::missing_key, "", "expected key \"kv_cache\", found no such key");
+  if (v.kv_cache_object) {
+    if (!v.has_dtype) sink.add(DiagCode::missing_key, "/kv_cache", "expected key \"dtype\", found no such key");
+    if (!v.has_scaling_factor)
+      sink.add(DiagCode::missing_key, "/kv_cache", "expected key \"scaling_factor\", found no such key");
+  }
+  if (!v.scaling_factor_object) return;
+
+  // V2 / V3 set checks. The last occurrence of a rank wins (it is a duplicate_key anyway).
+  std::int64_t n_ranks = 0;
+  if (ctx) {
+    n_ranks = ctx->tp_size;
+  } else {
+    for (const RankData& r : v.ranks) n_ranks = std::max<std::int64_t>(n_ranks, std::int64_t{r.rank} + 1);
+  }
+  std::vector<std::size_t> slot(static_cast<std::size_t>(n_ranks), npos);
+  for (std::size_t i = 0; i < v.ranks.size(); ++i)
+    if (v.ranks[i].rank < n_ranks) slot[static_cast<std::size_t>(v.ranks[i].rank)] = i;
+  if (!v.noncanonical_ranks) {
+    for (std::int64_t r = 0; r < n_ranks && !sink.full(); ++r)
+      if (slot[static_cast<std::size_t>(r)] == npos)
+        sink.add(DiagCode::rank_missing, kSfPointer,
+                 "expected rank \"" + std::to_string(r) + "\" (ranks 0.." + std::to_string(n_ranks - 1) +
+                     "), found no such key");
+  }
+  std::int64_t n_layers = 0;
+  if (ctx) {
+    n_layers = ctx->num_hidden_layers;
+  } else {
+    for (std::size_t s : slot)
+      if (s != npos)
+        for (const LayerEntry& e : v.ranks[s].layers)
+          n_layers = std::max<std::int64_t>(n_layers, std::int64_t{e.layer} + 1);
+  }
+  std::vector<std::uint8_t> seen(static_cast<std::size_t>(n_layers));
+  for (std::int64_t r = 0; r < n_ranks && !sink.full(); ++r) {
+    const std::size_t s = slot[static_cast<std::size_t>(r)];
+    if (s == npos || !v.ranks[s].is_object || v.ranks[s].noncanonical_layers) continue;
+    std::fill(seen.begin(), seen.end(), std::uint8_t{0});
+    for (const LayerEntry& e : v.ranks[s].layers) seen[static_cast<std::size_t>(e.layer)] = 1;
+    const std::string ptr = kSfPointer + "/" + std::to_string(r);
+    for (std::int64_t l = 0; l < n_layers && !sink.full(); ++l)
+      if (!seen[static_cast<std::size_t>(l)])
+        sink.add(DiagCode::layer_missing, ptr,
+                 "expected layer \"" + std::to_string(l) + "\" (layers 0.." + std::to_string(n_layers - 1) +
+                     "), found no such key");
+  }
+  if (!sink.diags().empty()) return;
+  // Every rank has every layer, so the table is no larger than the file's entries.
+  std::vector<float> table(static_cast<std::size_t>(n_ranks * n_layers));
+  for (std::int64_t r = 0; r < n_ranks; ++r)
+    for (const LayerEntry& e : v.ranks[slot[static_cast<std::size_t>(r)]].layers)
+      table[static_cast<std::size_t>(r * n_layers + e.layer)] = e.value;
+  v.ranks.clear();
+  v.ranks.shrink_to_fit();
+  res.table =
+      ScaleTable(static_cast<int>(n_ranks), static_cast<int>(n_layers), std::move(table), std::move(v.model_type));
+}
+
+void finish(const LoadOptions& opt, const LoadLimits& lim, Sink& sink, LoadResult& res) {
+  res.diagnostics = std::move(sink.diags());
+  if (res.diagnostics.empty() || opt.on_failure != FailurePolicy::unit_fallback || !opt.context) return;
+  const LoadContext& c = *opt.context;
+  if (c.tp_size <= 0 || c.tp_size > lim.max_ranks || c.num_hidden_layers < 0 || c.num_hidden_layers > lim.max_layers)
+    return;  // no meaningful fallback for an invalid context
+  try {
+    res.table = ScaleTable(
+        c.tp_size, c.num_hidden_layers,
+        std::vector<float>(static_cast<std::size_t>(c.tp_size) * static_cast<std::size_t>(c.num_hidden_layers), 1.0f),
+        c.model_type);
+    res.used_fallback = true;
+  } catch (const std::bad_alloc&) {
+    res.diagnostics.push_back({DiagCode::out_of_memory, "", "expected memory for the fallback table, found none"});
+  }
+}
+
+LoadResult load_bytes(std::string_view bytes, std::string* owned, const LoadOptions& options) noexcept {
+  LoadResult res;
+  const LoadLimits lim = clamp_limits(options.limits);
+  try {
+    Sink sink(lim.max_diagnostics);
+    try {
+      run(bytes, owned, options, lim, sink, res);
+    } catch (const std::bad_alloc&) {
+      res.table = ScaleTable();
+      sink.diags().push_back({DiagCode::out_of_memory, "", "expected enough host memory to load, found none"});
+    } catch (const std::exception& e) {
+      res.table = ScaleTable();
+      sink.diags().push_back({DiagCode::syntax_error, "",
+                              std::string("expected parsable JSON, found an internal parser error: ") + e.what()});
+    }
+    finish(options, lim, sink, res);
+  } catch (...) {
+    res = LoadResult();
+    try {
+      res.diagnostics.push_back({DiagCode::out_of_memory, "", "expected enough host memory to load, found none"});
+    } catch (...) {
+    }
+  }
+  return res;
+}
+
+const char* file_type_name(mode_t m) {
+  if (S_ISDIR(m)) return "a directory";
+  if (S_ISFIFO(m)) return "a FIFO";
+  if (S_ISCHR(m)) return "a character device";
+  if (S_ISBLK(m)) return "a block device";
+  if (S_ISSOCK(m)) return "a socket";
+  return "something that is not a regular file";
+}
+
+}  // namespace
+
+LoadResult load_scales_json(std::string_view bytes, const LoadOptions& options) noexcept {
+  return load_bytes(bytes, nullptr, options);
+}
+
+LoadResult load_scales_file(const std::string& path, const LoadOptions& options) noexcept {
+  const LoadLimits lim = clamp_limits(options.limits);
+  const auto io_fail = [&](DiagCode c, std::string msg) noexcept {
+    LoadResult res;
+    try {
+      Sink sink(lim.max_diagnostics);
+      if (options.context) check_context(*options.context, lim, sink);
+      sink.add(c, "", std::move(msg));
+      finish(options, lim, sink, res);
+    } catch (...) {
+      res = LoadResult();
+    }
+    return res;
+  };
+  try {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) {
+      const int e = errno;
+      if (e == ENOENT || e == ENOTDIR || path.empty())
+        return io_fail(DiagCode::file_not_found, "expected a file, found nothing at this path");
+      if (e == EACCES) return io_fail(DiagCode::permission_denied, "expected read permission, found access denied");
+      return io_fail(DiagCode::read_error,
+                     std::string("expected to read the file, found an error: ") + std::strerror(e));
+    }
+    if (!S_ISREG(st.st_mode))
+      return io_fail(DiagCode::not_a_regular_file,
+                     std::string("expected a regular file, found ") + file_type_name(st.st_mode));
+    const auto too_large = [&](std::string found) {
+      return io_fail(DiagCode::file_too_large,
+                     "expected at most " + std::to_string(lim.max_file_bytes) + " bytes, found " + found);
+    };
+    if (static_cast<std::uint64_t>(st.st_size) > lim.max_file_bytes)
+      return too_large(std::to_string(static_cast<std::uint64_t>(st.st_size)) + " bytes");
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) {
+      const int e = errno;
+      if (e == EACCES || e == EPERM)
+        return io_fail(DiagCode::permission_denied, "expected read permission, found access denied");
+      if (e == ENOENT) return io_fail(DiagCode::file_not_found, "expected a file, found nothing at this path");
+      return io_fail(DiagCode::read_error,
+                     std::string("expected to open the file, found an error: ") + std::strerror(e));
+    }
+    struct Closer {
+      int fd;
+      ~Closer() { ::close(fd); }
+    } closer{fd};
+    struct stat st2 {};
+    if (::fstat(fd, &st2) != 0 || !S_ISREG(st2.st_mode))
+      return io_fail(DiagCode::not_a_regular_file,
+                     std::string("expected a regular file, found ") + file_type_name(st2.st_mode));
+    // Read at most limit + 1 bytes: a file that grew past the limit is still refused.
+    std::string buf;
+    const std::uint64_t want = std::min<std::uint64_t>(static_cast<std::uint64_t>(st2.st_size), lim.max_file_bytes);
+    buf.resize(static_cast<std::size_t>(want) + 1);
+    std::size_t got = 0;
+    for (;;) {
+      if (got == buf.size()) {
+        if (got > lim.max_file_bytes) return too_large("more than " + std::to_string(lim.max_file_bytes) + " bytes");
+        buf.resize(std::min<std::size_t>(buf.size() * 2, static_cast<std::size_t>(lim.max_file_bytes) + 1));
+      }
+      const ssize_t r = ::read(fd, buf.data() + got, buf.size() - got);
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        return io_fail(DiagCode::read_error,
+                       std::string("expected to read the whole file, found an error: ") + std::strerror(errno));
+      }
+      if (r == 0) break;
+      got += static_cast<std::size_t>(r);
+    }
+    if (got > lim.max_file_bytes) return too_large("more than " + std::to_string(lim.max_file_bytes) + " bytes");
+    buf.resize(got);
+    return load_bytes(buf, &buf, options);
+  } catch (const std::bad_alloc&) {
+    LoadResult res;
+    try {
+      res.diagnostics.push_back({DiagCode::out_of_memory, "", "expected enough host memory to load, found none"});
+    } catch (...) {
+    }
+    return res;
+  } catch (...) {
+    LoadResult res;
+    try {
+      res.diagnostics.push_back({DiagCode::read_error, "", "expected to read the file, found an unexpected error"});
+    } catch (...) {
+    }
+    return res;
+  }
+}
+
+ScaleTable load_scales_file_or_throw(const std::string& path, const LoadContext& context) {
+  LoadOptions o;
+  o.context = context;
+  LoadResult r = load_scales_file(path, o);
+  if (!r.ok()) throw LoadError(std::move(r.diagnostics));
+  return std::move(r.table);
+}
+
+}  // namespace kvscale

@@ -1,0 +1,141 @@
+// The scale table, diagnostic names and the file -> device scale conversion. No JSON here: the
+// loader (src/loader/) is the only code that parses.
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "kvscale/scales.hpp"
+
+namespace kvscale {
+
+const char* diag_code_name(DiagCode c) noexcept {
+  switch (c) {
+    case DiagCode::file_not_found: return "file_not_found";
+    case DiagCode::not_a_regular_file: return "not_a_regular_file";
+    case DiagCode::permission_denied: return "permission_denied";
+    case DiagCode::read_error: return "read_error";
+    case DiagCode::file_too_large: return "file_too_large";
+    case DiagCode::nesting_too_deep: return "nesting_too_deep";
+    case DiagCode::utf8_bom: return "utf8_bom";
+    case DiagCode::invalid_utf8: return "invalid_utf8";
+    case DiagCode::trailing_data: return "trailing_data";
+    case DiagCode::syntax_error: return "syntax_error";
+    case DiagCode::not_an_object: return "not_an_object";
+    case DiagCode::nan_or_infinity: return "nan_or_infinity";
+    case DiagCode::missing_key: return "missing_key";
+    case DiagCode::wrong_type: return "wrong_type";
+    case DiagCode::dtype_mismatch: return "dtype_mismatch";
+    case DiagCode::rank_missing: return "rank_missing";
+    case DiagCode::rank_unexpected: return "rank_unexpected";
+    case DiagCode::layer_missing: return "layer_missing";
+    case DiagCode::layer_unexpected: return "layer_unexpected";
+    case DiagCode::tp_rank_out_of_range: return "tp_rank_out_of_range";
+    case DiagCode::model_type_mismatch: return "model_type_mismatch";
+    case DiagCode::key_not_canonical: return "key_not_canonical";
+    case DiagCode::duplicate_key: return "duplicate_key";
+    case DiagCode::scale_not_number: return "scale_not_number";
+    case DiagCode::scale_out_of_range: return "scale_out_of_range";
+    case DiagCode::too_many_ranks: return "too_many_ranks";
+    case DiagCode::too_many_layers: return "too_many_layers";
+    case DiagCode::invalid_context: return "invalid_context";
+    case DiagCode::out_of_memory: return "out_of_memory";
+    case DiagCode::too_many_diagnostics: return "too_many_diagnostics";
+  }
+  return "unknown";
+}
+
+const char* diag_code_rule(DiagCode c) noexcept {
+  switch (c) {
+    case DiagCode::file_not_found:
+    case DiagCode::not_a_regular_file:
+    case DiagCode::permission_denied:
+    case DiagCode::read_error: return "IO";
+    case DiagCode::file_too_large:
+    case DiagCode::nesting_too_deep:
+    case DiagCode::too_many_ranks:
+    case DiagCode::too_many_layers: return "H6";
+    case DiagCode::utf8_bom:
+    case DiagCode::invalid_utf8:
+    case DiagCode::trailing_data:
+    case DiagCode::not_an_object: return "H7";
+    case DiagCode::nan_or_infinity: return "H4";
+    case DiagCode::missing_key:
+    case DiagCode::wrong_type: return "V6";
+    case DiagCode::dtype_mismatch: return "V1";
+    case DiagCode::rank_missing:
+    case DiagCode::rank_unexpected: return "V2";
+    case DiagCode::layer_missing:
+    case DiagCode::layer_unexpected: return "V3";
+    case DiagCode::tp_rank_out_of_range: return "V4";
+    case DiagCode::model_type_mismatch: return "V5";
+    case DiagCode::key_not_canonical: return "H1";
+    case DiagCode::duplicate_key: return "H2";
+    case DiagCode::scale_not_number: return "H3";
+    case DiagCode::scale_out_of_range: return "H5";
+    case DiagCode::syntax_error:
+    case DiagCode::invalid_context:
+    case DiagCode::out_of_memory:
+    case DiagCode::too_many_diagnostics: return "";
+  }
+  return "";
+}
+
+ScaleTable::ScaleTable(int tp_size, int num_layers, std::vector<float> scales, std::optional<std::string> model_type)
+    : tp_size_(tp_size), num_layers_(num_layers), scales_(std::move(scales)), model_type_(std::move(model_type)) {}
+
+std::string format_diagnostic(const Diagnostic& d) {
+  std::string s = d.pointer;
+  s += ": ";
+  s += diag_code_name(d.code);
+  s += ": ";
+  s += d.message;
+  return s;
+}
+
+namespace {
+std::string load_error_what(const std::vector<Diagnostic>& diags) {
+  if (diags.empty()) return "kv_cache_scales rejected";
+  std::string s = "kv_cache_scales rejected: " + format_diagnostic(diags.front());
+  if (diags.size() > 1) s += " (and " + std::to_string(diags.size() - 1) + " more)";
+  return s;
+}
+}  // namespace
+
+LoadError::LoadError(std::vector<Diagnostic> diagnostics)
+    : std::runtime_error(load_error_what(diagnostics)), diagnostics_(std::move(diagnostics)) {}
+
+float effective_scale(float file_scale, const ScaleConversion& conv) noexcept {
+  if (conv.cache_format == Fp8Format::e4m3fnuz && conv.apply_fnuz_factor) return file_scale * 2.0f;
+  return file_scale;
+}
+
+bool effective_rank_scales(const ScaleTable& table, int rank, LayerRange range, const ScaleConversion& conv,
+                           std::vector<float>* out, std::string* error) {
+  const auto fail = [&](std::string msg) {
+    if (out) out->clear();
+    if (error) *error = std::move(msg);
+    return false;
+  };
+  if (out == nullptr) return fail("effective_rank_scales: out is null");
+  const int n = table.num_layers();
+  if (rank < 0 || rank >= table.tp_size())
+    return fail("rank " + std::to_string(rank) + " is outside the table's ranks 0.." +
+                std::to_string(table.tp_size() - 1));
+  if (range.first < 0 || range.first > n)
+    return fail("layer range start " + std::to_string(range.first) + " is outside 0.." + std::to_string(n));
+  const int count = range.count < 0 ? n - range.first : range.count;
+  if (count > n - range.first)
+    return fail("layer range [" + std::to_string(range.first) + ", " + std::to_string(range.first) + "+" +
+                std::to_string(count) + ") exceeds the table's " + std::to_string(n) + " layers");
+  try {
+    out->resize(static_cast<std::size_t>(count));
+  } catch (const std::bad_alloc&) {
+    return fail("out of memory");
+  }
+  const float* src = table.rank_data(rank) + range.first;
+  for (int i = 0; i < count; ++i) (*out)[static_cast<std::size_t>(i)] = effective_scale(src[i], conv);
+  if (error) error->clear();
+  return true;
+}
+
+}  // namespace kvscale
