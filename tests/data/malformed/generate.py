@@ -245,6 +245,8 @@ add("ok_model_type_escaped_ctx.json", doc(model_type='"ll\\u0061ma"'), "ok",
 for name, tail in [("word", b"x"), ("object", b"{}"), ("brace", b"}"), ("comma", b","), ("nul", b"\x00"),
                    ("second_doc", VALID.encode())]:
     add("trailing_%s.json" % name, VALID.encode() + tail, "trailing_data", "trailing %r after the value" % tail[:8])
+add("trailing_nul_then_junk.json", VALID.encode() + b"\x00junk{", "trailing_data",
+    "a NUL byte, then junk: a parser that stops at NUL hides the rest")
 add("ok_trailing_whitespace.json", VALID + " \t\r\n\n", "ok", "trailing whitespace is not data",
     scale0=f32_bits(0.5))
 
@@ -290,7 +292,7 @@ add("layer_int32_max_ctx.json", doc(sf='{"0": {"0": 0.5, "1": 0.5, "2147483647":
 add("rank_int32_max_ctx.json", doc(sf='{"0": {"0": 0.5, "1": 0.5}, "2147483647": {"0": 0.5, "1": 0.5}}'),
     "rank_unexpected", "rank 2147483647 with tp_size 1", ctx=(1, 0, 2), pointer=SF + "/2147483647")
 add("layer_int32_max_noctx.json", doc(sf='{"0": {"0": 0.5, "1": 0.5, "2147483647": 0.5}}'),
-    "layer_missing|layer_unexpected", "layers 0, 1, 2147483647 without context (not 0..L-1)")
+    "layer_missing|layer_unexpected|too_many_layers", "layers 0, 1, 2147483647 without context (not 0..L-1)")
 
 # ------------------------------------------------------------------------------------------------
 # V2..V5 (with and without a context).
