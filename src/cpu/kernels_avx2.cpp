@@ -1,0 +1,198 @@
+// AVX2 + F16C row kernels (compiled with -mavx2 -mf16c; chosen at run time).
+//
+// Bit-exact with fp8.hpp: one _mm256_div_ps per element (IEEE, round to nearest even), then the
+// integer encode of fp8::encode (normal range: add 0x7FFFF + lsb, shift by 20, re-bias; the
+// subnormal range is the exact product |y| * 2^(bias+2) rounded to an integer, ties to even),
+// saturation by clamping the magnitude bits to max, NaN and zero-sign rules as the spec says.
+// Dequantize writes fp16 bits (code & 0x7F) << 7 | (code & 0x80) << 8, which equal
+// decode(code) * 2^-8 (fn) or 2^-7 (fnuz) exactly for every non-NaN code, widens them exactly
+// with vcvtph2ps, multiplies by 2^8 / 2^7 (exact) and then by the scale (the one rounding the spec
+// defines), and narrows with round to nearest even; NaN codes are patched to the canonical NaN.
+#include "cpu/kernels.hpp"
+
+// The instruction set is enabled per function (pragma below) rather than relying on per-file
+// compile flags, so the file builds the same whatever flags the build system passes.
+#if defined(KVSCALE_X86_SIMD) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,f16c"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx2,f16c")
+#endif
+
+namespace kvscale {
+namespace cpu {
+namespace detail {
+namespace {
+
+struct EncodeConsts {
+  __m256i absmask, maxbits, rbias, one, off, minnormal, nancode, b80, inf;
+  __m256 subscale;
+  bool fn;
+  explicit EncodeConsts(Fp8Format f) {
+    fn = f == Fp8Format::e4m3fn;
+    const int bias = fn ? 7 : 8;
+    absmask = _mm256_set1_epi32(0x7FFFFFFF);
+    maxbits = _mm256_set1_epi32(fn ? 0x43E00000 : 0x43700000);  // 448 / 240
+    rbias = _mm256_set1_epi32(0x7FFFF);
+    one = _mm256_set1_epi32(1);
+    off = _mm256_set1_epi32((127 - bias) << 3);
+    minnormal = _mm256_set1_epi32((128 - bias) << 23);
+    nancode = _mm256_set1_epi32(fn ? 0x7F : 0x80);
+    b80 = _mm256_set1_epi32(0x80);
+    inf = _mm256_set1_epi32(0x7F800000);
+    subscale = _mm256_set1_ps(fn ? 512.0f : 1024.0f);  // 2^(bias+2)
+  }
+};
+
+// Eight float32 (already divided by the scale) -> eight codes in the low byte of each lane.
+inline __m256i encode8(__m256 y, const EncodeConsts& c) {
+  const __m256i u = _mm256_castps_si256(y);
+  const __m256i mag = _mm256_and_si256(u, c.absmask);
+  const __m256i magc = _mm256_min_epu32(mag, c.maxbits);  // saturate (+inf, > max); NaN fixed below
+  const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(magc, 20), c.one);
+  const __m256i normal =
+      _mm256_sub_epi32(_mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(magc, c.rbias), lsb), 20), c.off);
+  const __m256 scaled = _mm256_mul_ps(_mm256_castsi256_ps(magc), c.subscale);  // exact
+  const __m256i sub = _mm256_cvttps_epi32(_mm256_round_ps(scaled, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  const __m256i is_sub = _mm256_cmpgt_epi32(c.minnormal, magc);  // both < 2^31: signed compare is fine
+  __m256i code = _mm256_blendv_epi8(normal, sub, is_sub);
+  __m256i sign = _mm256_and_si256(_mm256_srli_epi32(u, 24), c.b80);
+  if (!c.fn) sign = _mm256_andnot_si256(_mm256_cmpeq_epi32(code, _mm256_setzero_si256()), sign);  // no -0
+  code = _mm256_or_si256(code, sign);
+  const __m256i is_nan = _mm256_cmpgt_epi32(mag, c.inf);
+  return _mm256_blendv_epi8(code, c.nancode, is_nan);
+}
+
+inline __m256 load8(DType t, const unsigned char* p) {
+  switch (t) {
+    case DType::f32: return _mm256_loadu_ps(reinterpret_cast<const float*>(p));
+    case DType::f16: return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    default:
+      return _mm256_castsi256_ps(
+          _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), 16));
+  }
+}
+
+template <DType T>
+void quantize_impl(Fp8Format f, const void* in, std::uint8_t* out, std::size_t n, float scale) {
+  const EncodeConsts c(f);
+  const __m256 s = _mm256_set1_ps(scale);
+  const __m256i perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  const auto* p = static_cast<const unsigned char*>(in);
+  constexpr std::size_t es = T == DType::f32 ? 4 : 2;
+  std::size_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    const __m256i c0 = encode8(_mm256_div_ps(load8(T, p + (i + 0) * es), s), c);
+    const __m256i c1 = encode8(_mm256_div_ps(load8(T, p + (i + 8) * es), s), c);
+    const __m256i c2 = encode8(_mm256_div_ps(load8(T, p + (i + 16) * es), s), c);
+    const __m256i c3 = encode8(_mm256_div_ps(load8(T, p + (i + 24) * es), s), c);
+    const __m256i b = _mm256_packus_epi16(_mm256_packus_epi32(c0, c1), _mm256_packus_epi32(c2, c3));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), _mm256_permutevar8x32_epi32(b, perm));
+  }
+  for (; i + 8 <= n; i += 8) {
+    const __m256i c0 = encode8(_mm256_div_ps(load8(T, p + i * es), s), c);
+    const __m128i w = _mm_packus_epi32(_mm256_castsi256_si128(c0), _mm256_extracti128_si256(c0, 1));
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(out + i), _mm_packus_epi16(w, w));
+  }
+  if (i < n) quantize_row_scalar(f, T, p + i * es, out + i, n - i, scale);
+}
+
+void quantize_row(Fp8Format f, DType t, const void* in, std::uint8_t* out, std::size_t n, float scale) {
+  switch (t) {
+    case DType::f32: quantize_impl<DType::f32>(f, in, out, n, scale); break;
+    case DType::f16: quantize_impl<DType::f16>(f, in, out, n, scale); break;
+    case DType::bf16: quantize_impl<DType::bf16>(f, in, out, n, scale); break;
+  }
+}
+
+// Sixteen codes (one per 16-bit lane) -> the fp16 bits of decode(code) * 2^-8 (fn) / 2^-7 (fnuz).
+inline __m256i fake_f16(__m256i w) {
+  const __m256i m = _mm256_slli_epi16(_mm256_and_si256(w, _mm256_set1_epi16(0x7F)), 7);
+  return _mm256_or_si256(m, _mm256_slli_epi16(_mm256_and_si256(w, _mm256_set1_epi16(0x80)), 8));
+}
+
+inline __m256i nan_mask16(Fp8Format f, __m256i w) {
+  if (f == Fp8Format::e4m3fn) {
+    const __m256i x7f = _mm256_set1_epi16(0x7F);
+    return _mm256_cmpeq_epi16(_mm256_and_si256(w, x7f), x7f);
+  }
+  return _mm256_cmpeq_epi16(w, _mm256_set1_epi16(0x80));
+}
+
+template <DType T>
+void dequantize_impl(Fp8Format f, const std::uint8_t* in, void* out, std::size_t n, float scale,
+                     const DequantLut& lut) {
+  const __m256 pow2 = _mm256_set1_ps(f == Fp8Format::e4m3fn ? 256.0f : 128.0f);
+  const __m256 s = _mm256_set1_ps(scale);
+  auto* o = static_cast<unsigned char*>(out);
+  std::size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m256i w = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(in + i)));
+    const __m256i h = fake_f16(w);
+    const __m256i nan = nan_mask16(f, w);
+    const __m256 lo = _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtph_ps(_mm256_castsi256_si128(h)), pow2), s);
+    const __m256 hi = _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtph_ps(_mm256_extracti128_si256(h, 1)), pow2), s);
+    if constexpr (T == DType::f32) {
+      const __m256 qnan = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FC00000));
+      const __m256 nlo = _mm256_castsi256_ps(_mm256_cvtepi16_epi32(_mm256_castsi256_si128(nan)));
+      const __m256 nhi = _mm256_castsi256_ps(_mm256_cvtepi16_epi32(_mm256_extracti128_si256(nan, 1)));
+      float* d = reinterpret_cast<float*>(o + i * 4);
+      _mm256_storeu_ps(d, _mm256_blendv_ps(lo, qnan, nlo));
+      _mm256_storeu_ps(d + 8, _mm256_blendv_ps(hi, qnan, nhi));
+    } else {
+      __m256i r;
+      if constexpr (T == DType::f16) {
+        r = _mm256_set_m128i(_mm256_cvtps_ph(hi, _MM_FROUND_TO_NEAREST_INT),
+                             _mm256_cvtps_ph(lo, _MM_FROUND_TO_NEAREST_INT));
+        r = _mm256_blendv_epi8(r, _mm256_set1_epi16(0x7E00), nan);
+      } else {
+        const __m256i bias = _mm256_set1_epi32(0x7FFF), one = _mm256_set1_epi32(1);
+        const __m256i ul = _mm256_castps_si256(lo), uh = _mm256_castps_si256(hi);
+        const __m256i rl = _mm256_srli_epi32(
+            _mm256_add_epi32(_mm256_add_epi32(ul, bias), _mm256_and_si256(_mm256_srli_epi32(ul, 16), one)), 16);
+        const __m256i rh = _mm256_srli_epi32(
+            _mm256_add_epi32(_mm256_add_epi32(uh, bias), _mm256_and_si256(_mm256_srli_epi32(uh, 16), one)), 16);
+        r = _mm256_permute4x64_epi64(_mm256_packus_epi32(rl, rh), 0xD8);
+        r = _mm256_blendv_epi8(r, _mm256_set1_epi16(0x7FC0), nan);
+      }
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(o + i * 2), r);
+    }
+  }
+  if (i < n) dequantize_row_scalar(f, T, in + i, o + i * dtype_size(T), n - i, scale, lut);
+}
+
+void dequantize_row(Fp8Format f, DType t, const std::uint8_t* in, void* out, std::size_t n, float scale,
+                    const DequantLut& lut) {
+  switch (t) {
+    case DType::f32: dequantize_impl<DType::f32>(f, in, out, n, scale, lut); break;
+    case DType::f16: dequantize_impl<DType::f16>(f, in, out, n, scale, lut); break;
+    case DType::bf16: dequantize_impl<DType::bf16>(f, in, out, n, scale, lut); break;
+  }
+}
+
+}  // namespace
+
+RowKernels avx2_kernels() noexcept { return RowKernels{quantize_row, dequantize_row}; }
+
+}  // namespace detail
+}  // namespace cpu
+}  // namespace kvscale
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+
+#elif defined(KVSCALE_X86_SIMD)
+namespace kvscale {
+namespace cpu {
+namespace detail {
+RowKernels avx2_kernels() noexcept { return scalar_kernels(); }
+}  // namespace detail
+}  // namespace cpu
+}  // namespace kvscale
+#endif

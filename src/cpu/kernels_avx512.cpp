@@ -1,0 +1,199 @@
+// AVX-512 (F, BW, VL, DQ) + F16C row kernels (chosen at run time).
+//
+// Quantize: the AVX2 algorithm (see kernels_avx2.cpp) on 16 lanes, with mask registers and
+// explicit round-to-nearest-even conversions. Dequantize to fp16/bf16 looks the 256 results up
+// in the scalar-built table (four vpermt2w over 64 entries each, selected by code bits 6 and 7);
+// to f32 it uses the exact fp16 widening trick of the AVX2 kernel.
+#include "cpu/kernels.hpp"
+
+// The instruction set is enabled per function (pragma below) rather than relying on per-file
+// compile flags, so the file builds the same whatever flags the build system passes.
+#if defined(KVSCALE_X86_SIMD) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,f16c"))), \
+                             apply_to = function)
+#else
+// GCC 12's AVX-512 headers build some results from _mm512_undefined_*(), which
+// -Wmaybe-uninitialized reports once inlined (a known false positive).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx2,f16c")
+#endif
+
+namespace kvscale {
+namespace cpu {
+namespace detail {
+namespace {
+
+struct EncodeConsts {
+  __m512i absmask, maxbits, rbias, one, off, minnormal, nancode, b80;
+  __m512 subscale;
+  bool fn;
+  explicit EncodeConsts(Fp8Format f) {
+    fn = f == Fp8Format::e4m3fn;
+    const int bias = fn ? 7 : 8;
+    absmask = _mm512_set1_epi32(0x7FFFFFFF);
+    maxbits = _mm512_set1_epi32(fn ? 0x43E00000 : 0x43700000);  // 448 / 240
+    rbias = _mm512_set1_epi32(0x7FFFF);
+    one = _mm512_set1_epi32(1);
+    off = _mm512_set1_epi32((127 - bias) << 3);
+    minnormal = _mm512_set1_epi32((128 - bias) << 23);
+    nancode = _mm512_set1_epi32(fn ? 0x7F : 0x80);
+    b80 = _mm512_set1_epi32(0x80);
+    subscale = _mm512_set1_ps(fn ? 512.0f : 1024.0f);  // 2^(bias+2)
+  }
+};
+
+// Sixteen float32 (already divided by the scale) -> sixteen codes, one per byte.
+inline __m128i encode16(__m512 y, const EncodeConsts& c) {
+  const __m512i u = _mm512_castps_si512(y);
+  const __m512i magc = _mm512_min_epu32(_mm512_and_si512(u, c.absmask), c.maxbits);  // saturate
+  const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(magc, 20), c.one);
+  const __m512i normal =
+      _mm512_sub_epi32(_mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(magc, c.rbias), lsb), 20), c.off);
+  const __m512i sub = _mm512_cvt_roundps_epi32(_mm512_mul_ps(_mm512_castsi512_ps(magc), c.subscale),
+                                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512i code = _mm512_mask_blend_epi32(_mm512_cmplt_epu32_mask(magc, c.minnormal), normal, sub);
+  __mmask16 neg = _mm512_movepi32_mask(u);
+  if (!c.fn) neg = static_cast<__mmask16>(neg & _mm512_test_epi32_mask(code, code));  // fnuz: no -0
+  code = _mm512_mask_or_epi32(code, neg, code, c.b80);
+  code = _mm512_mask_mov_epi32(code, _mm512_cmp_ps_mask(y, y, _CMP_UNORD_Q), c.nancode);
+  return _mm512_cvtepi32_epi8(code);
+}
+
+template <DType T>
+inline __m512 load16(const unsigned char* p) {
+  if constexpr (T == DType::f32) {
+    return _mm512_loadu_ps(p);
+  } else if constexpr (T == DType::f16) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  } else {
+    return _mm512_castsi512_ps(
+        _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), 16));
+  }
+}
+
+template <DType T>
+void quantize_impl(Fp8Format f, const void* in, std::uint8_t* out, std::size_t n, float scale) {
+  const EncodeConsts c(f);
+  const __m512 s = _mm512_set1_ps(scale);
+  const auto* p = static_cast<const unsigned char*>(in);
+  constexpr std::size_t es = T == DType::f32 ? 4 : 2;
+  std::size_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    const __m128i c0 = encode16(_mm512_div_ps(load16<T>(p + i * es), s), c);
+    const __m128i c1 = encode16(_mm512_div_ps(load16<T>(p + (i + 16) * es), s), c);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), _mm256_set_m128i(c1, c0));
+  }
+  for (; i + 16 <= n; i += 16)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), encode16(_mm512_div_ps(load16<T>(p + i * es), s), c));
+  if (i < n) {  // masked tail: the lanes past n are neither read nor written
+    const auto m = static_cast<__mmask16>((1u << (n - i)) - 1u);
+    __m512 x;
+    if constexpr (T == DType::f32) {
+      x = _mm512_maskz_loadu_ps(m, p + i * es);
+    } else {
+      const __m256i h = _mm256_maskz_loadu_epi16(m, p + i * es);
+      x = T == DType::f16 ? _mm512_cvtph_ps(h) : _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    }
+    _mm_mask_storeu_epi8(out + i, m, encode16(_mm512_div_ps(x, s), c));
+  }
+}
+
+void quantize_row(Fp8Format f, DType t, const void* in, std::uint8_t* out, std::size_t n, float scale) {
+  switch (t) {
+    case DType::f32: quantize_impl<DType::f32>(f, in, out, n, scale); break;
+    case DType::f16: quantize_impl<DType::f16>(f, in, out, n, scale); break;
+    case DType::bf16: quantize_impl<DType::bf16>(f, in, out, n, scale); break;
+  }
+}
+
+struct Lut16 {
+  __m512i t[8];
+  explicit Lut16(const DequantLut& lut) {
+    for (int k = 0; k < 8; ++k) t[k] = _mm512_load_si512(lut.out16 + 32 * k);
+  }
+  // 32 codes (one per 16-bit lane) -> 32 table entries.
+  inline __m512i lookup(__m512i idx) const {
+    const __m512i r0 = _mm512_permutex2var_epi16(t[0], idx, t[1]);
+    const __m512i r1 = _mm512_permutex2var_epi16(t[2], idx, t[3]);
+    const __m512i r2 = _mm512_permutex2var_epi16(t[4], idx, t[5]);
+    const __m512i r3 = _mm512_permutex2var_epi16(t[6], idx, t[7]);
+    const __mmask32 b6 = _mm512_test_epi16_mask(idx, _mm512_set1_epi16(0x40));
+    const __mmask32 b7 = _mm512_test_epi16_mask(idx, _mm512_set1_epi16(0x80));
+    return _mm512_mask_blend_epi16(b7, _mm512_mask_blend_epi16(b6, r0, r1), _mm512_mask_blend_epi16(b6, r2, r3));
+  }
+};
+
+void dequantize16(const std::uint8_t* in, std::uint16_t* out, std::size_t n, const DequantLut& lut) {
+  const Lut16 t(lut);
+  std::size_t i = 0;
+  for (; i + 64 <= n; i += 64) {
+    const __m512i a = _mm512_cvtepu8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + i)));
+    const __m512i b = _mm512_cvtepu8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + i + 32)));
+    _mm512_storeu_si512(out + i, t.lookup(a));
+    _mm512_storeu_si512(out + i + 32, t.lookup(b));
+  }
+  for (; i < n; i += 32) {
+    const std::size_t left = n - i;
+    const __mmask32 m = left >= 32 ? ~__mmask32{0} : static_cast<__mmask32>((1u << left) - 1u);
+    const __m512i a = _mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8(m, in + i));
+    _mm512_mask_storeu_epi16(out + i, m, t.lookup(a));
+  }
+}
+
+void dequantize32(Fp8Format f, const std::uint8_t* in, float* out, std::size_t n, float scale) {
+  const __m512 pow2 = _mm512_set1_ps(f == Fp8Format::e4m3fn ? 256.0f : 128.0f);
+  const __m512 s = _mm512_set1_ps(scale);
+  const __m512 qnan = _mm512_castsi512_ps(_mm512_set1_epi32(0x7FC00000));
+  const __m256i x7f = _mm256_set1_epi16(0x7F), x80 = _mm256_set1_epi16(0x80);
+  const bool fn = f == Fp8Format::e4m3fn;
+  for (std::size_t i = 0; i < n; i += 16) {
+    const std::size_t left = n - i;
+    const __mmask16 m = left >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << left) - 1u);
+    const __m256i w = _mm256_cvtepu8_epi16(_mm_maskz_loadu_epi8(m, in + i));
+    const __m256i h =
+        _mm256_or_si256(_mm256_slli_epi16(_mm256_and_si256(w, x7f), 7), _mm256_slli_epi16(_mm256_and_si256(w, x80), 8));
+    const __mmask16 nan = fn ? _mm256_cmpeq_epi16_mask(_mm256_and_si256(w, x7f), x7f) : _mm256_cmpeq_epi16_mask(w, x80);
+    __m512 v = _mm512_mul_ps(_mm512_mul_ps(_mm512_cvtph_ps(h), pow2), s);
+    v = _mm512_mask_mov_ps(v, nan, qnan);
+    _mm512_mask_storeu_ps(out + i, m, v);
+  }
+}
+
+void dequantize_row(Fp8Format f, DType t, const std::uint8_t* in, void* out, std::size_t n, float scale,
+                    const DequantLut& lut) {
+  if (t == DType::f32) {
+    dequantize32(f, in, static_cast<float*>(out), n, scale);
+  } else {
+    dequantize16(in, static_cast<std::uint16_t*>(out), n, lut);
+  }
+}
+
+}  // namespace
+
+RowKernels avx512_kernels() noexcept { return RowKernels{quantize_row, dequantize_row}; }
+
+}  // namespace detail
+}  // namespace cpu
+}  // namespace kvscale
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#pragma GCC diagnostic pop
+#endif
+
+#elif defined(KVSCALE_X86_SIMD)
+namespace kvscale {
+namespace cpu {
+namespace detail {
+RowKernels avx512_kernels() noexcept { return avx2_kernels(); }
+}  // namespace detail
+}  // namespace cpu
+}  // namespace kvscale
+#endif

@@ -1,0 +1,155 @@
+// A persistent pool of worker threads; the calling thread works too. One job at a time: a second
+// concurrent caller runs its job serially instead of waiting. The pool is never destroyed (the
+// workers sleep on a condition variable), so there is no static destruction order to get wrong.
+#include "cpu/thread_pool.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <new>
+#include <thread>
+#include <vector>
+
+namespace kvscale {
+namespace cpu {
+namespace detail {
+namespace {
+
+int default_threads() {
+  const unsigned hw = std::thread::hardware_concurrency();
+  return hw == 0 ? 1 : static_cast<int>(std::min(hw, 256u));
+}
+
+std::atomic<int> g_threads{0};  // 0: not set yet (default)
+
+class Pool {
+ public:
+  void run(std::size_t chunks, ChunkFn fn, void* ctx, int threads) {
+    std::unique_lock<std::mutex> submit(submit_, std::try_to_lock);
+    if (!submit.owns_lock() || !resize(threads - 1)) {
+      for (std::size_t i = 0; i < chunks; ++i) fn(ctx, i);
+      return;
+    }
+    {
+      std::unique_lock<std::mutex> lk(m_);
+      done_cv_.wait(lk, [&] { return active_ == 0; });  // no worker still holds the previous job
+      fn_ = fn;
+      ctx_ = ctx;
+      chunks_ = chunks;
+      next_.store(0, std::memory_order_relaxed);
+      done_.store(0, std::memory_order_relaxed);
+      ++generation_;
+    }
+    cv_.notify_all();
+    work();
+    std::unique_lock<std::mutex> lk(m_);
+    done_cv_.wait(lk, [&] { return done_.load(std::memory_order_acquire) == chunks_ && active_ == 0; });
+  }
+
+ private:
+  // Makes the pool hold `workers` threads. Returns false if threads cannot be started.
+  bool resize(int workers) {
+    if (static_cast<int>(workers_.size()) == workers) return true;
+    {
+      std::lock_guard<std::mutex> lk(m_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    for (auto& w : workers_) w.join();
+    workers_.clear();
+    stop_ = false;
+    try {
+      for (int i = 0; i < workers; ++i) workers_.emplace_back([this] { loop(); });
+    } catch (...) {
+      {
+        std::lock_guard<std::mutex> lk(m_);
+        stop_ = true;
+      }
+      cv_.notify_all();
+      for (auto& w : workers_) w.join();
+      workers_.clear();
+      stop_ = false;
+      return false;
+    }
+    return true;
+  }
+
+  void loop() {
+    std::unique_lock<std::mutex> lk(m_);
+    std::uint64_t seen = generation_;
+    for (;;) {
+      cv_.wait(lk, [&] { return stop_ || generation_ != seen; });
+      if (stop_) return;
+      seen = generation_;
+      ++active_;
+      lk.unlock();
+      work();
+      lk.lock();
+      --active_;
+      if (active_ == 0) done_cv_.notify_all();
+    }
+  }
+
+  void work() {
+    for (;;) {
+      const std::size_t i = next_.fetch_add(1, std::memory_order_relaxed);
+      if (i >= chunks_) return;
+      fn_(ctx_, i);
+      if (done_.fetch_add(1, std::memory_order_acq_rel) + 1 == chunks_) {
+        std::lock_guard<std::mutex> lk(m_);
+        done_cv_.notify_all();
+      }
+    }
+  }
+
+  std::mutex submit_;
+  std::mutex m_;
+  std::condition_variable cv_;
+  std::condition_variable done_cv_;
+  std::vector<std::thread> workers_;
+  bool stop_ = false;
+  std::uint64_t generation_ = 0;
+  int active_ = 0;
+  // The job. Written only under m_ while active_ == 0; workers read it after joining it under m_.
+  ChunkFn fn_ = nullptr;
+  void* ctx_ = nullptr;
+  std::size_t chunks_ = 0;
+  std::atomic<std::size_t> next_{0};
+  std::atomic<std::size_t> done_{0};
+};
+
+Pool* pool() {
+  static Pool* p = new (std::nothrow) Pool();  // intentionally never destroyed
+  return p;
+}
+
+}  // namespace
+
+int pool_threads() noexcept {
+  const int n = g_threads.load(std::memory_order_relaxed);
+  return n > 0 ? n : default_threads();
+}
+
+void pool_set_threads(int n) noexcept { g_threads.store(n > 0 ? std::min(n, 256) : 0, std::memory_order_relaxed); }
+
+void parallel_for(std::size_t chunks, ChunkFn fn, void* ctx) noexcept {
+  const int threads = pool_threads();
+  Pool* p = (chunks > 1 && threads > 1) ? pool() : nullptr;
+  if (p == nullptr) {
+    for (std::size_t i = 0; i < chunks; ++i) fn(ctx, i);
+    return;
+  }
+  try {
+    p->run(chunks, fn, ctx, threads);
+  } catch (...) {
+    // Only locking a mutex can throw (std::system_error), and it does so before any chunk ran;
+    // the chunks write each output once, so running them all here is correct.
+    for (std::size_t i = 0; i < chunks; ++i) fn(ctx, i);
+  }
+}
+
+}  // namespace detail
+}  // namespace cpu
+}  // namespace kvscale

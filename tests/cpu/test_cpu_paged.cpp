@@ -1,0 +1,288 @@
+// cpu::paged_write / cpu::paged_read against the reference: both layouts, negative (padding)
+// slots, row strides wider than a row, unaligned rows, different K and V scales, every ISA level
+// and 1 or 2 threads; invalid arguments and out-of-range slots write nothing.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <numeric>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "cpu/cpu_test_util.hpp"
+#include "kvscale/cpu.hpp"
+
+namespace {
+
+using namespace cputest;
+using kvscale::CacheLayout;
+using kvscale::PagedCacheShape;
+using kvscale::PagedReadArgs;
+using kvscale::PagedWriteArgs;
+using kvscale::Status;
+
+constexpr unsigned char kSentinel = 0xCD;
+
+struct Case {
+  CacheLayout layout;
+  std::int64_t tokens, heads, head_size, block_size, num_blocks, stride_pad;
+};
+
+// Independent cache addressing, written out from the layout definitions in kv_cache.hpp.
+std::size_t cache_index(const Case& c, std::int64_t slot, std::int64_t h, std::int64_t d) {
+  const std::int64_t b = slot / c.block_size, o = slot % c.block_size;
+  const std::int64_t i = c.layout == CacheLayout::nhd ? ((b * c.block_size + o) * c.heads + h) * c.head_size + d
+                                                      : ((b * c.heads + h) * c.block_size + o) * c.head_size + d;
+  return static_cast<std::size_t>(i);
+}
+
+// Unique slots for the tokens, some of them padding (-1 or other negatives).
+std::vector<std::int64_t> make_slots(const Case& c, std::mt19937& rng) {
+  std::vector<std::int64_t> all(static_cast<std::size_t>(c.num_blocks * c.block_size));
+  std::iota(all.begin(), all.end(), 0);
+  std::shuffle(all.begin(), all.end(), rng);
+  std::vector<std::int64_t> s(static_cast<std::size_t>(c.tokens));
+  for (std::size_t t = 0; t < s.size(); ++t)
+    s[t] = (rng() % 7 == 0) ? -static_cast<std::int64_t>(1 + rng() % 3) : all[t];
+  return s;
+}
+
+const Case kCases[] = {
+    {CacheLayout::nhd, 1, 1, 1, 1, 1, 0},
+    {CacheLayout::hnd, 1, 1, 1, 1, 1, 0},
+    {CacheLayout::nhd, 17, 3, 7, 5, 5, 3},
+    {CacheLayout::hnd, 17, 3, 7, 5, 5, 3},
+    {CacheLayout::nhd, 40, 8, 128, 16, 4, 0},
+    {CacheLayout::hnd, 40, 8, 128, 16, 4, 64},
+    {CacheLayout::nhd, 33, 1, 128, 16, 3, 1},
+    {CacheLayout::hnd, 33, 1, 128, 16, 3, 1},
+    {CacheLayout::nhd, 300, 2, 33, 16, 20, 5},
+    {CacheLayout::hnd, 300, 2, 33, 16, 20, 5},
+    // Large enough for the thread pool (> 128 Ki elements).
+    {CacheLayout::nhd, 600, 8, 128, 16, 40, 0},
+    {CacheLayout::hnd, 600, 8, 128, 16, 40, 8},
+};
+
+std::string describe(const Case& c) {
+  return std::string(c.layout == CacheLayout::nhd ? "nhd" : "hnd") + " tokens=" + std::to_string(c.tokens) +
+         " heads=" + std::to_string(c.heads) + " D=" + std::to_string(c.head_size) +
+         " block=" + std::to_string(c.block_size) + " pad=" + std::to_string(c.stride_pad);
+}
+
+PagedCacheShape shape_of(const Case& c) {
+  PagedCacheShape s;
+  s.layout = c.layout;
+  s.num_blocks = c.num_blocks;
+  s.block_size = c.block_size;
+  s.num_kv_heads = c.heads;
+  s.head_size = c.head_size;
+  return s;
+}
+
+kvscale::TokenRows rows_of(const Case& c) {
+  kvscale::TokenRows r;
+  r.num_tokens = c.tokens;
+  r.num_kv_heads = c.heads;
+  r.head_size = c.head_size;
+  r.key_row_stride = c.heads * c.head_size + c.stride_pad;
+  r.value_row_stride = c.heads * c.head_size + 2 * c.stride_pad;
+  return r;
+}
+
+TEST(CpuPaged, WriteThenReadMatchReference) {
+  BackendGuard g;
+  std::mt19937 rng(1234);
+  const auto levels = isas();
+  for (const Case& c : kCases) {
+    const std::vector<std::int64_t> slots = make_slots(c, rng);
+    const kvscale::TokenRows rows = rows_of(c);
+    const PagedCacheShape shape = shape_of(c);
+    const std::size_t cache_bytes = static_cast<std::size_t>(shape.bytes());
+    const std::size_t row = static_cast<std::size_t>(c.heads * c.head_size);
+    const auto ks_elems = static_cast<std::size_t>(rows.key_row_stride * c.tokens);
+    const auto vs_elems = static_cast<std::size_t>(rows.value_row_stride * c.tokens);
+    for (DType t : kDTypes) {
+      const std::size_t es = kvscale::dtype_size(t);
+      const std::vector<std::uint32_t> kraw = random_raw(t, ks_elems, rng()), vraw = random_raw(t, vs_elems, rng());
+      // One element of offset: the rows start unaligned to any vector width.
+      std::vector<unsigned char> kbuf((ks_elems + 1) * es), vbuf((vs_elems + 1) * es);
+      store_raw(t, kraw.data(), ks_elems, kbuf.data() + es);
+      store_raw(t, vraw.data(), vs_elems, vbuf.data() + es);
+      for (Fp8Format f : kFormats) {
+        const float k_scale = 0.05f, v_scale = 2.5f;
+        const RefQuant rk(f, t, k_scale), rv(f, t, v_scale);
+        std::vector<std::uint8_t> want_k(cache_bytes, kSentinel), want_v(cache_bytes, kSentinel);
+        for (std::int64_t tok = 0; tok < c.tokens; ++tok) {
+          const std::int64_t s = slots[static_cast<std::size_t>(tok)];
+          if (s < 0) continue;
+          for (std::int64_t h = 0; h < c.heads; ++h)
+            for (std::int64_t d = 0; d < c.head_size; ++d) {
+              const auto e = static_cast<std::size_t>(h * c.head_size + d);
+              want_k[cache_index(c, s, h, d)] = rk(kraw[static_cast<std::size_t>(tok * rows.key_row_stride) + e]);
+              want_v[cache_index(c, s, h, d)] = rv(vraw[static_cast<std::size_t>(tok * rows.value_row_stride) + e]);
+            }
+        }
+        // Expected read-back: only valid rows' first `row` elements change.
+        std::vector<unsigned char> want_kr((ks_elems + 1) * es, kSentinel), want_vr((vs_elems + 1) * es, kSentinel);
+        for (std::int64_t tok = 0; tok < c.tokens; ++tok) {
+          const std::int64_t s = slots[static_cast<std::size_t>(tok)];
+          if (s < 0) continue;
+          for (std::int64_t h = 0; h < c.heads; ++h)
+            for (std::int64_t d = 0; d < c.head_size; ++d) {
+              const auto e = static_cast<std::size_t>(h * c.head_size + d);
+              const std::uint32_t kq = ref_dequant(f, t, want_k[cache_index(c, s, h, d)], k_scale);
+              const std::uint32_t vq = ref_dequant(f, t, want_v[cache_index(c, s, h, d)], v_scale);
+              store_raw(t, &kq, 1, want_kr.data() + (1 + static_cast<std::size_t>(tok * rows.key_row_stride) + e) * es);
+              store_raw(t, &vq, 1,
+                        want_vr.data() + (1 + static_cast<std::size_t>(tok * rows.value_row_stride) + e) * es);
+            }
+        }
+        (void)row;
+        for (cpu::Isa isa : levels) {
+          cpu::set_max_isa(isa);
+          for (int threads : {1, 2}) {
+            cpu::set_num_threads(threads);
+            const std::string ctx = describe(c) + " " + where(isa, threads, f, t);
+            std::vector<std::uint8_t> kc(cache_bytes, kSentinel), vc(cache_bytes, kSentinel);
+            PagedWriteArgs w;
+            w.format = f;
+            w.dtype = t;
+            w.rows = rows;
+            w.key = kbuf.data() + es;
+            w.value = vbuf.data() + es;
+            w.slot_mapping = slots.data();
+            w.cache = shape;
+            w.key_cache = kc.data();
+            w.value_cache = vc.data();
+            w.k_scale = &k_scale;
+            w.v_scale = &v_scale;
+            ASSERT_EQ(cpu::paged_write(w), Status::success) << ctx << ": " << kvscale::last_error_message();
+            ASSERT_TRUE(kc == want_k) << ctx << " (key cache)";
+            ASSERT_TRUE(vc == want_v) << ctx << " (value cache)";
+
+            std::vector<unsigned char> kr((ks_elems + 1) * es, kSentinel), vr((vs_elems + 1) * es, kSentinel);
+            PagedReadArgs r;
+            r.format = f;
+            r.dtype = t;
+            r.rows = rows;
+            r.key_cache = kc.data();
+            r.value_cache = vc.data();
+            r.cache = shape;
+            r.slots = slots.data();
+            r.key = kr.data() + es;
+            r.value = vr.data() + es;
+            r.k_scale = &k_scale;
+            r.v_scale = &v_scale;
+            ASSERT_EQ(cpu::paged_read(r), Status::success) << ctx << ": " << kvscale::last_error_message();
+            ASSERT_TRUE(kr == want_kr) << ctx << " (key rows)";
+            ASSERT_TRUE(vr == want_vr) << ctx << " (value rows)";
+          }
+        }
+      }
+    }
+  }
+}
+
+struct Fixture {
+  Case c{CacheLayout::nhd, 4, 2, 8, 4, 2, 0};
+  std::vector<std::uint16_t> key = std::vector<std::uint16_t>(64, 0x3F80),
+                             value = std::vector<std::uint16_t>(64, 0x4000);
+  std::vector<std::int64_t> slots{0, -1, 5, 7};
+  std::vector<std::uint8_t> kc = std::vector<std::uint8_t>(128, kSentinel),
+                            vc = std::vector<std::uint8_t>(128, kSentinel);
+  float ks = 1.0f, vs = 1.0f;
+  PagedWriteArgs write() {
+    PagedWriteArgs w;
+    w.dtype = DType::bf16;
+    w.rows = rows_of(c);
+    w.key = key.data();
+    w.value = value.data();
+    w.slot_mapping = slots.data();
+    w.cache = shape_of(c);
+    w.key_cache = kc.data();
+    w.value_cache = vc.data();
+    w.k_scale = &ks;
+    w.v_scale = &vs;
+    return w;
+  }
+  PagedReadArgs read() {
+    PagedReadArgs r;
+    r.dtype = DType::bf16;
+    r.rows = rows_of(c);
+    r.key = key.data();
+    r.value = value.data();
+    r.slots = slots.data();
+    r.cache = shape_of(c);
+    r.key_cache = kc.data();
+    r.value_cache = vc.data();
+    r.k_scale = &ks;
+    r.v_scale = &vs;
+    return r;
+  }
+};
+
+TEST(CpuPaged, SlotOutOfRangeWritesNothing) {
+  for (std::int64_t badslot : {std::int64_t{8}, std::int64_t{1} << 40}) {
+    Fixture fx;
+    fx.slots[3] = badslot;  // 8 slots in the cache; earlier tokens are valid
+    EXPECT_EQ(cpu::paged_write(fx.write()), Status::invalid_argument);
+    const std::string msg = kvscale::last_error_message();
+    EXPECT_NE(msg.find("slot_mapping[3]"), std::string::npos) << msg;
+    EXPECT_NE(msg.find(std::to_string(badslot)), std::string::npos) << msg;
+    EXPECT_TRUE(std::all_of(fx.kc.begin(), fx.kc.end(), [](std::uint8_t b) { return b == kSentinel; }));
+    EXPECT_TRUE(std::all_of(fx.vc.begin(), fx.vc.end(), [](std::uint8_t b) { return b == kSentinel; }));
+
+    const std::vector<std::uint16_t> key0 = fx.key, value0 = fx.value;
+    EXPECT_EQ(cpu::paged_read(fx.read()), Status::invalid_argument);
+    EXPECT_NE(kvscale::last_error_message().find("slots[3]"), std::string::npos) << kvscale::last_error_message();
+    EXPECT_TRUE(fx.key == key0);
+    EXPECT_TRUE(fx.value == value0);
+  }
+}
+
+TEST(CpuPaged, NegativeSlotsOnlyIsNoOp) {
+  Fixture fx;
+  fx.slots = {-1, -1, -5, -1};
+  EXPECT_EQ(cpu::paged_write(fx.write()), Status::success);
+  EXPECT_TRUE(std::all_of(fx.kc.begin(), fx.kc.end(), [](std::uint8_t b) { return b == kSentinel; }));
+}
+
+TEST(CpuPaged, InvalidArguments) {
+  Fixture fx;
+  ASSERT_EQ(cpu::paged_write(fx.write()), Status::success) << kvscale::last_error_message();
+  ASSERT_EQ(cpu::paged_read(fx.read()), Status::success) << kvscale::last_error_message();
+  auto w = [&fx](auto mutate) {
+    PagedWriteArgs a = fx.write();
+    mutate(a);
+    return cpu::paged_write(a);
+  };
+  auto r = [&fx](auto mutate) {
+    PagedReadArgs a = fx.read();
+    mutate(a);
+    return cpu::paged_read(a);
+  };
+  EXPECT_EQ(w([](PagedWriteArgs& a) { a.key = nullptr; }), Status::invalid_argument);
+  EXPECT_EQ(w([](PagedWriteArgs& a) { a.value_cache = nullptr; }), Status::invalid_argument);
+  EXPECT_EQ(w([](PagedWriteArgs& a) { a.slot_mapping = nullptr; }), Status::invalid_argument);
+  EXPECT_EQ(w([](PagedWriteArgs& a) { a.k_scale = nullptr; }), Status::invalid_argument);
+  EXPECT_EQ(w([](PagedWriteArgs& a) { a.cache.num_kv_heads = 3; }), Status::invalid_argument);
+  EXPECT_EQ(w([](PagedWriteArgs& a) { a.rows.key_row_stride = 15; }), Status::invalid_argument);
+  EXPECT_EQ(w([](PagedWriteArgs& a) { a.cache.block_size = 0; }), Status::invalid_argument);
+  EXPECT_EQ(w([](PagedWriteArgs& a) { a.rows.num_tokens = -1; }), Status::invalid_argument);
+  EXPECT_EQ(w([](PagedWriteArgs& a) { a.cache.layout = static_cast<CacheLayout>(7); }), Status::invalid_argument);
+  EXPECT_EQ(r([](PagedReadArgs& a) { a.key = nullptr; }), Status::invalid_argument);
+  EXPECT_EQ(r([](PagedReadArgs& a) { a.slots = nullptr; }), Status::invalid_argument);
+  EXPECT_EQ(r([](PagedReadArgs& a) { a.v_scale = nullptr; }), Status::invalid_argument);
+  EXPECT_EQ(r([](PagedReadArgs& a) { a.rows.head_size = 4; }), Status::invalid_argument);
+  EXPECT_EQ(r([](PagedReadArgs& a) { a.value = reinterpret_cast<unsigned char*>(a.value) + 1; }),
+            Status::invalid_argument);
+  // num_tokens == 0: no-op even with null pointers.
+  PagedWriteArgs empty;
+  EXPECT_EQ(cpu::paged_write(empty), Status::success);
+  PagedReadArgs empty_r;
+  EXPECT_EQ(cpu::paged_read(empty_r), Status::success);
+}
+
+}  // namespace
