@@ -309,6 +309,10 @@ add("ctx_layer_unexpected.json", doc(sf=scales(layers=3)), "layer_unexpected", "
 add("noctx_layers_differ.json", doc(sf='{"0": {"0": 1, "1": 1}, "1": {"0": 1}}'), "layer_missing",
     "ranks with different layers, no context", pointer=SF + "/1")
 add("ctx_empty_scaling_factor.json", doc(sf="{}"), "rank_missing", "scaling_factor {}", ctx=(1, 0, 2), pointer=SF)
+add("noctx_empty_scaling_factor.json", doc(sf="{}"), "rank_missing",
+    "scaling_factor {} without context: n = 0 ranks cannot be loaded with any tp_size", pointer=SF)
+add("noctx_empty_rank.json", doc(sf='{"0": {}}'), "layer_missing",
+    "rank 0 is {} without context: L = 0 layers cannot be loaded with any num_hidden_layers", pointer=SF + "/0")
 add("ctx_empty_rank.json", doc(sf='{"0": {}}'), "layer_missing", "rank 0 is {}", ctx=(1, 0, 2), pointer=SF + "/0")
 add("ctx_model_type_null.json", doc(model_type="null"), "model_type_mismatch", "V5: null vs llama",
     ctx=(1, 0, 2, "llama"), pointer="/model_type")
