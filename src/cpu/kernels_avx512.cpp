@@ -29,7 +29,7 @@ namespace detail {
 namespace {
 
 struct EncodeConsts {
-  __m512i absmask, maxbits, rbias, one, off, minnormal, nancode, b80;
+  __m512i absmask, maxbits, rbias, one, minnormal, nancode, b80;
   __m512 subscale;
   bool fn;
   explicit EncodeConsts(Fp8Format f) {
@@ -37,9 +37,8 @@ struct EncodeConsts {
     const int bias = fn ? 7 : 8;
     absmask = _mm512_set1_epi32(0x7FFFFFFF);
     maxbits = _mm512_set1_epi32(fn ? 0x43E00000 : 0x43700000);  // 448 / 240
-    rbias = _mm512_set1_epi32(0x7FFFF);
+    rbias = _mm512_set1_epi32(0x7FFFF - ((127 - bias) << 23));  // rounding bias minus the re-bias
     one = _mm512_set1_epi32(1);
-    off = _mm512_set1_epi32((127 - bias) << 3);
     minnormal = _mm512_set1_epi32((128 - bias) << 23);
     nancode = _mm512_set1_epi32(fn ? 0x7F : 0x80);
     b80 = _mm512_set1_epi32(0x80);
@@ -47,21 +46,33 @@ struct EncodeConsts {
   }
 };
 
-// Sixteen float32 (already divided by the scale) -> sixteen codes, one per byte.
-inline __m128i encode16(__m512 y, const EncodeConsts& c) {
+// Sixteen float32 (already divided by the scale) -> sixteen codes, one per 32-bit lane.
+inline __m512i encode16_lanes(__m512 y, const EncodeConsts& c) {
   const __m512i u = _mm512_castps_si512(y);
   const __m512i magc = _mm512_min_epu32(_mm512_and_si512(u, c.absmask), c.maxbits);  // saturate
   const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(magc, 20), c.one);
-  const __m512i normal =
-      _mm512_sub_epi32(_mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(magc, c.rbias), lsb), 20), c.off);
+  // Normal range: ((magc + 0x7FFFF + lsb) >> 20) - ((127 - bias) << 3), with the re-bias folded
+  // into the constant (exact for normal lanes; subnormal lanes are replaced below).
+  const __m512i normal = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(magc, c.rbias), lsb), 20);
   const __m512i sub = _mm512_cvt_roundps_epi32(_mm512_mul_ps(_mm512_castsi512_ps(magc), c.subscale),
                                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   __m512i code = _mm512_mask_blend_epi32(_mm512_cmplt_epu32_mask(magc, c.minnormal), normal, sub);
   __mmask16 neg = _mm512_movepi32_mask(u);
   if (!c.fn) neg = static_cast<__mmask16>(neg & _mm512_test_epi32_mask(code, code));  // fnuz: no -0
   code = _mm512_mask_or_epi32(code, neg, code, c.b80);
-  code = _mm512_mask_mov_epi32(code, _mm512_cmp_ps_mask(y, y, _CMP_UNORD_Q), c.nancode);
-  return _mm512_cvtepi32_epi8(code);
+  return _mm512_mask_mov_epi32(code, _mm512_cmp_ps_mask(y, y, _CMP_UNORD_Q), c.nancode);
+}
+
+inline __m128i encode16(__m512 y, const EncodeConsts& c) { return _mm512_cvtepi32_epi8(encode16_lanes(y, c)); }
+
+// Thirty-two bf16 -> thirty-two codes: even elements come from (x << 16), odd ones from
+// (x & 0xFFFF0000), and the two code vectors interleave back as (even | odd << 8) per 16 bits.
+inline __m256i encode32_bf16(__m512i x, __m512 s, const EncodeConsts& c) {
+  const __m512 even = _mm512_castsi512_ps(_mm512_slli_epi32(x, 16));
+  const __m512 odd = _mm512_castsi512_ps(_mm512_and_si512(x, _mm512_set1_epi32(static_cast<int>(0xFFFF0000u))));
+  const __m512i ce = encode16_lanes(_mm512_div_ps(even, s), c);
+  const __m512i co = encode16_lanes(_mm512_div_ps(odd, s), c);
+  return _mm512_cvtepi32_epi16(_mm512_or_si512(ce, _mm512_slli_epi32(co, 8)));
 }
 
 template <DType T>
@@ -83,6 +94,14 @@ void quantize_impl(Fp8Format f, const void* in, std::uint8_t* out, std::size_t n
   const auto* p = static_cast<const unsigned char*>(in);
   constexpr std::size_t es = T == DType::f32 ? 4 : 2;
   std::size_t i = 0;
+  if constexpr (T == DType::bf16) {
+    for (; i + 64 <= n; i += 64) {
+      const __m256i c0 = encode32_bf16(_mm512_loadu_si512(p + i * es), s, c);
+      const __m256i c1 = encode32_bf16(_mm512_loadu_si512(p + (i + 32) * es), s, c);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), c0);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i + 32), c1);
+    }
+  }
   for (; i + 32 <= n; i += 32) {
     const __m128i c0 = encode16(_mm512_div_ps(load16<T>(p + i * es), s), c);
     const __m128i c1 = encode16(_mm512_div_ps(load16<T>(p + (i + 16) * es), s), c);

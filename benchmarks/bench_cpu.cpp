@@ -1,0 +1,409 @@
+// CPU backend benchmarks (Google Benchmark): quantize, dequantize, paged write/read and the
+// bf16 -> fp8 -> bf16 round trip, each next to same-run baselines:
+//   memcpy      one glibc memcpy moving the same bytes (read + write counted once each),
+//   memcpy_2t   the same memcpy split over two threads,
+//   scalar      a plain loop, one element at a time through fp8.hpp / half.hpp.
+// Bytes processed count every byte read or written once (1 GB = 1e9 B): quantize bf16 = 3 B per
+// element, dequantize = 3 B, round trip = 6 B, paged ops add 8 B of slot per token.
+// At the end a summary prints kernel / memcpy and kernel / scalar throughput ratios.
+//
+//   build/<preset>/bin/bench_cpu [--benchmark_filter=roundtrip] [--benchmark_min_time=0.2]
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <numeric>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "kvscale/cpu.hpp"
+#include "kvscale/fp8.hpp"
+#include "kvscale/half.hpp"
+
+namespace {
+
+using kvscale::DType;
+using kvscale::Fp8Format;
+namespace cpu = kvscale::cpu;
+
+constexpr Fp8Format kFmt = Fp8Format::e4m3fn;
+constexpr float kScale = 0.0625f;
+
+// Touched once so that page faults are not timed.
+template <typename T>
+std::vector<T> buffer(std::size_t n, T fill) {
+  return std::vector<T>(n, fill);
+}
+
+// Realistic bf16 activations: N(0, 4) with a few outliers beyond the fp8 range.
+std::vector<std::uint16_t> bf16_data(std::size_t n) {
+  std::vector<std::uint16_t> v(n);
+  std::mt19937 rng(1);
+  std::normal_distribution<float> d(0.0f, 4.0f);
+  std::vector<std::uint16_t> pool(1 << 16);
+  for (auto& x : pool) x = kvscale::half::f32_to_bf16(d(rng) * ((rng() & 255) == 0 ? 100.0f : 1.0f));
+  for (std::size_t i = 0; i < n; ++i) v[i] = pool[(i * 2654435761u) & 0xFFFF];
+  return v;
+}
+
+void set_bytes(benchmark::State& st, double bytes_per_iter) {
+  st.SetBytesProcessed(static_cast<std::int64_t>(bytes_per_iter * static_cast<double>(st.iterations())));
+}
+
+// ---- baselines ---------------------------------------------------------------------------------
+
+void memcpy_2t(unsigned char* dst, const unsigned char* src, std::size_t bytes) {
+  const std::size_t half = (bytes / 2) & ~std::size_t{63};
+  std::thread t([&] { std::memcpy(dst + half, src + half, bytes - half); });
+  std::memcpy(dst, src, half);
+  t.join();
+}
+
+// memcpy of `traffic / 2` bytes: the same bytes read + written as the kernel it is compared with.
+void BM_memcpy(benchmark::State& st) {
+  const auto traffic = static_cast<std::size_t>(st.range(0));
+  const std::size_t bytes = traffic / 2;
+  auto src = buffer<unsigned char>(bytes, 1), dst = buffer<unsigned char>(bytes, 0);
+  for (auto _ : st) {
+    std::memcpy(dst.data(), src.data(), bytes);
+    benchmark::DoNotOptimize(dst.data());
+    benchmark::ClobberMemory();
+  }
+  set_bytes(st, static_cast<double>(bytes) * 2);
+}
+
+void BM_memcpy_2t(benchmark::State& st) {
+  const auto traffic = static_cast<std::size_t>(st.range(0));
+  const std::size_t bytes = traffic / 2;
+  auto src = buffer<unsigned char>(bytes, 1), dst = buffer<unsigned char>(bytes, 0);
+  for (auto _ : st) {
+    if (bytes >= (1u << 20)) {
+      memcpy_2t(dst.data(), src.data(), bytes);
+    } else {
+      std::memcpy(dst.data(), src.data(), bytes);  // threads cost more than they save here
+    }
+    benchmark::DoNotOptimize(dst.data());
+    benchmark::ClobberMemory();
+  }
+  set_bytes(st, static_cast<double>(bytes) * 2);
+}
+
+void scalar_quantize(const std::uint16_t* in, std::uint8_t* out, std::size_t n, float s) {
+  for (std::size_t i = 0; i < n; ++i) out[i] = kvscale::fp8::quantize(kFmt, kvscale::half::bf16_to_f32(in[i]), s);
+}
+void scalar_dequantize(const std::uint8_t* in, std::uint16_t* out, std::size_t n, float s) {
+  for (std::size_t i = 0; i < n; ++i) out[i] = kvscale::half::f32_to_bf16(kvscale::fp8::dequantize(kFmt, in[i], s));
+}
+
+// ---- contiguous ops (range(0) = bytes of the bf16 tensor) --------------------------------------
+
+kvscale::QuantizeArgs qargs(const std::uint16_t* in, std::uint8_t* out, std::size_t n, const float* s) {
+  kvscale::QuantizeArgs a;
+  a.format = kFmt;
+  a.dtype = DType::bf16;
+  a.in = in;
+  a.out = out;
+  a.n = n;
+  a.scale = s;
+  return a;
+}
+kvscale::DequantizeArgs dargs(const std::uint8_t* in, std::uint16_t* out, std::size_t n, const float* s) {
+  kvscale::DequantizeArgs a;
+  a.format = kFmt;
+  a.dtype = DType::bf16;
+  a.in = in;
+  a.out = out;
+  a.n = n;
+  a.scale = s;
+  return a;
+}
+
+void BM_quantize(benchmark::State& st) {
+  const std::size_t n = static_cast<std::size_t>(st.range(0)) / 2;
+  const auto in = bf16_data(n);
+  auto q = buffer<std::uint8_t>(n, 0);
+  const float s = kScale;
+  for (auto _ : st) {
+    if (cpu::quantize(qargs(in.data(), q.data(), n, &s)) != kvscale::Status::success) st.SkipWithError("quantize");
+    benchmark::ClobberMemory();
+  }
+  set_bytes(st, 3.0 * static_cast<double>(n));
+}
+
+void BM_dequantize(benchmark::State& st) {
+  const std::size_t n = static_cast<std::size_t>(st.range(0)) / 2;
+  const auto in = bf16_data(n);
+  auto q = buffer<std::uint8_t>(n, 0);
+  auto out = buffer<std::uint16_t>(n, 0);
+  const float s = kScale;
+  cpu::quantize(qargs(in.data(), q.data(), n, &s));
+  for (auto _ : st) {
+    if (cpu::dequantize(dargs(q.data(), out.data(), n, &s)) != kvscale::Status::success) st.SkipWithError("dequantize");
+    benchmark::ClobberMemory();
+  }
+  set_bytes(st, 3.0 * static_cast<double>(n));
+}
+
+void BM_roundtrip(benchmark::State& st) {
+  const std::size_t n = static_cast<std::size_t>(st.range(0)) / 2;
+  const auto in = bf16_data(n);
+  auto q = buffer<std::uint8_t>(n, 0);
+  auto out = buffer<std::uint16_t>(n, 0);
+  const float s = kScale;
+  for (auto _ : st) {
+    cpu::quantize(qargs(in.data(), q.data(), n, &s));
+    cpu::dequantize(dargs(q.data(), out.data(), n, &s));
+    benchmark::ClobberMemory();
+  }
+  set_bytes(st, 6.0 * static_cast<double>(n));
+}
+
+void BM_scalar_quantize(benchmark::State& st) {
+  const std::size_t n = static_cast<std::size_t>(st.range(0)) / 2;
+  const auto in = bf16_data(n);
+  auto q = buffer<std::uint8_t>(n, 0);
+  for (auto _ : st) {
+    scalar_quantize(in.data(), q.data(), n, kScale);
+    benchmark::ClobberMemory();
+  }
+  set_bytes(st, 3.0 * static_cast<double>(n));
+}
+
+void BM_scalar_dequantize(benchmark::State& st) {
+  const std::size_t n = static_cast<std::size_t>(st.range(0)) / 2;
+  const auto in = bf16_data(n);
+  auto q = buffer<std::uint8_t>(n, 0);
+  auto out = buffer<std::uint16_t>(n, 0);
+  scalar_quantize(in.data(), q.data(), n, kScale);
+  for (auto _ : st) {
+    scalar_dequantize(q.data(), out.data(), n, kScale);
+    benchmark::ClobberMemory();
+  }
+  set_bytes(st, 3.0 * static_cast<double>(n));
+}
+
+void BM_scalar_roundtrip(benchmark::State& st) {
+  const std::size_t n = static_cast<std::size_t>(st.range(0)) / 2;
+  const auto in = bf16_data(n);
+  auto q = buffer<std::uint8_t>(n, 0);
+  auto out = buffer<std::uint16_t>(n, 0);
+  for (auto _ : st) {
+    scalar_quantize(in.data(), q.data(), n, kScale);
+    scalar_dequantize(q.data(), out.data(), n, kScale);
+    benchmark::ClobberMemory();
+  }
+  set_bytes(st, 6.0 * static_cast<double>(n));
+}
+
+// ---- paged ops on model shapes (range(0) = tokens, range(1) = KV heads; head 128, block 16) ----
+
+struct Paged {
+  std::int64_t tokens, heads;
+  std::vector<std::uint16_t> key, value;
+  std::vector<std::uint8_t> kc, vc;
+  std::vector<std::int64_t> slots;
+  float ks = kScale, vs = 2 * kScale;
+  kvscale::PagedCacheShape shape;
+  kvscale::TokenRows rows;
+  Paged(std::int64_t t, std::int64_t h) : tokens(t), heads(h) {
+    const std::size_t row = static_cast<std::size_t>(h * 128);
+    key = bf16_data(static_cast<std::size_t>(t) * row);
+    value = key;
+    shape.layout = kvscale::CacheLayout::nhd;
+    shape.block_size = 16;
+    shape.num_blocks = (t + 15) / 16 * 2;  // half the cache in use, slots scattered
+    shape.num_kv_heads = h;
+    shape.head_size = 128;
+    kc.assign(static_cast<std::size_t>(shape.bytes()), 0);
+    vc = kc;
+    std::vector<std::int64_t> all(static_cast<std::size_t>(shape.num_slots()));
+    std::iota(all.begin(), all.end(), 0);
+    std::shuffle(all.begin(), all.end(), std::mt19937(3));
+    slots.assign(all.begin(), all.begin() + t);
+    rows.num_tokens = t;
+    rows.num_kv_heads = h;
+    rows.head_size = 128;
+    rows.key_row_stride = rows.value_row_stride = h * 128;
+  }
+  kvscale::PagedWriteArgs write() {
+    kvscale::PagedWriteArgs a;
+    a.format = kFmt;
+    a.dtype = DType::bf16;
+    a.rows = rows;
+    a.key = key.data();
+    a.value = value.data();
+    a.slot_mapping = slots.data();
+    a.cache = shape;
+    a.key_cache = kc.data();
+    a.value_cache = vc.data();
+    a.k_scale = &ks;
+    a.v_scale = &vs;
+    return a;
+  }
+  kvscale::PagedReadArgs read() {
+    kvscale::PagedReadArgs a;
+    a.format = kFmt;
+    a.dtype = DType::bf16;
+    a.rows = rows;
+    a.key_cache = kc.data();
+    a.value_cache = vc.data();
+    a.cache = shape;
+    a.slots = slots.data();
+    a.key = key.data();
+    a.value = value.data();
+    a.k_scale = &ks;
+    a.v_scale = &vs;
+    return a;
+  }
+  double traffic() const { return static_cast<double>(tokens) * (static_cast<double>(heads) * 128 * 3 * 2 + 8); }
+};
+
+void BM_paged_write(benchmark::State& st) {
+  Paged p(st.range(0), st.range(1));
+  const auto a = p.write();
+  for (auto _ : st) {
+    if (cpu::paged_write(a) != kvscale::Status::success) st.SkipWithError("paged_write");
+    benchmark::ClobberMemory();
+  }
+  set_bytes(st, p.traffic());
+  st.counters["us_per_call"] = benchmark::Counter(1e6 * static_cast<double>(st.iterations()),
+                                                  benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+
+void BM_paged_read(benchmark::State& st) {
+  Paged p(st.range(0), st.range(1));
+  cpu::paged_write(p.write());
+  const auto a = p.read();
+  for (auto _ : st) {
+    if (cpu::paged_read(a) != kvscale::Status::success) st.SkipWithError("paged_read");
+    benchmark::ClobberMemory();
+  }
+  set_bytes(st, p.traffic());
+  st.counters["us_per_call"] = benchmark::Counter(1e6 * static_cast<double>(st.iterations()),
+                                                  benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+
+// memcpy with the same traffic as a paged op of (tokens, heads).
+void BM_memcpy_paged(benchmark::State& st) {
+  const double traffic = static_cast<double>(st.range(0)) * (static_cast<double>(st.range(1)) * 128 * 3 * 2 + 8);
+  const auto bytes = static_cast<std::size_t>(traffic / 2);
+  auto src = buffer<unsigned char>(bytes, 1), dst = buffer<unsigned char>(bytes, 0);
+  for (auto _ : st) {
+    std::memcpy(dst.data(), src.data(), bytes);
+    benchmark::ClobberMemory();
+  }
+  set_bytes(st, static_cast<double>(bytes) * 2);
+}
+
+void sizes(benchmark::internal::Benchmark* b) {
+  for (std::int64_t kib : {4, 32, 256, 2048, 16384, 65536, 262144}) b->Arg(kib * 1024);
+}
+// Traffic of the matching kernel: 1.5 x (quantize/dequantize) or 3 x (round trip) the bf16 bytes.
+void sizes_x(benchmark::internal::Benchmark* b, std::int64_t num, std::int64_t den) {
+  for (std::int64_t kib : {4, 32, 256, 2048, 16384, 65536, 262144}) b->Arg(kib * 1024 * num / den);
+}
+void shapes(benchmark::internal::Benchmark* b) {
+  for (std::int64_t heads : {8, 1})  // Llama-3 8B/70B at TP1 (8 KV heads), 70B at TP8 (1)
+    for (std::int64_t tokens : {1, 16, 64, 256, 2048, 8192, 16384}) b->Args({tokens, heads});
+}
+
+BENCHMARK(BM_memcpy)->Apply([](benchmark::internal::Benchmark* b) { sizes_x(b, 3, 1); })->UseRealTime();
+BENCHMARK(BM_memcpy_2t)->Apply([](benchmark::internal::Benchmark* b) { sizes_x(b, 3, 1); })->UseRealTime();
+BENCHMARK(BM_roundtrip)->Apply(sizes)->UseRealTime();
+BENCHMARK(BM_scalar_roundtrip)->Apply(sizes)->UseRealTime();
+BENCHMARK(BM_quantize)->Apply(sizes)->UseRealTime();
+BENCHMARK(BM_scalar_quantize)->Apply(sizes)->UseRealTime();
+BENCHMARK(BM_dequantize)->Apply(sizes)->UseRealTime();
+BENCHMARK(BM_scalar_dequantize)->Apply(sizes)->UseRealTime();
+BENCHMARK(BM_memcpy)->Apply([](benchmark::internal::Benchmark* b) { sizes_x(b, 3, 2); })->UseRealTime();
+BENCHMARK(BM_paged_write)->Apply(shapes)->UseRealTime();
+BENCHMARK(BM_paged_read)->Apply(shapes)->UseRealTime();
+BENCHMARK(BM_memcpy_paged)->Apply(shapes)->UseRealTime();
+
+// ---- summary -----------------------------------------------------------------------------------
+
+// Records bytes/s of every run; prints the ratios once everything ran.
+class RatioReporter : public benchmark::ConsoleReporter {
+ public:
+  void ReportRuns(const std::vector<Run>& runs) override {
+    ConsoleReporter::ReportRuns(runs);
+    for (const Run& r : runs) {
+      if (r.run_type != Run::RT_Iteration || r.error_occurred) continue;
+      auto it = r.counters.find("bytes_per_second");
+      if (it != r.counters.end()) rate_[r.benchmark_name()] = it->second.value;
+    }
+  }
+  void Finalize() override {
+    ConsoleReporter::Finalize();
+    std::printf("\nSummary (throughput ratios, same run; bytes = read + written once each):\n");
+    std::printf("%-22s %14s %10s %12s %10s\n", "kernel", "GB/s", "/memcpy", "/memcpy_2t", "/scalar");
+    for (const char* k : {"roundtrip", "quantize", "dequantize"}) {
+      const double mul = std::string(k) == "roundtrip" ? 3.0 : 1.5;
+      for (std::int64_t kib : {4, 32, 256, 2048, 16384, 65536, 262144}) {
+        const std::int64_t bytes = kib * 1024;
+        const std::string arg = "/" + std::to_string(bytes) + "/real_time";
+        const std::string carg =
+            "/" + std::to_string(static_cast<std::int64_t>(static_cast<double>(bytes) * mul)) + "/real_time";
+        const double kr = get(std::string("BM_") + k + arg);
+        if (kr <= 0) continue;
+        const std::string label = std::string(k) + " " + std::to_string(kib) + "KiB";
+        std::printf("%-22s %14.2f %10s %12s %10s\n", label.c_str(), kr / 1e9,
+                    ratio(kr, get("BM_memcpy" + carg)).c_str(), ratio(kr, get("BM_memcpy_2t" + carg)).c_str(),
+                    ratio(kr, get(std::string("BM_scalar_") + k + arg)).c_str());
+      }
+    }
+    for (const char* k : {"paged_write", "paged_read"}) {
+      for (std::int64_t heads : {8, 1}) {
+        for (std::int64_t tokens : {1, 16, 64, 256, 2048, 8192, 16384}) {
+          const std::string arg = "/" + std::to_string(tokens) + "/" + std::to_string(heads) + "/real_time";
+          const double kr = get(std::string("BM_") + k + arg);
+          if (kr <= 0) continue;
+          const std::string label =
+              std::string(k) + " " + std::to_string(tokens) + "tok " + std::to_string(heads) + "h";
+          std::printf("%-22s %14.2f %10s %12s %10s\n", label.c_str(), kr / 1e9,
+                      ratio(kr, get("BM_memcpy_paged" + arg)).c_str(), "-", "-");
+        }
+      }
+    }
+  }
+
+ private:
+  double get(const std::string& name) const {
+    auto it = rate_.find(name);
+    return it == rate_.end() ? 0.0 : it->second;
+  }
+  static std::string ratio(double a, double b) {
+    if (a <= 0 || b <= 0) return "-";
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.2fx", a / b);
+    return buf;
+  }
+  std::map<std::string, double> rate_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  if (const char* t = std::getenv("KVSCALE_THREADS")) cpu::set_num_threads(std::atoi(t));
+  cpu::Isa max_isa = cpu::Isa::best;
+  if (const char* isa = std::getenv("KVSCALE_ISA"))
+    max_isa = (std::string(isa) == "scalar" ? cpu::Isa::scalar
+                     : std::string(isa) == "avx2" ? cpu::Isa::avx2
+                                                  : cpu::Isa::best);
+  // Environment: KVSCALE_THREADS=<n>, KVSCALE_ISA=scalar|avx2|best.
+  std::printf("kvscale CPU backend: isa %s, %d threads\n", cpu::isa_name(cpu::set_max_isa(max_isa)),
+              cpu::num_threads());
+  RatioReporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  benchmark::Shutdown();
+  return 0;
+}
