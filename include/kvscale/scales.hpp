@@ -28,7 +28,7 @@ enum class DiagCode : std::uint16_t {
   file_too_large,    ///< H6: more than max_file_bytes; refused before reading.
   nesting_too_deep,  ///< H6: JSON nesting deeper than max_depth.
   utf8_bom,          ///< H7: the file starts with a UTF-8 byte order mark.
-  invalid_utf8,      ///< H7: a byte sequence that is not UTF-8.
+  invalid_utf8,      ///< H7: a byte sequence that is not UTF-8 (also a lone \uD800-style surrogate escape).
   trailing_data,     ///< H7: bytes after the top-level JSON value.
   syntax_error,      ///< Not JSON (also: an empty file).
   not_an_object,     ///< H7: the top-level value is not an object.
@@ -77,7 +77,8 @@ struct LoadContext {
   std::optional<std::string> model_type;  ///< Checked only when set (V5).
 };
 
-/// Resource limits (H6). The defaults are the spec's; they may only be lowered.
+/// Resource limits (H6). The defaults are the spec's; they may only be lowered (larger values are
+/// clamped to the defaults).
 struct LoadLimits {
   std::uint64_t max_file_bytes = 16u << 20;
   int max_depth = 64;
@@ -89,7 +90,8 @@ struct LoadLimits {
 /// What to do when the file is rejected.
 enum class FailurePolicy {
   error,          ///< Default: no table; the caller must handle the diagnostics.
-  unit_fallback,  ///< vLLM's behaviour, opt-in: all scales 1.0 (needs a context); diagnostics kept.
+  unit_fallback,  ///< vLLM's behaviour, opt-in: all scales 1.0 (needs a valid context; without one the
+                  ///< table stays empty and used_fallback false); diagnostics kept.
 };
 
 struct LoadOptions {
@@ -134,8 +136,11 @@ class KVSCALE_EXPORT ScaleTable {
 /// for every rank and layer of the context, while `diagnostics` still says why.
 struct LoadResult {
   ScaleTable table;
-  std::vector<Diagnostic> diagnostics;  ///< Errors, in file order; capped at limits.max_diagnostics.
-  std::vector<std::string> warnings;    ///< Non-fatal notes, e.g. "unknown key /kv_cache/foo".
+  /// Errors: context problems first, then per-value problems in file order, then the missing-key and
+  /// rank/layer set checks (V2/V3). At most limits.max_diagnostics, plus one too_many_diagnostics.
+  /// A parse-level problem (syntax, H6 depth, H7) stops the checks that would follow it.
+  std::vector<Diagnostic> diagnostics;
+  std::vector<std::string> warnings;  ///< Non-fatal notes, e.g. "unknown key /kv_cache/foo".
   bool used_fallback = false;
   bool ok() const noexcept { return diagnostics.empty(); }
 };
@@ -160,7 +165,8 @@ class KVSCALE_EXPORT LoadError : public std::runtime_error {
 /// Throwing convenience: the validated table, or LoadError. Never falls back.
 KVSCALE_EXPORT ScaleTable load_scales_file_or_throw(const std::string& path, const LoadContext& context);
 
-/// Formats a diagnostic as "pointer: code: message" (the CLI prefixes the file name).
+/// Formats a diagnostic as "pointer: code: message" (the CLI prefixes "FILE:"); the root pointer is
+/// empty, giving ": code: message".
 KVSCALE_EXPORT std::string format_diagnostic(const Diagnostic& d);
 
 // ------------------------------------------------------------------------------------------------
