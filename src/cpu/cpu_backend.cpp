@@ -19,7 +19,7 @@ using detail::RowKernels;
 
 // Below this many elements a contiguous op runs on the calling thread; above, chunks of at least
 // kMinChunk elements are spread over the pool (waking a worker costs a few microseconds).
-constexpr std::size_t kParallelMin = std::size_t{1} << 17;
+constexpr std::size_t kParallelMin = std::size_t{1} << 18;
 constexpr std::size_t kMinChunk = std::size_t{1} << 15;
 
 Isa detect_isa() noexcept {

@@ -17,9 +17,13 @@ namespace cpu {
 namespace detail {
 namespace {
 
+// Cached: hardware_concurrency() reads /sys on every call (tens of microseconds).
 int default_threads() {
-  const unsigned hw = std::thread::hardware_concurrency();
-  return hw == 0 ? 1 : static_cast<int>(std::min(hw, 256u));
+  static const int n = [] {
+    const unsigned hw = std::thread::hardware_concurrency();
+    return hw == 0 ? 1 : static_cast<int>(std::min(hw, 256u));
+  }();
+  return n;
 }
 
 std::atomic<int> g_threads{0};  // 0: not set yet (default)

@@ -60,7 +60,7 @@ const Case kCases[] = {
     {CacheLayout::hnd, 33, 1, 128, 16, 3, 1},
     {CacheLayout::nhd, 300, 2, 33, 16, 20, 5},
     {CacheLayout::hnd, 300, 2, 33, 16, 20, 5},
-    // Large enough for the thread pool (> 128 Ki elements).
+    // Large enough for the thread pool (> 256 Ki elements).
     {CacheLayout::nhd, 600, 8, 128, 16, 40, 0},
     {CacheLayout::hnd, 600, 8, 128, 16, 40, 8},
 };
