@@ -21,6 +21,9 @@ using detail::RowKernels;
 // kMinChunk elements are spread over the pool (waking a worker costs a few microseconds).
 constexpr std::size_t kParallelMin = std::size_t{1} << 18;
 constexpr std::size_t kMinChunk = std::size_t{1} << 15;
+// From this many elements on, contiguous ops write with non-temporal stores (the output is far
+// larger than the caches, and a normal store would first read every destination line).
+constexpr std::size_t kStreamMin = std::size_t{1} << 21;
 
 Isa detect_isa() noexcept {
 #if defined(KVSCALE_X86_SIMD)
@@ -113,13 +116,15 @@ struct DequantJob {
 void quant_chunk(void* ctx, std::size_t i) {
   const auto& j = *static_cast<const QuantJob*>(ctx);
   const std::size_t b = chunk_begin(j.n, j.chunks, i), e = chunk_begin(j.n, j.chunks, i + 1);
-  if (b < e) j.k.quantize(j.f, j.t, j.in + b * dtype_size(j.t), j.out + b, e - b, j.scale);
+  const auto fn = j.n >= kStreamMin ? j.k.quantize_stream : j.k.quantize;
+  if (b < e) fn(j.f, j.t, j.in + b * dtype_size(j.t), j.out + b, e - b, j.scale);
 }
 
 void dequant_chunk(void* ctx, std::size_t i) {
   const auto& j = *static_cast<const DequantJob*>(ctx);
   const std::size_t b = chunk_begin(j.n, j.chunks, i), e = chunk_begin(j.n, j.chunks, i + 1);
-  if (b < e) j.k.dequantize(j.f, j.t, j.in + b, j.out + b * dtype_size(j.t), e - b, j.scale, *j.lut);
+  const auto fn = j.n >= kStreamMin ? j.k.dequantize_stream : j.k.dequantize;
+  if (b < e) fn(j.f, j.t, j.in + b, j.out + b * dtype_size(j.t), e - b, j.scale, *j.lut);
 }
 
 // Paged ops: tokens are split into contiguous ranges.

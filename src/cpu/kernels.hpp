@@ -36,6 +36,10 @@ using DequantizeRowFn = void (*)(Fp8Format f, DType t, const std::uint8_t* in, v
 struct RowKernels {
   QuantizeRowFn quantize;
   DequantizeRowFn dequantize;
+  /// Same results, written with non-temporal stores where the ISA has them: for outputs far
+  /// larger than the caches (no read-for-ownership of the destination). Callers pick by size.
+  QuantizeRowFn quantize_stream;
+  DequantizeRowFn dequantize_stream;
 };
 
 /// The kernels of one instruction set. avx2/avx512 exist only where KVSCALE_X86_SIMD is defined.

@@ -175,7 +175,7 @@ void dequantize_row(Fp8Format f, DType t, const std::uint8_t* in, void* out, std
 
 }  // namespace
 
-RowKernels avx2_kernels() noexcept { return RowKernels{quantize_row, dequantize_row}; }
+RowKernels avx2_kernels() noexcept { return RowKernels{quantize_row, dequantize_row, quantize_row, dequantize_row}; }
 
 }  // namespace detail
 }  // namespace cpu

@@ -4,6 +4,9 @@
 // explicit round-to-nearest-even conversions. Dequantize to fp16/bf16 looks the 256 results up
 // in the scalar-built table (four vpermt2w over 64 entries each, selected by code bits 6 and 7);
 // to f32 it uses the exact fp16 widening trick of the AVX2 kernel.
+#include <algorithm>
+#include <cstdint>
+
 #include "cpu/kernels.hpp"
 
 // The instruction set is enabled per function (pragma below) rather than relying on per-file
@@ -87,7 +90,26 @@ inline __m512 load16(const unsigned char* p) {
   }
 }
 
-template <DType T>
+template <bool NT>
+inline void store32(std::uint8_t* p, __m256i v) {
+  if constexpr (NT) {
+    _mm256_stream_si256(reinterpret_cast<__m256i*>(p), v);
+  } else {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), v);
+  }
+}
+
+template <bool NT>
+inline void store64(std::uint16_t* p, __m512i v) {
+  if constexpr (NT) {
+    _mm512_stream_si512(reinterpret_cast<__m512i*>(p), v);
+  } else {
+    _mm512_storeu_si512(p, v);
+  }
+}
+
+// NT: the main loops use non-temporal stores; `out` must then be 32-byte aligned.
+template <DType T, bool NT = false>
 void quantize_impl(Fp8Format f, const void* in, std::uint8_t* out, std::size_t n, float scale) {
   const EncodeConsts c(f);
   const __m512 s = _mm512_set1_ps(scale);
@@ -98,14 +120,14 @@ void quantize_impl(Fp8Format f, const void* in, std::uint8_t* out, std::size_t n
     for (; i + 64 <= n; i += 64) {
       const __m256i c0 = encode32_bf16(_mm512_loadu_si512(p + i * es), s, c);
       const __m256i c1 = encode32_bf16(_mm512_loadu_si512(p + (i + 32) * es), s, c);
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), c0);
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i + 32), c1);
+      store32<NT>(out + i, c0);
+      store32<NT>(out + i + 32, c1);
     }
   }
   for (; i + 32 <= n; i += 32) {
     const __m128i c0 = encode16(_mm512_div_ps(load16<T>(p + i * es), s), c);
     const __m128i c1 = encode16(_mm512_div_ps(load16<T>(p + (i + 16) * es), s), c);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), _mm256_set_m128i(c1, c0));
+    store32<NT>(out + i, _mm256_set_m128i(c1, c0));
   }
   for (; i + 16 <= n; i += 16)
     _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), encode16(_mm512_div_ps(load16<T>(p + i * es), s), c));
@@ -130,6 +152,19 @@ void quantize_row(Fp8Format f, DType t, const void* in, std::uint8_t* out, std::
   }
 }
 
+// Aligns the output to 32 bytes with the ordinary kernel, then streams.
+void quantize_row_stream(Fp8Format f, DType t, const void* in, std::uint8_t* out, std::size_t n, float scale) {
+  const std::size_t head = std::min<std::size_t>(n, (32u - (reinterpret_cast<std::uintptr_t>(out) & 31u)) & 31u);
+  quantize_row(f, t, in, out, head, scale);
+  const void* rest = static_cast<const unsigned char*>(in) + head * dtype_size(t);
+  switch (t) {
+    case DType::f32: quantize_impl<DType::f32, true>(f, rest, out + head, n - head, scale); break;
+    case DType::f16: quantize_impl<DType::f16, true>(f, rest, out + head, n - head, scale); break;
+    case DType::bf16: quantize_impl<DType::bf16, true>(f, rest, out + head, n - head, scale); break;
+  }
+  _mm_sfence();
+}
+
 struct Lut16 {
   __m512i t[8];
   explicit Lut16(const DequantLut& lut) {
@@ -147,14 +182,15 @@ struct Lut16 {
   }
 };
 
+template <bool NT = false>
 void dequantize16(const std::uint8_t* in, std::uint16_t* out, std::size_t n, const DequantLut& lut) {
   const Lut16 t(lut);
   std::size_t i = 0;
   for (; i + 64 <= n; i += 64) {
     const __m512i a = _mm512_cvtepu8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + i)));
     const __m512i b = _mm512_cvtepu8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + i + 32)));
-    _mm512_storeu_si512(out + i, t.lookup(a));
-    _mm512_storeu_si512(out + i + 32, t.lookup(b));
+    store64<NT>(out + i, t.lookup(a));
+    store64<NT>(out + i + 32, t.lookup(b));
   }
   for (; i < n; i += 32) {
     const std::size_t left = n - i;
@@ -192,9 +228,25 @@ void dequantize_row(Fp8Format f, DType t, const std::uint8_t* in, void* out, std
   }
 }
 
+// Aligns 16-bit outputs to 64 bytes with the ordinary kernel, then streams (f32: ordinary).
+void dequantize_row_stream(Fp8Format f, DType t, const std::uint8_t* in, void* out, std::size_t n, float scale,
+                           const DequantLut& lut) {
+  if (t == DType::f32) {
+    dequantize32(f, in, static_cast<float*>(out), n, scale);
+    return;
+  }
+  auto* o = static_cast<std::uint16_t*>(out);
+  const std::size_t head = std::min<std::size_t>(n, ((64u - (reinterpret_cast<std::uintptr_t>(o) & 63u)) & 63u) / 2);
+  dequantize16(in, o, head, lut);
+  dequantize16<true>(in + head, o + head, n - head, lut);
+  _mm_sfence();
+}
+
 }  // namespace
 
-RowKernels avx512_kernels() noexcept { return RowKernels{quantize_row, dequantize_row}; }
+RowKernels avx512_kernels() noexcept {
+  return RowKernels{quantize_row, dequantize_row, quantize_row_stream, dequantize_row_stream};
+}
 
 }  // namespace detail
 }  // namespace cpu

@@ -18,8 +18,9 @@ using kvscale::DequantizeArgs;
 using kvscale::QuantizeArgs;
 using kvscale::Status;
 
-const std::size_t kSizes[] = {0, 1, 15, 16, 17, 127, 128, 129, 4095, 4096, 4097, 1000000};
-constexpr std::size_t kMax = 1000000;
+// 3000001: above the streaming-store threshold (2^21 elements), odd length.
+const std::size_t kSizes[] = {0, 1, 15, 16, 17, 127, 128, 129, 4095, 4096, 4097, 1000000, 3000001};
+constexpr std::size_t kMax = 3000001;
 constexpr std::size_t kPad = 64;  // guard bytes after every output
 constexpr unsigned char kGuard = 0xA5;
 
