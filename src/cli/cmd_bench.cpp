@@ -4,6 +4,8 @@
 // baselines measured in the same run: memcpy moving the same bytes, and a plain scalar loop through
 // fp8.hpp. With a GPU, the same sweep runs on device 0 against a device-to-device copy. Prints a
 // table, writes JSON and a PNG plot (self-contained encoder: no zlib, no Python).
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -98,9 +100,15 @@ std::string size_label(std::size_t bytes) {
   return b;
 }
 
+// One updating line on a terminal; one line per step otherwise (logs, CI).
 void progress(const std::string& what, std::size_t i, std::size_t n, const std::string& size) {
-  std::fprintf(stderr, "\r\033[K[%zu/%zu] %s: %s", i + 1, n, size.c_str(), what.c_str());
+  static const bool tty = isatty(2) != 0;
+  std::fprintf(stderr, tty ? "\r\033[K[%zu/%zu] %s: %s" : "[%zu/%zu] %s: %s\n", i + 1, n, size.c_str(), what.c_str());
   std::fflush(stderr);
+}
+
+void progress_done() {
+  if (isatty(2)) std::fputs("\r\033[K", stderr);
 }
 
 // ---- CPU sweep ---------------------------------------------------------------------------------
@@ -157,7 +165,7 @@ bool run_cpu(const std::vector<std::size_t>& sizes, double budget, bool with_sca
     }
     out->push_back(p);
   }
-  std::fputs("\r\033[K", stderr);
+  progress_done();
   return true;
 }
 
@@ -246,7 +254,7 @@ bool run_gpu(const std::vector<std::size_t>& sizes, double budget, std::vector<P
     p.kernel_us = tk * 1e6;
     out->push_back(p);
   }
-  std::fputs("\r\033[K", stderr);
+  progress_done();
   return true;
 }
 
