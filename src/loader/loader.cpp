@@ -543,25 +543,29 @@ struct Validator {
     return !sink_.full();
   }
 
+  /// True (and reported) when non-whitespace bytes follow the top-level value. nlohmann stops at a
+  /// NUL byte as if the input ended there, so this is also checked after a successful parse.
+  bool report_trailing() {
+    std::size_t off = root_end;
+    while (off < src_.size() && is_json_ws(src_[off])) ++off;
+    if (off >= src_.size()) return false;
+    const unsigned char c = static_cast<unsigned char>(src_[off]);
+    char found[32];
+    if (c > 0x20 && c < 0x7F)
+      std::snprintf(found, sizeof found, "'%c'", c);
+    else
+      std::snprintf(found, sizeof found, "byte 0x%02X", static_cast<unsigned>(c));
+    add(DiagCode::trailing_data, "",
+        "expected the end of the file after the top-level object, found " + std::string(found) + " at byte " +
+            std::to_string(off) + " (hint: a file holds exactly one JSON object)");
+    return true;
+  }
+
   bool parse_error(std::size_t position, const std::string&, const nlohmann::detail::exception& ex) {
     if (aborted) return false;
     aborted = true;
     if (root_done) {
-      std::size_t off = root_end;
-      while (off < src_.size() && is_json_ws(src_[off])) ++off;
-      std::string found;
-      if (off < src_.size()) {
-        const unsigned char c = static_cast<unsigned char>(src_[off]);
-        char buf[32];
-        if (c > 0x20 && c < 0x7F)
-          std::snprintf(buf, sizeof buf, "'%c'", c);
-        else
-          std::snprintf(buf, sizeof buf, "byte 0x%02X", static_cast<unsigned>(c));
-        found = buf;
-      }
-      add(DiagCode::trailing_data, "",
-          "expected the end of the file after the top-level object, found " + found + " at byte " +
-              std::to_string(off) + " (hint: a file holds exactly one JSON object)");
+      report_trailing();
       return false;
     }
     std::string what = ex.what();
@@ -903,6 +907,7 @@ void run(std::string_view bytes, std::string* owned, const LoadOptions& opt, con
   const bool parsed = nlohmann::json::sax_parse(first, last, &v, nlohmann::json::input_format_t::json, true, false);
   res.warnings = std::move(warnings);
   if (!parsed || v.aborted || sink.full()) return;
+  if (v.report_trailing()) return;
 
   // Required keys (V6); the pointer names the parent object.
   if (!v.has_model_type) sink.add(DiagCode::missing_key, "", "expected key \"model_type\", found no such key");
@@ -952,6 +957,17 @@ void run(std::string_view bytes, std::string* owned, const LoadOptions& opt, con
         sink.add(DiagCode::layer_missing, ptr,
                  "expected layer \"" + std::to_string(l) + "\" (layers 0.." + std::to_string(n_layers - 1) +
                      "), found no such key");
+  }
+  if (!ctx && sink.diags().empty()) {
+    // Without a context the file must be loadable as tp_size = n, num_hidden_layers = L, which
+    // needs n >= 1 and L >= 1: an empty table would pass ok() and then be indexed out of range.
+    if (n_ranks == 0) {
+      sink.add(DiagCode::rank_missing, kSfPointer, "expected at least rank \"0\", found no ranks");
+    } else if (n_layers == 0) {
+      for (std::int64_t r = 0; r < n_ranks && !sink.full(); ++r)
+        sink.add(DiagCode::layer_missing, kSfPointer + "/" + std::to_string(r),
+                 "expected at least layer \"0\", found no layers");
+    }
   }
   if (!sink.diags().empty()) return;
   // Every rank has every layer, so the table is no larger than the file's entries.

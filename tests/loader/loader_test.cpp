@@ -102,11 +102,15 @@ TEST(LoaderAccept, MinimalWithAndWithoutContext) {
   }
 }
 
-TEST(LoaderAccept, EmptyScalingFactorWithoutContext) {
-  const auto r = load(with_sf("{}"));
-  ASSERT_TRUE(r.ok()) << dump(r);
+// vLLM accepts these without a context, but no context can load them (tp_size >= 1, and a model
+// has layers): ok() must never hand out an empty table.
+TEST(LoaderSelfConsistency, EmptyScalingFactorWithoutContextIsRejected) {
+  expect_one(load(with_sf("{}")), DiagCode::rank_missing, kSf, "expected at least rank \"0\", found no ranks");
+  const auto r = load(with_sf("{\"0\": {}, \"1\": {}}"));
+  ASSERT_EQ(r.diagnostics.size(), 2u) << dump(r);
+  EXPECT_EQ(kvscale::format_diagnostic(r.diagnostics[1]),
+            std::string(kSf) + "/1: layer_missing: expected at least layer \"0\", found no layers");
   EXPECT_TRUE(r.table.empty());
-  EXPECT_EQ(r.table.tp_size(), 0);
 }
 
 TEST(LoaderAccept, NullModelTypeWithoutContextModelType) {
@@ -379,7 +383,7 @@ TEST(LoaderH5, ScaleOutOfRange) {
   }
   // A double overflow outside the scales is a number like any other.
   EXPECT_TRUE(load("{\"model_type\": null, \"x\": 1e400, \"kv_cache\": {\"dtype\": \"float8_e4m3fn\", "
-                   "\"scaling_factor\": {}}}")
+                   "\"scaling_factor\": {\"0\": {\"0\": 0.5}}}}")
                   .ok());
 }
 
@@ -394,7 +398,7 @@ std::string nested(int levels) {
   std::string inner = "0";
   return "{\"model_type\": null, \"x\": " + std::string(static_cast<std::size_t>(levels - 1), '[') + inner +
          std::string(static_cast<std::size_t>(levels - 1), ']') +
-         ", \"kv_cache\": {\"dtype\": \"float8_e4m3fn\", \"scaling_factor\": {}}}";
+         ", \"kv_cache\": {\"dtype\": \"float8_e4m3fn\", \"scaling_factor\": {\"0\": {\"0\": 0.5}}}}";
 }
 
 TEST(LoaderH6, NestingDepth) {
@@ -429,6 +433,14 @@ TEST(LoaderH6, TooManyRanksAndLayers) {
   const auto far = load(with_sf("{\"0\": {\"2147483647\": 1}}"));
   ASSERT_EQ(far.diagnostics.size(), 1u);
   EXPECT_EQ(far.diagnostics[0].code, DiagCode::too_many_layers);
+}
+
+// nlohmann stops at a NUL byte as if the input ended there; what follows must still be trailing data.
+TEST(LoaderH7, TrailingDataAfterNul) {
+  const std::string d = doc(1, 1);
+  expect_one(load(d + std::string("\0junk{", 6)), DiagCode::trailing_data, "",
+             "expected the end of the file after the top-level object, found byte 0x00 at byte " +
+                 std::to_string(d.size()) + " (hint: a file holds exactly one JSON object)");
 }
 
 TEST(LoaderH7, Bom) {
