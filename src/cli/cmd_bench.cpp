@@ -20,6 +20,7 @@
 
 #include "args.hpp"
 #include "commands.hpp"
+#include "json_out.hpp"
 #include "kvscale/cpu.hpp"
 #include "kvscale/fp8.hpp"
 #include "kvscale/gpu.hpp"
@@ -306,15 +307,6 @@ void json_points(std::string& j, const std::vector<Point>& pts) {
     j += b;
   }
   j += "\n  ]";
-}
-
-std::string json_escape(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    if (c == '"' || c == '\\') o += '\\';
-    if (static_cast<unsigned char>(c) >= 0x20) o += c;
-  }
-  return o;
 }
 
 bool write_file(const std::string& path, const void* data, std::size_t size) {
@@ -609,8 +601,8 @@ int cmd_bench(int argc, char** argv) {
   if (gpu_pts.empty()) {
     j += "null";
   } else {
-    j += std::string("{\"backend\": \"") + gpu::backend_name() + "\", \"device\": \"" + json_escape(gpu_desc) +
-         "\", \"baseline\": \"device copy\", \"points\": ";
+    j += std::string("{\"backend\": \"") + gpu::backend_name() + "\", \"device\": " + json_quoted(gpu_desc) +
+         ", \"baseline\": \"device copy\", \"points\": ";
     json_points(j, gpu_pts);
     j += "}";
   }

@@ -16,6 +16,7 @@
 
 #include "args.hpp"
 #include "commands.hpp"
+#include "json_out.hpp"
 #include "kvscale/kvscale.hpp"
 
 #ifndef KVSCALE_EXAMPLE_FILE
@@ -244,7 +245,7 @@ int cmd_roundtrip(int argc, char** argv) {
                                             "--backend", "--tokens",  "--kv-heads",   "--head-size",  "--block-size",
                                             "--dtype",   "--seed",    "--layout"};
   if (!parse_args(argc, argv, 2, value_opts, {"--json", "--help", "-h"}, &args, &err)) {
-    std::fprintf(stderr, "kvscale roundtrip: %s\n(see kvscale roundtrip --help)\n", err.c_str());
+    std::fprintf(stderr, "kvscale roundtrip: %s\n\n%s", err.c_str(), kHelp);
     return kExitUsage;
   }
   if (args.has("--help") || args.has("-h")) {
@@ -252,7 +253,7 @@ int cmd_roundtrip(int argc, char** argv) {
     return kExitOk;
   }
   const auto usage = [&](const std::string& m) {
-    std::fprintf(stderr, "kvscale roundtrip: %s\n(see kvscale roundtrip --help)\n", m.c_str());
+    std::fprintf(stderr, "kvscale roundtrip: %s\n\n%s", m.c_str(), kHelp);
     return kExitUsage;
   };
   if (args.positional.size() > 1) return usage("expected at most one FILE");
@@ -523,12 +524,12 @@ int cmd_roundtrip(int argc, char** argv) {
       total_sat / (layers * 2.0 * static_cast<double>(valid_tokens) * static_cast<double>(shape.row()));
   if (json) {
     std::printf(
-        "{\"file\": \"%s\", \"backend\": \"%s\", \"backend_reason\": \"%s\", \"format\": \"%s\", \"dtype\": \"%s\", "
+        "{\"file\": %s, \"backend\": \"%s\", \"backend_reason\": %s, \"format\": \"%s\", \"dtype\": \"%s\", "
         "\"tokens\": %lld, \"kv_heads\": %lld, \"head_size\": %lld, \"block_size\": %lld, \"tp_rank\": %d, "
         "\"layers\": [%s], \"total\": {\"max_abs_err\": %.9g, \"rms_rel_err\": %.9g, \"saturated_fraction\": %.9g, "
         "\"write_ms\": %.6f, \"read_ms\": %.6f, \"write_gbps\": %.6f, \"read_gbps\": %.6f, \"bytes_match\": %s}}\n",
-        file.c_str(), backend->name(), why.c_str(), format_name(format), dtype_name(shape.dtype),
-        static_cast<long long>(shape.tokens), static_cast<long long>(shape.heads),
+        json_quoted(file).c_str(), backend->name(), json_quoted(why).c_str(), format_name(format),
+        dtype_name(shape.dtype), static_cast<long long>(shape.tokens), static_cast<long long>(shape.heads),
         static_cast<long long>(shape.head_size), static_cast<long long>(shape.block_size), rank, layers_json.c_str(),
         total.max_abs_err, rms, sat_frac, total.write_ms, total.read_ms, bytes * layers / total.write_ms / 1e6,
         bytes * layers / total.read_ms / 1e6, all_match ? "true" : "false");

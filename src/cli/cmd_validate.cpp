@@ -7,6 +7,7 @@
 
 #include "args.hpp"
 #include "commands.hpp"
+#include "json_out.hpp"
 #include "kvscale/scales.hpp"
 
 namespace kvscale {
@@ -27,30 +28,6 @@ const char kHelp[] =
     "                  scales (rank -> float32 per layer, %.9g), diagnostics [{code, pointer, message}]\n"
     "\n"
     "exit status: 0 valid, 1 rejected (including I/O errors), 2 bad command line\n";
-
-void json_string(std::string& out, const std::string& s) {
-  out += '"';
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      default:
-        if (c < 0x20 || c == 0x7F) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  out += '"';
-}
 
 std::string g9(float f) {
   char buf[32];
