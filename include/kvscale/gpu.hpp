@@ -111,9 +111,11 @@ class KVSCALE_EXPORT DeviceScales {
   DeviceScales& operator=(const DeviceScales&) = delete;
 
   /// Allocates on `device`, converts the rank's scales for `conv` (x2 for fnuz), and uploads them
-  /// with an async copy on `stream` (the host staging buffer is this object's mirror, so the
-  /// object must outlive that copy). Errors: invalid_argument (rank or range outside the table),
-  /// no_device, out_of_memory, device_error, unsupported (no GPU backend).
+  /// with a copy enqueued on `stream` from the host mirror. The mirror is pageable memory, so the
+  /// runtime stages it before the call returns (it may wait for the stream): create() and update()
+  /// are setup calls, not capturable, and not thread-safe against readers of host_mirror(). The
+  /// device pointers never change, so graphs captured with them stay valid across update(). Errors: invalid_argument
+  /// (rank or range outside the table), no_device, out_of_memory, device_error, unsupported (no GPU backend).
   static Status create(int device, const ScaleTable& table, int rank, LayerRange range, const ScaleConversion& conv,
                        Stream stream, DeviceScales* out) noexcept;
 

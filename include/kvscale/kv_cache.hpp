@@ -82,6 +82,9 @@ struct DequantizeArgs {
 
 /// Paged write (vLLM reshape_and_cache_flash): for each token t with slot_mapping[t] >= 0,
 /// quantize key[t] and value[t] into the caches at that slot. Negative slots are padding: skipped.
+/// Preconditions, as in vLLM: non-negative slots are unique (two tokens writing one slot race on
+/// the GPU and on the threaded CPU backend), and no input overlaps an output (likewise for every
+/// operation in this file; key_cache and value_cache are distinct buffers).
 struct PagedWriteArgs {
   Fp8Format format = Fp8Format::e4m3fn;
   DType dtype = DType::bf16;
@@ -114,7 +117,8 @@ struct PagedReadArgs {
 
 /// Argument checks shared by every backend. They look at shapes, pointers and alignment only; they
 /// never dereference data pointers (which may be device memory). Slot ranges are checked by the
-/// backends (the CPU reads the slots; GPU kernels skip out-of-range slots and report them).
+/// backends: the CPU reads the slots and refuses the call; GPU kernels skip out-of-range slots
+/// silently (reporting them would need a synchronisation), so check untrusted slots on the host.
 /// Return Status::success or Status::invalid_argument (detail in last_error_message()).
 KVSCALE_EXPORT Status validate(const QuantizeArgs& a) noexcept;
 KVSCALE_EXPORT Status validate(const DequantizeArgs& a) noexcept;

@@ -1,6 +1,6 @@
 // DeviceScales: one rank's effective K/V scales on one device ([K(L) | V(L)] floats).
-// The host mirror is the staging buffer of the async upload; std::vector keeps its heap block on
-// move, so a moved-to object still owns the memory the copy reads.
+// The host mirror is the source of the upload (pageable: the runtime stages it before the copy
+// call returns); std::vector keeps its heap block on move, so a moved-to object still owns it.
 #include <algorithm>
 #include <string>
 #include <utility>

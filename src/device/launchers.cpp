@@ -12,6 +12,11 @@ namespace kvscale {
 namespace gpu {
 namespace {
 
+// The launch is checked with the runtime's last error, which also holds errors of earlier calls
+// that were already reported or deliberately ignored (device queries, frees). Drop those first so
+// that a launch is blamed only for its own failure; sticky device faults come back regardless.
+void drop_stale_errors() noexcept { (void)rt::get_last_error(); }
+
 Status launch_failed(const char* kernel, rt::error_t e) noexcept {
   return device::fail_call(std::string(kernel) + " launch", device::current_device(), e);
 }
@@ -35,6 +40,7 @@ Status quantize(const QuantizeArgs& a, Stream stream) noexcept {
   if (Status s = validate(a); s != Status::success) return s;
   if (a.n == 0) return Status::success;
   const char* kernel = "quantize_kernel";
+  drop_stale_errors();
   if (rt::error_t e = kernels::launch_quantize(a, rt::to_stream(stream), &kernel); e != rt::success)
     return launch_failed(kernel, e);
   return Status::success;
@@ -44,6 +50,7 @@ Status dequantize(const DequantizeArgs& a, Stream stream) noexcept {
   if (Status s = validate(a); s != Status::success) return s;
   if (a.n == 0) return Status::success;
   const char* kernel = "dequantize_kernel";
+  drop_stale_errors();
   if (rt::error_t e = kernels::launch_dequantize(a, rt::to_stream(stream), &kernel); e != rt::success)
     return launch_failed(kernel, e);
   return Status::success;
@@ -54,6 +61,7 @@ Status paged_write(const PagedWriteArgs& a, Stream stream) noexcept {
   if (a.rows.num_tokens == 0) return Status::success;
   if (Status s = check_paged_limits("paged_write", a.rows); s != Status::success) return s;
   const char* kernel = "paged_write_kernel";
+  drop_stale_errors();
   if (rt::error_t e = kernels::launch_paged_write(a, rt::to_stream(stream), &kernel); e != rt::success)
     return launch_failed(kernel, e);
   return Status::success;
@@ -64,6 +72,7 @@ Status paged_read(const PagedReadArgs& a, Stream stream) noexcept {
   if (a.rows.num_tokens == 0) return Status::success;
   if (Status s = check_paged_limits("paged_read", a.rows); s != Status::success) return s;
   const char* kernel = "paged_read_kernel";
+  drop_stale_errors();
   if (rt::error_t e = kernels::launch_paged_read(a, rt::to_stream(stream), &kernel); e != rt::success)
     return launch_failed(kernel, e);
   return Status::success;
