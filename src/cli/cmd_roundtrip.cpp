@@ -122,6 +122,9 @@ class Backend {
                      std::vector<unsigned char>* vo) = 0;
 };
 
+// GB/s of `bytes` moved in `ms`; 0 when the timer saw no time (keeps the JSON valid).
+double gbps(double bytes, double ms) { return ms > 0 ? bytes / ms / 1e6 : 0.0; }
+
 double ms_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -276,6 +279,11 @@ int cmd_roundtrip(int argc, char** argv) {
   }
   if (static_cast<double>(shape.elems()) * 4.0 > 2.0e9)
     return usage("tokens x kv-heads x head-size is too large (> 2 GB per tensor)");
+  {  // the two caches: (blocks for the tokens + 4 spare) x block x heads x head-size bytes each
+    const double blocks = std::ceil(static_cast<double>(shape.tokens) / static_cast<double>(shape.block_size)) + 4.0;
+    if (blocks * static_cast<double>(shape.block_size) * static_cast<double>(shape.row()) > 2.0e9)
+      return usage("the paged cache would exceed 2 GB (lower --block-size, --kv-heads or --head-size)");
+  }
   if (auto s = args.value("--seed")) {
     if (!parse_int("--seed", *s, 0, INT64_MAX, &v, &err)) return usage(err);
     shape.seed = static_cast<std::uint64_t>(v);
@@ -512,8 +520,8 @@ int cmd_roundtrip(int argc, char** argv) {
       layers_json += buf;
     } else {
       std::printf("%5d %12.6g %12.6g %12.6g %9.4f%% %10.3f %10.2f %10.3f %10.2f%s\n", layer, static_cast<double>(scale),
-                  st.max_abs_err, st.rms_rel_err, 100.0 * st.saturated, st.write_ms, bytes / st.write_ms / 1e6,
-                  st.read_ms, bytes / st.read_ms / 1e6, use_gpu ? (st.bytes_match ? "  equal" : "  DIFFERENT") : "");
+                  st.max_abs_err, st.rms_rel_err, 100.0 * st.saturated, st.write_ms, gbps(bytes, st.write_ms),
+                  st.read_ms, gbps(bytes, st.read_ms), use_gpu ? (st.bytes_match ? "  equal" : "  DIFFERENT") : "");
     }
     if (progress) std::fprintf(stderr, "\r  layer %d/%d", layer + 1, table.num_layers());
   }
@@ -531,12 +539,12 @@ int cmd_roundtrip(int argc, char** argv) {
         json_quoted(file).c_str(), backend->name(), json_quoted(why).c_str(), format_name(format),
         dtype_name(shape.dtype), static_cast<long long>(shape.tokens), static_cast<long long>(shape.heads),
         static_cast<long long>(shape.head_size), static_cast<long long>(shape.block_size), rank, layers_json.c_str(),
-        total.max_abs_err, rms, sat_frac, total.write_ms, total.read_ms, bytes * layers / total.write_ms / 1e6,
-        bytes * layers / total.read_ms / 1e6, all_match ? "true" : "false");
+        total.max_abs_err, rms, sat_frac, total.write_ms, total.read_ms, gbps(bytes * layers, total.write_ms),
+        gbps(bytes * layers, total.read_ms), all_match ? "true" : "false");
   } else {
     std::printf("%5s %12s %12.6g %12.6g %9.4f%% %10.3f %10.2f %10.3f %10.2f%s\n", "total", "", total.max_abs_err, rms,
-                100.0 * sat_frac, total.write_ms, bytes * layers / total.write_ms / 1e6, total.read_ms,
-                bytes * layers / total.read_ms / 1e6, use_gpu ? (all_match ? "  equal" : "  DIFFERENT") : "");
+                100.0 * sat_frac, total.write_ms, gbps(bytes * layers, total.write_ms), total.read_ms,
+                gbps(bytes * layers, total.read_ms), use_gpu ? (all_match ? "  equal" : "  DIFFERENT") : "");
     std::printf("\n%s bytes per phase per layer: %.1f MB (K+V in %s, K+V fp8, slots)\n", backend->name(), bytes / 1e6,
                 dtype_name(shape.dtype));
   }

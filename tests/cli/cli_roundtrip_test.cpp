@@ -105,7 +105,8 @@ TEST(CliRoundtrip, RejectedFileRunsNothing) {
 TEST(CliRoundtrip, UsageErrorsExit2) {
   for (const std::string& args :
        {std::string("--dtype f64"), std::string("--format e5m2"), std::string("--tokens 0"), std::string("--tp-size 1"),
-        std::string("--backend tpu"), std::string("a.json b.json"), std::string("--model-type llama")}) {
+        std::string("--backend tpu"), std::string("a.json b.json"), std::string("--model-type llama"),
+        std::string("--tokens 1 --block-size 4096 --kv-heads 1024 --head-size 4096")}) {
     const CliRun r = run("roundtrip " + args, true);
     EXPECT_EQ(r.exit_code, 2) << args << "\n" << r.out;
     EXPECT_NE(r.out.find("usage: kvscale roundtrip"), std::string::npos) << args << "\n" << r.out;
