@@ -30,7 +30,7 @@ void BM_LoadScalesJson(benchmark::State& state) {
   for (auto _ : state) {
     kvscale::LoadResult r = kvscale::load_scales_json(file, opt);
     if (!r.ok()) state.SkipWithError("rejected");
-    benchmark::DoNotOptimize(r.table.rank_data(0));
+    benchmark::DoNotOptimize(r.table.k_scales(0, 0));
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(file.size()));
   state.counters["file_bytes"] = static_cast<double>(file.size());

@@ -83,13 +83,14 @@ int cmd_inspect(int argc, char** argv) {
       if ((rk == 0 && l == 0) || s > gmax) gmax = s;
     }
   std::vector<std::string> warnings;
-  for (const std::string& w : r.warnings) warnings.push_back(w);
+  for (const Diagnostic& w : r.warnings) warnings.push_back(w.message);
   for (int rk = 0; rk < t.tp_size(); ++rk) {
     if (n == 0) {
       std::printf("rank %d: 0 layers\n", rk);
       continue;
     }
-    std::vector<float> v(t.rank_data(rk), t.rank_data(rk) + n);
+    std::vector<float> v;
+    for (int l = 0; l < n; ++l) v.push_back(t.scale(rk, l));
     std::vector<float> sorted = v;
     std::sort(sorted.begin(), sorted.end());
     const double median = n % 2 ? static_cast<double>(sorted[static_cast<std::size_t>(n / 2)])

@@ -124,7 +124,7 @@ int cmd_validate(int argc, char** argv) {
   }
 
   for (const Diagnostic& d : r.diagnostics) std::printf("%s:%s\n", path.c_str(), format_diagnostic(d).c_str());
-  for (const std::string& w : r.warnings) std::printf("%s: warning: %s\n", path.c_str(), w.c_str());
+  for (const Diagnostic& w : r.warnings) std::printf("%s: warning: %s\n", path.c_str(), w.message.c_str());
   if (!valid) {
     std::printf("%s: rejected (%zu problem%s)\n", path.c_str(), r.diagnostics.size(),
                 r.diagnostics.size() == 1 ? "" : "s");

@@ -431,7 +431,7 @@ struct Validator {
   using binary_t = json::binary_t;
 
   Validator(std::string_view src, const std::vector<Special>& specials, const LoadLimits& limits,
-            const LoadContext* ctx, Sink& sink, std::vector<std::string>& warnings)
+            const LoadContext* ctx, Sink& sink, std::vector<Diagnostic>& warnings)
       : src_(src), specials_(specials), limits_(limits), ctx_(ctx), sink_(sink), warnings_(warnings) {}
 
   // --- state exposed to the caller
@@ -608,7 +608,7 @@ struct Validator {
   void add(DiagCode c, const std::string& ptr, std::string msg) { sink_.add(c, ptr, std::move(msg)); }
 
   void warn_unknown() {
-    if (warnings_.size() < limits_.max_diagnostics) warnings_.push_back("unknown key " + ptr_);
+    if (warnings_.size() < limits_.max_diagnostics) warnings_.push_back({DiagCode::unknown_key, ptr_, "unknown key " + ptr_});
   }
 
   /// Role of the value about to be reported; also positions the pointer for array elements.
@@ -791,7 +791,7 @@ struct Validator {
   const LoadLimits& limits_;
   const LoadContext* ctx_;  // null when absent or invalid
   Sink& sink_;
-  std::vector<std::string>& warnings_;
+  std::vector<Diagnostic>& warnings_;
   std::vector<Frame> stack_;
   std::string ptr_;
   std::uint64_t num_ordinal_ = 0;
@@ -899,7 +899,7 @@ void run(std::string_view bytes, std::string* owned, const LoadOptions& opt, con
     }
     src = std::string_view(w, bytes.size());
   }
-  std::vector<std::string> warnings;
+  std::vector<Diagnostic> warnings;
   Validator v(src, pre.specials, lim, ctx, sink, warnings);
   const char* pos = src.data();
   v.cursor = &pos;

@@ -40,6 +40,33 @@ const char* diag_code_name(DiagCode c) noexcept {
     case DiagCode::invalid_context: return "invalid_context";
     case DiagCode::out_of_memory: return "out_of_memory";
     case DiagCode::too_many_diagnostics: return "too_many_diagnostics";
+    case DiagCode::internal_error: return "internal_error";
+    case DiagCode::safetensors_header_invalid: return "safetensors_header_invalid";
+    case DiagCode::safetensors_metadata_invalid: return "safetensors_metadata_invalid";
+    case DiagCode::safetensors_tensor_invalid: return "safetensors_tensor_invalid";
+    case DiagCode::safetensors_offsets_invalid: return "safetensors_offsets_invalid";
+    case DiagCode::too_many_tensors: return "too_many_tensors";
+    case DiagCode::too_many_files: return "too_many_files";
+    case DiagCode::index_invalid: return "index_invalid";
+    case DiagCode::shard_path_invalid: return "shard_path_invalid";
+    case DiagCode::shard_missing: return "shard_missing";
+    case DiagCode::tensor_not_in_shard: return "tensor_not_in_shard";
+    case DiagCode::duplicate_scale: return "duplicate_scale";
+    case DiagCode::scale_dtype_unsupported: return "scale_dtype_unsupported";
+    case DiagCode::scale_shape_invalid: return "scale_shape_invalid";
+    case DiagCode::kv_scales_missing: return "kv_scales_missing";
+    case DiagCode::no_kv_scales: return "no_kv_scales";
+    case DiagCode::scale_granularity_mismatch: return "scale_granularity_mismatch";
+    case DiagCode::config_invalid: return "config_invalid";
+    case DiagCode::tp_heads_incompatible: return "tp_heads_incompatible";
+    case DiagCode::context_mismatch: return "context_mismatch";
+    case DiagCode::unknown_key: return "unknown_key";
+    case DiagCode::kv_scheme_undeclared: return "kv_scheme_undeclared";
+    case DiagCode::scale_not_in_index: return "scale_not_in_index";
+    case DiagCode::ranks_differ: return "ranks_differ";
+    case DiagCode::scale_outlier: return "scale_outlier";
+    case DiagCode::k_v_far_apart: return "k_v_far_apart";
+    case DiagCode::scales_mostly_one: return "scales_mostly_one";
   }
   return "unknown";
 }
@@ -72,19 +99,111 @@ const char* diag_code_rule(DiagCode c) noexcept {
     case DiagCode::duplicate_key: return "H2";
     case DiagCode::scale_not_number: return "H3";
     case DiagCode::scale_out_of_range: return "H5";
+    case DiagCode::safetensors_header_invalid:
+      return "S1";
+    case DiagCode::safetensors_metadata_invalid:
+      return "S3";
+    case DiagCode::safetensors_tensor_invalid:
+      return "S4";
+    case DiagCode::safetensors_offsets_invalid:
+      return "S5";
+    case DiagCode::too_many_tensors:
+    case DiagCode::too_many_files:
+      return "S6";
+    case DiagCode::index_invalid:
+    case DiagCode::shard_path_invalid:
+    case DiagCode::shard_missing:
+    case DiagCode::tensor_not_in_shard:
+    case DiagCode::scale_not_in_index:
+      return "index";
+    case DiagCode::duplicate_scale:
+      return "C1";
+    case DiagCode::scale_dtype_unsupported:
+      return "C2";
+    case DiagCode::scale_shape_invalid:
+      return "C3";
+    case DiagCode::kv_scales_missing:
+      return "C6";
+    case DiagCode::no_kv_scales:
+      return "C7";
+    case DiagCode::scale_granularity_mismatch:
+      return "C9";
+    case DiagCode::config_invalid:
+      return "C10";
+    case DiagCode::tp_heads_incompatible:
+      return "TP";
+    case DiagCode::kv_scheme_undeclared:
+      return "C8";
     case DiagCode::syntax_error:
     case DiagCode::invalid_context:
     case DiagCode::out_of_memory:
-    case DiagCode::too_many_diagnostics: return "";
+    case DiagCode::too_many_diagnostics:
+    case DiagCode::internal_error:
+    case DiagCode::context_mismatch:
+    case DiagCode::unknown_key:
+    case DiagCode::ranks_differ:
+    case DiagCode::scale_outlier:
+    case DiagCode::k_v_far_apart:
+    case DiagCode::scales_mostly_one:
+      return "";
   }
   return "";
 }
 
 ScaleTable::ScaleTable(int tp_size, int num_layers, std::vector<float> scales, std::optional<std::string> model_type)
-    : tp_size_(tp_size), num_layers_(num_layers), scales_(std::move(scales)), model_type_(std::move(model_type)) {}
+    : tp_size_(tp_size), num_layers_(num_layers), values_(std::move(scales)), model_type_(std::move(model_type)) {
+  // K and V of one (rank, layer) share the file's single value.
+  entries_.resize(values_.size() * 2);
+  for (std::size_t i = 0; i < values_.size(); ++i) {
+    entries_[2 * i] = Entry{static_cast<std::uint32_t>(i), 1, 0};
+    entries_[2 * i + 1] = entries_[2 * i];
+  }
+}
+
+ScaleTable::ScaleTable(int tp_size, int num_layers, int heads_per_rank, const std::vector<ScaleEntry>& k,
+                       const std::vector<ScaleEntry>& v, std::optional<std::string> model_type)
+    : tp_size_(tp_size), num_layers_(num_layers), model_type_(std::move(model_type)) {
+  std::size_t total = 0;
+  for (const auto& e : k) total += e.values.size();
+  for (const auto& e : v) total += e.values.size();
+  values_.reserve(total);
+  entries_.reserve(k.size() * 2);
+  bool any_head = false;
+  for (std::size_t i = 0; i < k.size(); ++i) {
+    for (const ScaleEntry* e : {&k[i], &v[i]}) {
+      const bool head = e->granularity == Granularity::head;
+      entries_.push_back(Entry{static_cast<std::uint32_t>(values_.size()),
+                               static_cast<std::uint32_t>(e->values.size()), head ? 1u : 0u});
+      any_head = any_head || head;
+      values_.insert(values_.end(), e->values.begin(), e->values.end());
+    }
+  }
+  heads_per_rank_ = any_head ? heads_per_rank : 0;
+}
+
+bool ScaleTable::k_equals_v_per_tensor() const noexcept {
+  for (std::size_t i = 0; i + 1 < entries_.size(); i += 2) {
+    const Entry& k = entries_[i];
+    const Entry& v = entries_[i + 1];
+    if (k.head || v.head || values_[k.offset] != values_[v.offset]) return false;
+  }
+  return true;
+}
+
+const char* table_granularity(const ScaleTable& t) noexcept {
+  if (t.empty()) return "";
+  bool any_tensor = false, any_head = false;
+  for (int r = 0; r < t.tp_size(); ++r)
+    for (int l = 0; l < t.num_layers(); ++l)
+      for (Granularity g : {t.k_granularity(r, l), t.v_granularity(r, l)})
+        (g == Granularity::head ? any_head : any_tensor) = true;
+  return any_head && any_tensor ? "mixed" : any_head ? "head" : "tensor";
+}
+
+std::string diagnostic_location(const Diagnostic& d) { return d.file.empty() ? d.pointer : d.file + ":" + d.pointer; }
 
 std::string format_diagnostic(const Diagnostic& d) {
-  std::string s = d.pointer;
+  std::string s = diagnostic_location(d);
   s += ": ";
   s += diag_code_name(d.code);
   s += ": ";
@@ -132,8 +251,8 @@ bool effective_rank_scales(const ScaleTable& table, int rank, LayerRange range, 
   } catch (const std::bad_alloc&) {
     return fail("out of memory");
   }
-  const float* src = table.rank_data(rank) + range.first;
-  for (int i = 0; i < count; ++i) (*out)[static_cast<std::size_t>(i)] = effective_scale(src[i], conv);
+  for (int i = 0; i < count; ++i)
+    (*out)[static_cast<std::size_t>(i)] = effective_scale(table.scale(rank, range.first + i), conv);
   if (error) error->clear();
   return true;
 }

@@ -129,8 +129,10 @@ TEST(LoaderAccept, KeysInAnyOrderAndUnknownKeysWarn) {
   EXPECT_EQ(r.table.scale(1, 0), 1.0f);
   EXPECT_EQ(r.table.scale(1, 1), 2.0f);
   ASSERT_EQ(r.warnings.size(), 2u);
-  EXPECT_EQ(r.warnings[0], "unknown key /extra");
-  EXPECT_EQ(r.warnings[1], "unknown key /kv_cache/a~1b~0c");
+  EXPECT_EQ(r.warnings[0].message, "unknown key /extra");
+  EXPECT_EQ(r.warnings[0].code, kvscale::DiagCode::unknown_key);
+  EXPECT_EQ(r.warnings[0].pointer, "/extra");
+  EXPECT_EQ(r.warnings[1].message, "unknown key /kv_cache/a~1b~0c");
 }
 
 TEST(LoaderAccept, DecimalToDoubleToFloat32LikeVllm) {
