@@ -28,9 +28,12 @@
 #include <vector>
 
 #include "kvscale/scales.hpp"
+#include "sink.hpp"
 
 namespace kvscale {
 namespace {
+
+using loader::Sink;
 
 constexpr std::string_view kExpectedDtype = "float8_e4m3fn";
 
@@ -103,34 +106,6 @@ std::int64_t canonical_index(std::string_view k) {
 }
 
 bool is_json_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
-
-// ---------------------------------------------------------------------------------------------
-// Diagnostics sink with the cap
-
-class Sink {
- public:
-  explicit Sink(std::size_t cap) : cap_(cap) {}
-  /// Returns false once the list is full (the caller may stop).
-  bool add(DiagCode code, std::string pointer, std::string message) {
-    if (full_) return false;
-    if (diags_.size() >= cap_) {
-      full_ = true;
-      diags_.push_back(
-          {DiagCode::too_many_diagnostics, "",
-           "expected at most " + std::to_string(cap_) + " diagnostics, found more; the rest are not listed"});
-      return false;
-    }
-    diags_.push_back({code, std::move(pointer), std::move(message)});
-    return true;
-  }
-  bool full() const { return full_; }
-  std::vector<Diagnostic>& diags() { return diags_; }
-
- private:
-  std::size_t cap_;
-  bool full_ = false;
-  std::vector<Diagnostic> diags_;
-};
 
 // ---------------------------------------------------------------------------------------------
 // Pre-scan
