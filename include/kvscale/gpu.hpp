@@ -97,10 +97,14 @@ class KVSCALE_EXPORT EventTimer {
 
 }  // namespace gpu
 
-/// One rank's scales on one device: a move-only RAII owner of 2 * num_layers floats,
-/// layout [K(layer 0..L-1) | V(layer 0..L-1)]. Both halves come from the file's single per-layer
-/// scale today; the layout lets them differ later. The pointers stay valid and fixed for the
-/// object's life, and update() rewrites the values in place, so captured graphs stay valid.
+/// One rank's scales on one device: a move-only owner of the floats of effective_scales()
+/// (scales.hpp), layout [K | V][layer][slot], head_slots() floats per layer and half:
+///   per tensor: every slot holds the scale; kernels read it with scale stride 0;
+///   per head:   slot h holds head h of the rank; kernels read it with stride 1 (vLLM's
+///               kv_scale_stride).
+/// With only per-tensor scales (every kv_cache_scales.json) head_slots() is 1 and the layout is
+/// [K(layer 0..L-1) | V(layer 0..L-1)]. The pointers stay valid and fixed for the object's life,
+/// and update() rewrites the values in place, so captured graphs stay valid.
 class KVSCALE_EXPORT DeviceScales {
  public:
   DeviceScales() = default;
@@ -119,34 +123,37 @@ class KVSCALE_EXPORT DeviceScales {
   static Status create(int device, const ScaleTable& table, int rank, LayerRange range, const ScaleConversion& conv,
                        Stream stream, DeviceScales* out) noexcept;
 
-  /// Rewrites the values in place from `table` (same rank, range and conversion as create()).
-  /// Errors: invalid_argument (the table does not cover the range), device_error.
+  /// Rewrites the values in place from `table` (same rank, range, conversion and layout as create()).
+  /// Errors: invalid_argument (the table does not cover the range, or its granularity changed), device_error.
   Status update(const ScaleTable& table, Stream stream) noexcept;
 
-  /// Device pointer to the K / V scale of `layer` (absolute layer index within the range).
+  /// Device pointer to the K / V scale(s) of `layer` (absolute layer index within the range).
   /// Returns nullptr when the layer is outside the range.
   const float* k_scale(int layer) const noexcept;
   const float* v_scale(int layer) const noexcept;
-  /// The 2 * num_layers() device floats.
+  /// 0 when the layer's K (V) scale is per tensor, 1 when per head; 0 outside the range.
+  int k_scale_stride(int layer) const noexcept;
+  int v_scale_stride(int layer) const noexcept;
+  /// Floats per layer in each half: max(1, heads of the rank).
+  int head_slots() const noexcept { return layout_.head_slots; }
+  /// The 2 * num_layers() * head_slots() device floats.
   const float* data() const noexcept { return data_; }
   /// Host copy of the same values, same layout, for backends that want host scalars.
-  const std::vector<float>& host_mirror() const noexcept { return host_; }
+  const std::vector<float>& host_mirror() const noexcept { return layout_.values; }
 
   int device() const noexcept { return device_; }
   int rank() const noexcept { return rank_; }
-  int first_layer() const noexcept { return first_layer_; }
-  int num_layers() const noexcept { return num_layers_; }
+  int first_layer() const noexcept { return layout_.first_layer; }
+  int num_layers() const noexcept { return layout_.num_layers; }
   const ScaleConversion& conversion() const noexcept { return conv_; }
   bool valid() const noexcept { return data_ != nullptr; }
 
  private:
   void release() noexcept;
   float* data_ = nullptr;
-  std::vector<float> host_;
+  EffectiveScales layout_;
   int device_ = -1;
   int rank_ = 0;
-  int first_layer_ = 0;
-  int num_layers_ = 0;
   ScaleConversion conv_;
 };
 

@@ -301,7 +301,26 @@ struct LayerRange {
   int count = -1;
 };
 
-/// The effective scales of one rank over a layer range. Returns Status-like false (empty vector and
+/// One rank's effective scales as DeviceScales uploads them. Layout (floats):
+///   [K | V][layer in range][slot in 0..head_slots-1]
+/// head_slots = max(1, table.heads_per_rank()). A per-tensor entry fills all its slots with the
+/// one value (kernels read it with stride 0); a per-head entry holds head h in slot h (stride 1).
+struct EffectiveScales {
+  int first_layer = 0;
+  int num_layers = 0;
+  int head_slots = 1;
+  std::vector<float> values;            ///< 2 * num_layers * head_slots floats, fnuz factor applied
+  std::vector<std::uint8_t> k_stride;   ///< per layer in range: 0 (per tensor) or 1 (per head)
+  std::vector<std::uint8_t> v_stride;
+};
+
+/// Builds the effective scales of `rank` over `range` for `conv`. Errors: invalid_argument (rank or
+/// range outside the table, empty range, empty table), out_of_memory.
+KVSCALE_EXPORT Status effective_scales(const ScaleTable& table, int rank, LayerRange range,
+                                       const ScaleConversion& conv, EffectiveScales* out) noexcept;
+
+/// v1: the effective per-tensor K scales (== V for a scales file) of one rank over a layer range
+/// (for per-head entries, head 0: use effective_scales()). Returns Status-like false (empty vector and
 /// a message in *error) when rank or range is outside the table.
 KVSCALE_EXPORT bool effective_rank_scales(const ScaleTable& table, int rank, LayerRange range,
                                           const ScaleConversion& conv, std::vector<float>* out,

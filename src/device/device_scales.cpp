@@ -1,4 +1,4 @@
-// DeviceScales: one rank's effective K/V scales on one device ([K(L) | V(L)] floats).
+// DeviceScales: one rank's effective K/V scales on one device (layout: effective_scales(), scales.hpp).
 // The host mirror is the source of the upload (pageable: the runtime stages it before the copy
 // call returns); std::vector keeps its heap block on move, so a moved-to object still owns it.
 #include <algorithm>
@@ -15,25 +15,18 @@ DeviceScales::~DeviceScales() { release(); }
 
 DeviceScales::DeviceScales(DeviceScales&& other) noexcept
     : data_(std::exchange(other.data_, nullptr)),
-      host_(std::move(other.host_)),
+      layout_(std::exchange(other.layout_, EffectiveScales{})),
       device_(std::exchange(other.device_, -1)),
       rank_(std::exchange(other.rank_, 0)),
-      first_layer_(std::exchange(other.first_layer_, 0)),
-      num_layers_(std::exchange(other.num_layers_, 0)),
-      conv_(other.conv_) {
-  other.host_.clear();
-}
+      conv_(other.conv_) {}
 
 DeviceScales& DeviceScales::operator=(DeviceScales&& other) noexcept {
   if (this != &other) {
     release();
     data_ = std::exchange(other.data_, nullptr);
-    host_ = std::move(other.host_);
-    other.host_.clear();
+    layout_ = std::exchange(other.layout_, EffectiveScales{});
     device_ = std::exchange(other.device_, -1);
     rank_ = std::exchange(other.rank_, 0);
-    first_layer_ = std::exchange(other.first_layer_, 0);
-    num_layers_ = std::exchange(other.num_layers_, 0);
     conv_ = other.conv_;
   }
   return *this;
@@ -46,28 +39,10 @@ void DeviceScales::release() noexcept {
     (void)rt::free(data_);
     data_ = nullptr;
   }
-  host_.clear();
-  num_layers_ = 0;
+  layout_ = EffectiveScales{};
 }
 
 namespace {
-// [K(L) | V(L)] from the rank's effective per-layer scales (K and V share the file's scale).
-bool fill_mirror(const ScaleTable& table, int rank, LayerRange range, const ScaleConversion& conv,
-                 std::vector<float>* mirror, std::string* error) {
-  std::vector<float> layers;
-  if (!effective_rank_scales(table, rank, range, conv, &layers, error)) return false;
-  if (layers.empty()) {
-    *error = "the layer range is empty";
-    return false;
-  }
-  mirror->resize(2 * layers.size());
-  for (std::size_t i = 0; i < layers.size(); ++i) {
-    (*mirror)[i] = layers[i];
-    (*mirror)[layers.size() + i] = layers[i];
-  }
-  return true;
-}
-
 Status upload(float* dst, const std::vector<float>& host, int device, Stream stream) {
   const std::size_t bytes = host.size() * sizeof(float);
   if (rt::error_t e = rt::memcpy_async(dst, host.data(), bytes, rt::Copy::h2d, rt::to_stream(stream)); e != rt::success)
@@ -82,14 +57,13 @@ Status DeviceScales::create(int device, const ScaleTable& table, int rank, Layer
   if (out == nullptr) return detail::fail(Status::invalid_argument, "DeviceScales::create: out is null");
   try {
     DeviceScales s;
-    std::string error;
-    if (!fill_mirror(table, rank, range, conv, &s.host_, &error))
-      return detail::fail(Status::invalid_argument, "DeviceScales::create: " + error);
+    if (Status st = effective_scales(table, rank, range, conv, &s.layout_); st != Status::success)
+      return detail::fail(st, "DeviceScales::create: " + last_error_message());
     if (Status st = device::check_device("DeviceScales::create", device); st != Status::success) return st;
     rt::DeviceGuard guard;
     if (rt::error_t e = rt::set_device(device); e != rt::success)
       return device::fail_call(rt::call_name("SetDevice") + "(" + std::to_string(device) + ")", device, e);
-    const std::size_t bytes = s.host_.size() * sizeof(float);
+    const std::size_t bytes = s.layout_.values.size() * sizeof(float);
     void* p = nullptr;
     if (rt::error_t e = rt::malloc(&p, bytes); e != rt::success) {
       (void)rt::get_last_error();
@@ -98,10 +72,8 @@ Status DeviceScales::create(int device, const ScaleTable& table, int rank, Layer
     s.data_ = static_cast<float*>(p);
     s.device_ = device;
     s.rank_ = rank;
-    s.first_layer_ = range.first;
-    s.num_layers_ = static_cast<int>(s.host_.size() / 2);
     s.conv_ = conv;
-    if (Status st = upload(s.data_, s.host_, device, stream); st != Status::success) return st;  // s frees
+    if (Status st = upload(s.data_, s.layout_.values, device, stream); st != Status::success) return st;  // s frees
     *out = std::move(s);
     return Status::success;
   } catch (...) {
@@ -112,30 +84,51 @@ Status DeviceScales::create(int device, const ScaleTable& table, int rank, Layer
 Status DeviceScales::update(const ScaleTable& table, Stream stream) noexcept {
   if (data_ == nullptr) return detail::fail(Status::invalid_argument, "DeviceScales::update: the object is empty");
   try {
-    std::vector<float> next;
-    std::string error;
-    if (!fill_mirror(table, rank_, LayerRange{first_layer_, num_layers_}, conv_, &next, &error))
-      return detail::fail(Status::invalid_argument, "DeviceScales::update: " + error);
-    if (next.size() != host_.size())
-      return detail::fail(Status::invalid_argument, "DeviceScales::update: the table does not cover the range");
+    EffectiveScales next;
+    if (Status st = effective_scales(table, rank_, LayerRange{layout_.first_layer, layout_.num_layers}, conv_, &next);
+        st != Status::success)
+      return detail::fail(st, "DeviceScales::update: " + last_error_message());
+    if (next.values.size() != layout_.values.size() || next.k_stride != layout_.k_stride ||
+        next.v_stride != layout_.v_stride)
+      return detail::fail(Status::invalid_argument,
+                          "DeviceScales::update: the table's layout (layers, heads or granularity) differs from create()'s");
     // Rewrite the mirror in place: its address is what earlier stream-ordered copies read.
-    std::copy(next.begin(), next.end(), host_.begin());
+    std::copy(next.values.begin(), next.values.end(), layout_.values.begin());
     rt::DeviceGuard guard;
     (void)rt::set_device(device_);
-    return upload(data_, host_, device_, stream);
+    return upload(data_, layout_.values, device_, stream);
   } catch (...) {
     return detail::fail(Status::out_of_memory, "DeviceScales::update: out of host memory");
   }
 }
 
+namespace {
+/// Index of `layer` within the range, or -1.
+int slot_of(const EffectiveScales& l, const float* data, int layer) {
+  return data == nullptr || layer < l.first_layer || layer >= l.first_layer + l.num_layers ? -1 : layer - l.first_layer;
+}
+}  // namespace
+
 const float* DeviceScales::k_scale(int layer) const noexcept {
-  if (data_ == nullptr || layer < first_layer_ || layer >= first_layer_ + num_layers_) return nullptr;
-  return data_ + (layer - first_layer_);
+  const int i = slot_of(layout_, data_, layer);
+  return i < 0 ? nullptr : data_ + static_cast<std::size_t>(i) * static_cast<std::size_t>(layout_.head_slots);
 }
 
 const float* DeviceScales::v_scale(int layer) const noexcept {
-  if (data_ == nullptr || layer < first_layer_ || layer >= first_layer_ + num_layers_) return nullptr;
-  return data_ + num_layers_ + (layer - first_layer_);
+  const int i = slot_of(layout_, data_, layer);
+  if (i < 0) return nullptr;
+  const std::size_t slots = static_cast<std::size_t>(layout_.head_slots);
+  return data_ + slots * static_cast<std::size_t>(layout_.num_layers) + static_cast<std::size_t>(i) * slots;
+}
+
+int DeviceScales::k_scale_stride(int layer) const noexcept {
+  const int i = slot_of(layout_, data_, layer);
+  return i < 0 ? 0 : layout_.k_stride[static_cast<std::size_t>(i)];
+}
+
+int DeviceScales::v_scale_stride(int layer) const noexcept {
+  const int i = slot_of(layout_, data_, layer);
+  return i < 0 ? 0 : layout_.v_stride[static_cast<std::size_t>(i)];
 }
 
 }  // namespace kvscale

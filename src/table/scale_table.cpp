@@ -1,10 +1,13 @@
 // The scale table, diagnostic names and the file -> device scale conversion. No JSON here: the
 // loader (src/loader/) is the only code that parses.
+#include <algorithm>
+#include <new>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "kvscale/scales.hpp"
+#include "core/error.hpp"
 
 namespace kvscale {
 
@@ -255,6 +258,48 @@ bool effective_rank_scales(const ScaleTable& table, int rank, LayerRange range, 
     (*out)[static_cast<std::size_t>(i)] = effective_scale(table.scale(rank, range.first + i), conv);
   if (error) error->clear();
   return true;
+}
+
+Status effective_scales(const ScaleTable& table, int rank, LayerRange range, const ScaleConversion& conv,
+                        EffectiveScales* out) noexcept {
+  if (out == nullptr) return detail::fail(Status::invalid_argument, "effective_scales: out is null");
+  const int n = table.num_layers();
+  if (table.empty() || rank < 0 || rank >= table.tp_size())
+    return detail::fail(Status::invalid_argument, "effective_scales: rank " + std::to_string(rank) +
+                                                      " is outside the table's " + std::to_string(table.tp_size()) +
+                                                      " ranks");
+  const int count = range.count < 0 ? n - range.first : range.count;
+  if (range.first < 0 || range.first > n || count <= 0 || count > n - range.first)
+    return detail::fail(Status::invalid_argument, "effective_scales: layer range [" + std::to_string(range.first) +
+                                                      ", +" + std::to_string(count) + ") is empty or outside the " +
+                                                      std::to_string(n) + " layers");
+  try {
+    EffectiveScales e;
+    e.first_layer = range.first;
+    e.num_layers = count;
+    e.head_slots = std::max(1, table.heads_per_rank());
+    const std::size_t slots = static_cast<std::size_t>(e.head_slots), half = slots * static_cast<std::size_t>(count);
+    e.values.resize(2 * half);
+    e.k_stride.resize(static_cast<std::size_t>(count));
+    e.v_stride.resize(static_cast<std::size_t>(count));
+    for (int i = 0; i < count; ++i) {
+      const int layer = range.first + i;
+      const auto put = [&](const float* src, int c, Granularity g, std::size_t at, std::uint8_t* stride) {
+        *stride = g == Granularity::head ? 1 : 0;
+        for (std::size_t h = 0; h < slots; ++h)
+          e.values[at + h] = effective_scale(src[g == Granularity::head && static_cast<int>(h) < c ? h : 0], conv);
+      };
+      const std::size_t at = static_cast<std::size_t>(i) * slots;
+      put(table.k_scales(rank, layer), table.k_count(rank, layer), table.k_granularity(rank, layer), at,
+          &e.k_stride[static_cast<std::size_t>(i)]);
+      put(table.v_scales(rank, layer), table.v_count(rank, layer), table.v_granularity(rank, layer), half + at,
+          &e.v_stride[static_cast<std::size_t>(i)]);
+    }
+    *out = std::move(e);
+    return Status::success;
+  } catch (const std::bad_alloc&) {
+    return detail::fail(Status::out_of_memory, "effective_scales: out of host memory");
+  }
 }
 
 }  // namespace kvscale

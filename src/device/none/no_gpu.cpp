@@ -68,4 +68,6 @@ Status DeviceScales::create(int, const ScaleTable&, int, LayerRange, const Scale
 Status DeviceScales::update(const ScaleTable&, Stream) noexcept { return unsupported("DeviceScales::update"); }
 const float* DeviceScales::k_scale(int) const noexcept { return nullptr; }
 const float* DeviceScales::v_scale(int) const noexcept { return nullptr; }
+int DeviceScales::k_scale_stride(int) const noexcept { return 0; }
+int DeviceScales::v_scale_stride(int) const noexcept { return 0; }
 }  // namespace kvscale
