@@ -27,345 +27,28 @@
 #include <utility>
 #include <vector>
 
+#include "key_set.hpp"
 #include "kvscale/scales.hpp"
+#include "prescan.hpp"
 #include "sink.hpp"
+#include "text.hpp"
 
 namespace kvscale {
 namespace {
 
+using loader::append_pointer_segment;
+using loader::canonical_index;
+using loader::is_json_ws;
+using loader::KeySet;
+using loader::number_text;
+using loader::prescan;
+using loader::Prescan;
+using loader::quote;
 using loader::Sink;
+using loader::Special;
+using loader::SpecialKind;
 
 constexpr std::string_view kExpectedDtype = "float8_e4m3fn";
-
-// ---------------------------------------------------------------------------------------------
-// Text helpers
-
-/// JSON-style quoted form of s for messages: escapes quotes, backslashes and control characters,
-/// truncated to about `max_bytes` (at a UTF-8 boundary) with "..." appended.
-std::string quote(std::string_view s, std::size_t max_bytes = 64) {
-  std::string out = "\"";
-  std::size_t n = s.size();
-  bool truncated = false;
-  if (n > max_bytes) {
-    n = max_bytes;
-    while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0u) == 0x80u) --n;
-    truncated = true;
-  }
-  for (std::size_t i = 0; i < n; ++i) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
-      default:
-        if (c < 0x20 || c == 0x7F) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  out += '"';
-  if (truncated) out += "...";
-  return out;
-}
-
-/// A number's source text for messages, bounded.
-std::string number_text(std::string_view s) {
-  if (s.size() <= 40) return std::string(s);
-  return std::string(s.substr(0, 40)) + "...";
-}
-
-void append_pointer_segment(std::string& ptr, std::string_view key) {
-  ptr += '/';
-  for (char c : key) {
-    if (c == '~')
-      ptr += "~0";
-    else if (c == '/')
-      ptr += "~1";
-    else
-      ptr += c;
-  }
-}
-
-/// H1: "0" or [1-9][0-9]* within int32. Returns -1 when not canonical.
-std::int64_t canonical_index(std::string_view k) {
-  if (k.empty() || k.size() > 10) return -1;
-  if (k.size() > 1 && k[0] == '0') return -1;
-  std::int64_t v = 0;
-  for (char c : k) {
-    if (c < '0' || c > '9') return -1;
-    v = v * 10 + (c - '0');
-  }
-  if (v > std::numeric_limits<std::int32_t>::max()) return -1;
-  return v;
-}
-
-bool is_json_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
-
-// ---------------------------------------------------------------------------------------------
-// Pre-scan
-
-enum class SpecialKind : std::uint8_t { nan, inf, neg_inf, overflow };
-
-struct Special {
-  std::uint64_t ordinal;  ///< Index among number tokens (what the parser reports as numbers).
-  std::size_t offset;
-  std::size_t length;
-  SpecialKind kind;
-  std::string text;  ///< The original token (bounded), for messages.
-};
-
-/// Length of a valid UTF-8 sequence at p[0..n), or 0 if invalid.
-std::size_t utf8_seq_len(const unsigned char* p, std::size_t n) {
-  const unsigned c = p[0];
-  if (c < 0x80) return 1;
-  auto cont = [&](std::size_t i) { return i < n && (p[i] & 0xC0u) == 0x80u; };
-  if (c >= 0xC2 && c <= 0xDF) return cont(1) ? 2 : 0;
-  if (c >= 0xE0 && c <= 0xEF) {
-    if (n < 2) return 0;
-    const unsigned c1 = p[1];
-    if (c == 0xE0 && (c1 < 0xA0 || c1 > 0xBF)) return 0;
-    if (c == 0xED && (c1 < 0x80 || c1 > 0x9F)) return 0;
-    return (cont(1) && cont(2)) ? 3 : 0;
-  }
-  if (c >= 0xF0 && c <= 0xF4) {
-    if (n < 2) return 0;
-    const unsigned c1 = p[1];
-    if (c == 0xF0 && (c1 < 0x90 || c1 > 0xBF)) return 0;
-    if (c == 0xF4 && (c1 < 0x80 || c1 > 0x8F)) return 0;
-    return (cont(1) && cont(2) && cont(3)) ? 4 : 0;
-  }
-  return 0;
-}
-
-/// True if the JSON number text [s, s+n) is syntactically a JSON number whose value overflows double.
-bool number_overflows_double(const char* s, std::size_t n) {
-  std::size_t i = 0;
-  if (i < n && s[i] == '-') ++i;
-  const std::size_t int_begin = i;
-  while (i < n && s[i] >= '0' && s[i] <= '9') ++i;
-  const std::size_t int_end = i;
-  if (int_end == int_begin) return false;
-  std::size_t frac_begin = i, frac_end = i;
-  if (i < n && s[i] == '.') {
-    frac_begin = ++i;
-    while (i < n && s[i] >= '0' && s[i] <= '9') ++i;
-    frac_end = i;
-    if (frac_end == frac_begin) return false;
-  }
-  std::int64_t exp = 0;
-  if (i < n && (s[i] == 'e' || s[i] == 'E')) {
-    ++i;
-    bool neg = false;
-    if (i < n && (s[i] == '+' || s[i] == '-')) neg = s[i++] == '-';
-    const std::size_t eb = i;
-    while (i < n && s[i] >= '0' && s[i] <= '9') {
-      if (exp < 1000000000) exp = exp * 10 + (s[i] - '0');
-      ++i;
-    }
-    if (i == eb) return false;
-    if (neg) exp = -exp;
-  }
-  if (i != n) return false;
-  // Decimal magnitude of the first significant digit.
-  std::int64_t mag;
-  std::size_t k = int_begin;
-  while (k < int_end && s[k] == '0') ++k;
-  if (k < int_end) {
-    mag = static_cast<std::int64_t>(int_end - k) - 1;
-  } else {
-    k = frac_begin;
-    while (k < frac_end && s[k] == '0') ++k;
-    if (k == frac_end) return false;  // zero
-    mag = -static_cast<std::int64_t>(k - frac_begin) - 1;
-  }
-  mag += exp;
-  if (mag < 308) return false;
-  if (mag > 308) return true;
-  // Borderline: let strtod decide, with the locale's decimal point (as nlohmann does).
-  std::string copy(s, n);
-  const char dp = *std::localeconv()->decimal_point;
-  for (char& c : copy)
-    if (c == '.') c = dp;
-  return std::isinf(std::strtod(copy.c_str(), nullptr));
-}
-
-struct Prescan {
-  bool ok = true;
-  std::vector<Special> specials;
-};
-
-Prescan prescan(std::string_view b, Sink& sink) {
-  Prescan r;
-  const auto* p = reinterpret_cast<const unsigned char*>(b.data());
-  const std::size_t n = b.size();
-  if (n >= 3 && p[0] == 0xEF && p[1] == 0xBB && p[2] == 0xBF) {
-    sink.add(DiagCode::utf8_bom, "",
-             "expected JSON text, found a UTF-8 byte order mark (EF BB BF) at byte 0 (hint: save the file as "
-             "UTF-8 without a BOM)");
-    r.ok = false;
-    return r;
-  }
-  // UTF-8 validity of the whole file.
-  for (std::size_t i = 0; i < n;) {
-    if (p[i] < 0x80) {
-      ++i;
-      continue;
-    }
-    const std::size_t len = utf8_seq_len(p + i, n - i);
-    if (len == 0) {
-      char buf[160];
-      std::snprintf(buf, sizeof buf,
-                    "expected UTF-8 text, found an invalid byte sequence starting with 0x%02X at byte %zu",
-                    static_cast<unsigned>(p[i]), i);
-      sink.add(DiagCode::invalid_utf8, "", buf);
-      r.ok = false;
-      return r;
-    }
-    i += len;
-  }
-  std::size_t first = 0;
-  while (first < n && is_json_ws(b[first])) ++first;
-  if (first == n) {
-    sink.add(DiagCode::syntax_error, "",
-             n == 0 ? "expected a JSON object, found an empty file" : "expected a JSON object, found only whitespace");
-    r.ok = false;
-    return r;
-  }
-  // Tokens outside strings: count numbers, find NaN / Infinity / -Infinity and double overflows.
-  std::uint64_t ordinal = 0;
-  bool in_string = false;
-  char prev_sig = '\0';  // previous structural byte outside strings ('\0' = start)
-  for (std::size_t i = 0; i < n;) {
-    const char c = b[i];
-    if (in_string) {
-      if (c == '\\') {
-        i += 2;
-        continue;
-      }
-      if (c == '"') {
-        in_string = false;
-        prev_sig = '"';
-      }
-      ++i;
-      continue;
-    }
-    if (c == '"') {
-      in_string = true;
-      ++i;
-      continue;
-    }
-    if (is_json_ws(c)) {
-      ++i;
-      continue;
-    }
-    if (c == '{' || c == '}' || c == '[' || c == ']' || c == ',' || c == ':') {
-      prev_sig = c;
-      ++i;
-      continue;
-    }
-    // A bare token: a maximal run of other bytes.
-    std::size_t j = i;
-    while (j < n) {
-      const char d = b[j];
-      if (is_json_ws(d) || d == '"' || d == '{' || d == '}' || d == '[' || d == ']' || d == ',' || d == ':') break;
-      ++j;
-    }
-    const std::string_view tok = b.substr(i, j - i);
-    const bool value_position = prev_sig == '\0' || prev_sig == '[' || prev_sig == ',' || prev_sig == ':';
-    const bool numeric = tok[0] == '-' || (tok[0] >= '0' && tok[0] <= '9');
-    bool special = false;
-    SpecialKind kind = SpecialKind::nan;
-    if (value_position) {
-      if (tok == "NaN") {
-        special = true;
-        kind = SpecialKind::nan;
-      } else if (tok == "Infinity") {
-        special = true;
-        kind = SpecialKind::inf;
-      } else if (tok == "-Infinity") {
-        special = true;
-        kind = SpecialKind::neg_inf;
-      } else if (numeric && number_overflows_double(tok.data(), tok.size())) {
-        special = true;
-        kind = SpecialKind::overflow;
-      }
-    }
-    if (special) r.specials.push_back({ordinal, i, tok.size(), kind, number_text(tok)});
-    if (numeric || special) ++ordinal;
-    prev_sig = 't';
-    i = j;
-  }
-  return r;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Compact set of keys of one object, for duplicate detection (H2). Keys live in one arena
-// ([u32 length][bytes]); an open-addressing table holds arena offsets + 1.
-
-class KeySet {
- public:
-  /// Returns false if `k` was already present.
-  bool insert(std::string_view k) {
-    if ((count_ + 1) * 2 > slots_.size()) grow();
-    const std::uint64_t h = hash(k);
-    const std::size_t mask = slots_.size() - 1;
-    for (std::size_t i = static_cast<std::size_t>(h) & mask;; i = (i + 1) & mask) {
-      const std::uint32_t s = slots_[i];
-      if (s == 0) {
-        slots_[i] = append(k);
-        ++count_;
-        return true;
-      }
-      if (key_at(s) == k) return false;
-    }
-  }
-
- private:
-  static std::uint64_t hash(std::string_view k) {
-    std::uint64_t h = 1469598103934665603ull;
-    for (char c : k) {
-      h ^= static_cast<unsigned char>(c);
-      h *= 1099511628211ull;
-    }
-    return h ^ (h >> 29);
-  }
-  std::string_view key_at(std::uint32_t slot) const {
-    const std::size_t off = slot - 1u;
-    std::uint32_t len;
-    std::memcpy(&len, arena_.data() + off, sizeof len);
-    return std::string_view(arena_.data() + off + sizeof len, len);
-  }
-  std::uint32_t append(std::string_view k) {
-    const std::size_t off = arena_.size();
-    const auto len = static_cast<std::uint32_t>(k.size());
-    arena_.append(reinterpret_cast<const char*>(&len), sizeof len);
-    arena_.append(k.data(), k.size());
-    return static_cast<std::uint32_t>(off + 1);
-  }
-  void grow() {
-    std::vector<std::uint32_t> old = std::move(slots_);
-    slots_.assign(old.empty() ? 8 : old.size() * 2, 0u);
-    const std::size_t mask = slots_.size() - 1;
-    for (std::uint32_t s : old) {
-      if (s == 0) continue;
-      for (std::size_t i = static_cast<std::size_t>(hash(key_at(s))) & mask;; i = (i + 1) & mask) {
-        if (slots_[i] == 0) {
-          slots_[i] = s;
-          break;
-        }
-      }
-    }
-  }
-  std::string arena_;
-  std::vector<std::uint32_t> slots_;
-  std::size_t count_ = 0;
-};
 
 // ---------------------------------------------------------------------------------------------
 // The streaming validator
@@ -583,7 +266,8 @@ struct Validator {
   void add(DiagCode c, const std::string& ptr, std::string msg) { sink_.add(c, ptr, std::move(msg)); }
 
   void warn_unknown() {
-    if (warnings_.size() < limits_.max_diagnostics) warnings_.push_back({DiagCode::unknown_key, ptr_, "unknown key " + ptr_});
+    if (warnings_.size() < limits_.max_diagnostics)
+      warnings_.push_back({DiagCode::unknown_key, ptr_, "unknown key " + ptr_});
   }
 
   /// Role of the value about to be reported; also positions the pointer for array elements.
