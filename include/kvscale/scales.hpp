@@ -58,12 +58,12 @@ enum class DiagCode : std::uint16_t {
   too_many_diagnostics,  ///< The diagnostic list was capped; more problems exist.
   internal_error,        ///< A bug in kvscale (an unexpected exception); please report it.
   // Checkpoints (docs/checkpoint-scales.md). Safetensors container, S rules:
-  safetensors_header_invalid,  ///< S1: header length, size or top level (also truncated files).
+  safetensors_header_invalid,    ///< S1: header length, size or top level (also truncated files).
   safetensors_metadata_invalid,  ///< S3: __metadata__ is not an object of string -> string.
-  safetensors_tensor_invalid,  ///< S4: a tensor entry without a known dtype, valid shape or data_offsets.
-  safetensors_offsets_invalid,  ///< S5: size != numel x dtype size, or a gap / overlap / tail in the buffer.
-  too_many_tensors,            ///< S6: more than max_tensors tensors in one file.
-  too_many_files,              ///< S6: more than max_files shards in an index.
+  safetensors_tensor_invalid,    ///< S4: a tensor entry without a known dtype, valid shape or data_offsets.
+  safetensors_offsets_invalid,   ///< S5: size != numel x dtype size, or a gap / overlap / tail in the buffer.
+  too_many_tensors,              ///< S6: more than max_tensors tensors in one file.
+  too_many_files,                ///< S6: more than max_files shards in an index.
   // The index
   index_invalid,        ///< The index is not {"weight_map": {name: file}} (wrong types, missing key).
   shard_path_invalid,   ///< A shard name with '/', '\\', "..", NUL, or absolute: never opened.
@@ -80,13 +80,13 @@ enum class DiagCode : std::uint16_t {
   tp_heads_incompatible,       ///< Per-head scales whose H is neither a multiple nor a divisor of tp_size.
   context_mismatch,            ///< The caller's context disagrees with config.json (num_hidden_layers, heads).
   // Warnings (LoadResult::warnings only)
-  unknown_key,            ///< A key the schema does not know (ignored, as vLLM does).
-  kv_scheme_undeclared,   ///< C8: scales without an FP8 KV-cache declaration in config.json.
-  scale_not_in_index,     ///< A scale tensor in a shard that the index does not list (ignored).
-  ranks_differ,           ///< Ranks of a scales file whose scales differ (inspect).
-  scale_outlier,          ///< A scale more than 10x from the median (inspect).
-  k_v_far_apart,          ///< K and V of a layer more than 10x apart (inspect).
-  scales_mostly_one,      ///< Most scales are exactly 1.0: likely uncalibrated (ModelOpt clamps to >= 1).
+  unknown_key,           ///< A key the schema does not know (ignored, as vLLM does).
+  kv_scheme_undeclared,  ///< C8: scales without an FP8 KV-cache declaration in config.json.
+  scale_not_in_index,    ///< A scale tensor in a shard that the index does not list (ignored).
+  ranks_differ,          ///< Ranks of a scales file whose scales differ (inspect).
+  scale_outlier,         ///< A scale more than 10x from the median (inspect).
+  k_v_far_apart,         ///< K and V of a layer more than 10x apart (inspect).
+  scales_mostly_one,     ///< Most scales are exactly 1.0: likely uncalibrated (ModelOpt clamps to >= 1).
 };
 
 /// Stable snake_case name of a code, e.g. "layer_missing".
@@ -203,7 +203,9 @@ class KVSCALE_EXPORT ScaleTable {
   };
   const Entry& entry(int rank, int layer, int kv) const noexcept {
     return entries_[(static_cast<std::size_t>(rank) * static_cast<std::size_t>(num_layers_) +
-                     static_cast<std::size_t>(layer)) * 2 + static_cast<std::size_t>(kv)];
+                     static_cast<std::size_t>(layer)) *
+                        2 +
+                    static_cast<std::size_t>(kv)];
   }
   int tp_size_ = 0;
   int num_layers_ = 0;
@@ -215,9 +217,9 @@ class KVSCALE_EXPORT ScaleTable {
 
 /// Where scales came from.
 enum class SourceKind : std::uint8_t {
-  scales_file,   ///< vLLM's kv_cache_scales.json (docs/scales-file.md).
-  checkpoint,    ///< A checkpoint directory: config.json + model.safetensors or an index and shards.
-  safetensors,   ///< One .safetensors file without a config (self-consistency only).
+  scales_file,  ///< vLLM's kv_cache_scales.json (docs/scales-file.md).
+  checkpoint,   ///< A checkpoint directory: config.json + model.safetensors or an index and shards.
+  safetensors,  ///< One .safetensors file without a config (self-consistency only).
 };
 
 /// Outcome of a load. `ok()` means the source was accepted; `table` is then complete. With
@@ -309,15 +311,15 @@ struct EffectiveScales {
   int first_layer = 0;
   int num_layers = 0;
   int head_slots = 1;
-  std::vector<float> values;            ///< 2 * num_layers * head_slots floats, fnuz factor applied
-  std::vector<std::uint8_t> k_stride;   ///< per layer in range: 0 (per tensor) or 1 (per head)
+  std::vector<float> values;           ///< 2 * num_layers * head_slots floats, fnuz factor applied
+  std::vector<std::uint8_t> k_stride;  ///< per layer in range: 0 (per tensor) or 1 (per head)
   std::vector<std::uint8_t> v_stride;
 };
 
 /// Builds the effective scales of `rank` over `range` for `conv`. Errors: invalid_argument (rank or
 /// range outside the table, empty range, empty table), out_of_memory.
-KVSCALE_EXPORT Status effective_scales(const ScaleTable& table, int rank, LayerRange range,
-                                       const ScaleConversion& conv, EffectiveScales* out) noexcept;
+KVSCALE_EXPORT Status effective_scales(const ScaleTable& table, int rank, LayerRange range, const ScaleConversion& conv,
+                                       EffectiveScales* out) noexcept;
 
 /// v1: the effective per-tensor K scales (== V for a scales file) of one rank over a layer range
 /// (for per-head entries, head 0: use effective_scales()). Returns Status-like false (empty vector and

@@ -90,8 +90,9 @@ Status DeviceScales::update(const ScaleTable& table, Stream stream) noexcept {
       return detail::fail(st, "DeviceScales::update: " + last_error_message());
     if (next.values.size() != layout_.values.size() || next.k_stride != layout_.k_stride ||
         next.v_stride != layout_.v_stride)
-      return detail::fail(Status::invalid_argument,
-                          "DeviceScales::update: the table's layout (layers, heads or granularity) differs from create()'s");
+      return detail::fail(
+          Status::invalid_argument,
+          "DeviceScales::update: the table's layout (layers, heads or granularity) differs from create()'s");
     // Rewrite the mirror in place: its address is what earlier stream-ordered copies read.
     std::copy(next.values.begin(), next.values.end(), layout_.values.begin());
     rt::DeviceGuard guard;

@@ -14,86 +14,86 @@ using json = nlohmann::json;
 
 constexpr const char* kConfig = "config.json";
 
-/// A positive int32 from obj[key], or from obj["text_config"][key]; 0 when absent. *ptr names it.
-/// Returns -1 when present but not a positive integer.
+/// The string a value holds, or "" (get_ptr, not get<std::string>: GCC's -Wnull-dereference
+/// misfires inside nlohmann's conversion and iterators).
+std::string text_of(const json* j) {
+  const std::string* s = j ? j->get_ptr<const std::string*>() : nullptr;
+  return s ? *s : std::string();
+}
+
+std::string dump_of(const json* j) { return j ? j->dump() : std::string("nothing"); }
+
+/// o[key] when o is an object that has it, else null. Goes through the underlying std::map.
+const json* member(const json* o, const char* key) {
+  const json::object_t* obj = o ? o->get_ptr<const json::object_t*>() : nullptr;
+  if (!obj) return nullptr;
+  auto it = obj->find(key);
+  return it == obj->end() ? nullptr : &it->second;
+}
+
+/// The object config holds geometry in: the top level, or its text_config (multimodal models)
+/// when the top level lacks `key`.
+const json* scope_of(const json& cfg, const char* key) {
+  const json* v = member(&cfg, key);
+  if (v && !v->is_null()) return &cfg;
+  const json* text = member(&cfg, "text_config");
+  v = member(text, key);
+  return v && !v->is_null() ? text : nullptr;
+}
+
+/// A positive int32 at `key` (top level, else text_config); 0 when absent, -1 when present but not
+/// a positive integer. *ptr names it.
 std::int64_t geometry(const json& cfg, const char* key, std::string* ptr) {
-  for (const char* scope : {"", "text_config"}) {
-    const json* o = &cfg;
-    if (*scope) {
-      auto it = cfg.find(scope);
-      if (it == cfg.end() || !it->is_object()) continue;
-      o = &*it;
-    }
-    auto it = o->find(key);
-    if (it == o->end() || it->is_null()) continue;
-    *ptr = std::string(*scope ? "/text_config/" : "/") + key;
-    if (!it->is_number_integer()) return -1;
-    const std::int64_t v = it->get<std::int64_t>();
-    return v >= 1 && v <= INT32_MAX ? v : -1;
-  }
-  return 0;
+  const json* scope = scope_of(cfg, key);
+  if (!scope) return 0;
+  *ptr = std::string(scope == &cfg ? "/" : "/text_config/") + key;
+  const json* v = member(scope, key);
+  if (!v) return 0;
+  const std::int64_t* i = v->get_ptr<const std::int64_t*>();
+  const std::uint64_t* u = v->get_ptr<const std::uint64_t*>();
+  const std::int64_t n = i ? *i : u && *u <= INT32_MAX ? static_cast<std::int64_t>(*u) : -1;
+  return n >= 1 && n <= INT32_MAX ? n : -1;
 }
 
 std::optional<std::string> string_at(const json& cfg, const char* key) {
-  for (const char* scope : {"", "text_config"}) {
-    const json* o = &cfg;
-    if (*scope) {
-      auto it = cfg.find(scope);
-      if (it == cfg.end() || !it->is_object()) continue;
-      o = &*it;
-    }
-    auto it = o->find(key);
-    if (it != o->end() && it->is_string()) return it->get<std::string>();
-  }
+  const json* scope = scope_of(cfg, key);
+  const json* v = member(scope, key);
+  if (v && v->is_string()) return text_of(v);
   return std::nullopt;
 }
 
-bool non_empty(const json& o, const char* key) {
-  auto it = o.find(key);
-  if (it == o.end() || it->is_null()) return false;
-  if (it->is_array() || it->is_object() || it->is_string()) return !it->empty();
-  return true;
+/// A value that is present and says something: not null, not an empty string, list or object.
+bool non_empty(const json* v) {
+  if (!v || v->is_null()) return false;
+  return !(v->is_array() || v->is_object() || v->is_string()) || !v->empty();
 }
 
 /// Producer and declaration from quantization_config (docs/checkpoint-scales.md "Declared").
 void read_quantization(const json& cfg, CheckpointConfig* out) {
-  auto q = cfg.find("quantization_config");
-  if (q == cfg.end() || !q->is_object()) return;
-  auto m = q->find("quant_method");
-  if (m != q->end() && m->is_string()) {
-    const std::string method = m->get<std::string>();
-    for (const char* known : {"quark", "compressed-tensors", "modelopt", "fp8"})
-      if (method == known) out->producer = method;
-  }
-  auto scheme = q->find("kv_cache_scheme");
-  if (scheme != q->end() && !scheme->is_null()) {
+  const json* q = member(&cfg, "quantization_config");
+  if (!q || !q->is_object()) return;
+  const std::string method = text_of(member(q, "quant_method"));
+  for (const char* known : {"quark", "compressed-tensors", "modelopt", "fp8"})
+    if (method == known) out->producer = method;
+  const json* scheme = member(q, "kv_cache_scheme");
+  const json* algo = member(q, "kv_cache_quant_algo");
+  if (scheme && !scheme->is_null()) {
     out->kv_declared = true;
     out->scheme_pointer = "/quantization_config/kv_cache_scheme";
-    out->strategy = KvStrategy::tensor;  // absent strategy means per tensor
-    if (scheme->is_object()) {
-      auto s = scheme->find("strategy");
-      if (s != scheme->end() && s->is_string() && s->get<std::string>() == "attn_head")
-        out->strategy = KvStrategy::attn_head;
-    }
-  }
-  auto algo = q->find("kv_cache_quant_algo");
-  if (!out->kv_declared && algo != q->end() && !algo->is_null()) {
+    // An absent strategy means per tensor.
+    out->strategy = text_of(member(scheme, "strategy")) == "attn_head" ? KvStrategy::attn_head : KvStrategy::tensor;
+  } else if (algo && !algo->is_null()) {
     out->kv_declared = true;
     out->scheme_pointer = "/quantization_config/kv_cache_quant_algo";
-  }
-  if (!out->kv_declared && out->producer && *out->producer == "quark") {
-    auto ex = q->find("export");
-    if (ex != q->end() && ex->is_object() && non_empty(*ex, "kv_cache_group")) {
-      out->kv_declared = true;
-      out->scheme_pointer = "/quantization_config/export/kv_cache_group";
-    } else if (non_empty(*q, "kv_cache_quant_config")) {
-      out->kv_declared = true;
-      out->scheme_pointer = "/quantization_config/kv_cache_quant_config";
-    }
+  } else if (method == "quark" && non_empty(member(member(q, "export"), "kv_cache_group"))) {
+    out->kv_declared = true;
+    out->scheme_pointer = "/quantization_config/export/kv_cache_group";
+  } else if (method == "quark" && non_empty(member(q, "kv_cache_quant_config"))) {
+    out->kv_declared = true;
+    out->scheme_pointer = "/quantization_config/kv_cache_quant_config";
   }
 }
 
-/// Layer kinds without a KV cache in hybrid models (layer_types / layers_block_type values).
 bool is_cacheless_kind(const std::string& kind) {
   for (const char* k : {"linear_attention", "mamba", "mamba2", "mamba1", "recurrent", "conv", "ssm"})
     if (kind == k) return true;
@@ -101,21 +101,13 @@ bool is_cacheless_kind(const std::string& kind) {
 }
 
 void read_hybrid_layers(const json& cfg, CheckpointConfig* out) {
-  for (const char* scope : {"", "text_config"}) {
-    const json* o = &cfg;
-    if (*scope) {
-      auto it = cfg.find(scope);
-      if (it == cfg.end() || !it->is_object()) continue;
-      o = &*it;
-    }
-    for (const char* key : {"layer_types", "layers_block_type"}) {
-      auto it = o->find(key);
-      if (it == o->end() || !it->is_array() || it->size() != static_cast<std::size_t>(out->num_hidden_layers)) continue;
-      out->attention_layer.assign(it->size(), true);
-      for (std::size_t i = 0; i < it->size(); ++i)
-        if ((*it)[i].is_string() && is_cacheless_kind((*it)[i].get<std::string>())) out->attention_layer[i] = false;
-      return;
-    }
+  for (const char* key : {"layer_types", "layers_block_type"}) {
+    const json* kinds = member(scope_of(cfg, key), key);
+    if (!kinds || !kinds->is_array() || kinds->size() != static_cast<std::size_t>(out->num_hidden_layers)) continue;
+    out->attention_layer.assign(kinds->size(), true);
+    for (std::size_t i = 0; i < kinds->size(); ++i)
+      if (is_cacheless_kind(text_of(&(*kinds)[i]))) out->attention_layer[i] = false;
+    return;
   }
 }
 
@@ -134,13 +126,15 @@ bool read_checkpoint_config(const std::string& dir, const LoadLimits& limits, Si
   const std::int64_t layers = geometry(cfg, "num_hidden_layers", &ptr);
   if (layers <= 0) {
     sink.add(DiagCode::config_invalid, layers < 0 ? ptr : "",
-             layers < 0 ? "expected num_hidden_layers to be a positive integer, found " + cfg.at(json::json_pointer(ptr)).dump()
+             layers < 0 ? "expected num_hidden_layers to be a positive integer, found " +
+                              dump_of(member(scope_of(cfg, "num_hidden_layers"), "num_hidden_layers"))
                         : "expected key \"num_hidden_layers\" (or text_config.num_hidden_layers), found no such key");
     return false;
   }
   if (layers > limits.max_layers) {
-    sink.add(DiagCode::too_many_layers, ptr,
-             "expected num_hidden_layers <= " + std::to_string(limits.max_layers) + ", found " + std::to_string(layers));
+    sink.add(
+        DiagCode::too_many_layers, ptr,
+        "expected num_hidden_layers <= " + std::to_string(limits.max_layers) + ", found " + std::to_string(layers));
     return false;
   }
   out->num_hidden_layers = static_cast<int>(layers);

@@ -58,18 +58,20 @@ void collect_scales(const SafetensorsFile& f, const std::string& label, std::vec
 bool read_weight_map(const json& index, Sink& sink, std::map<std::string, std::string>* shard_of,
                      std::vector<std::string>* shards, const LoadLimits& limits) {
   auto wm = index.find("weight_map");
-  if (wm == index.end()) return sink.add(DiagCode::index_invalid, "", "expected key \"weight_map\", found no such key"), false;
+  if (wm == index.end())
+    return sink.add(DiagCode::index_invalid, "", "expected key \"weight_map\", found no such key"), false;
   if (!wm->is_object())
-    return sink.add(DiagCode::index_invalid, "/weight_map", "expected weight_map to be an object, found " +
-                                                                std::string(wm->type_name())),
+    return sink.add(DiagCode::index_invalid, "/weight_map",
+                    "expected weight_map to be an object, found " + std::string(wm->type_name())),
            false;
   bool ok = true;
   std::set<std::string> seen;
   for (auto it = wm->begin(); it != wm->end(); ++it) {
     const std::string ptr = "/weight_map" + pointer_to(it.key());
     if (!it->is_string()) {
-      ok = sink.add(DiagCode::index_invalid, ptr, "expected a shard file name (string), found " +
-                                                      std::string(it->type_name())) && false;
+      ok = sink.add(DiagCode::index_invalid, ptr,
+                    "expected a shard file name (string), found " + std::string(it->type_name())) &&
+           false;
       continue;
     }
     const std::string& shard = it->get_ref<const std::string&>();
@@ -84,8 +86,9 @@ bool read_weight_map(const json& index, Sink& sink, std::map<std::string, std::s
     if (seen.insert(shard).second) shards->push_back(shard);
   }
   if (static_cast<std::int64_t>(shards->size()) > limits.max_files) {
-    sink.add(DiagCode::too_many_files, "/weight_map",
-             "expected at most " + std::to_string(limits.max_files) + " shards, found " + std::to_string(shards->size()));
+    sink.add(
+        DiagCode::too_many_files, "/weight_map",
+        "expected at most " + std::to_string(limits.max_files) + " shards, found " + std::to_string(shards->size()));
     return false;
   }
   return ok;
@@ -134,9 +137,10 @@ void match_index(const std::map<std::string, std::string>& shard_of,
         in_header[t.name] = &t;
         out->scales.push_back({classify_scale_name(t.name), &t, file, shard});
       } else {
-        warnings->push_back({DiagCode::scale_not_in_index, pointer_to(t.name),
-                             "scale tensor " + quote(t.name) + " is in this shard but the index does not assign it here; ignored",
-                             shard});
+        warnings->push_back(
+            {DiagCode::scale_not_in_index, pointer_to(t.name),
+             "scale tensor " + quote(t.name) + " is in this shard but the index does not assign it here; ignored",
+             shard});
       }
     }
   }

@@ -20,9 +20,9 @@ namespace loader {
 /// One scale tensor that the checks use.
 struct ScaleTensor {
   ScaleName name;
-  const StTensor* tensor;        ///< in `file`'s header
-  const SafetensorsFile* file;   ///< open, for the positioned read of its bytes
-  std::string label;             ///< file name relative to the checkpoint directory
+  const StTensor* tensor;       ///< in `file`'s header
+  const SafetensorsFile* file;  ///< open, for the positioned read of its bytes
+  std::string label;            ///< file name relative to the checkpoint directory
 };
 
 struct CheckpointFiles {

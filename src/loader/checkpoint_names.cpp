@@ -2,7 +2,7 @@
 // the role it plays (sources: docs/checkpoint-scales.md and the notes it cites).
 #include "checkpoint_names.hpp"
 
-#include <iterator>
+#include "text.hpp"
 
 namespace kvscale {
 namespace loader {
@@ -31,17 +31,6 @@ constexpr Suffix kSuffixes[] = {
 };
 // clang-format on
 
-/// "0" or [1-9][0-9]* within int32; -1 otherwise.
-std::int64_t canonical_layer(std::string_view d) noexcept {
-  if (d.empty() || d.size() > 10 || (d.size() > 1 && d[0] == '0')) return -1;
-  std::int64_t v = 0;
-  for (char c : d) {
-    if (c < '0' || c > '9') return -1;
-    v = v * 10 + (c - '0');
-  }
-  return v <= INT32_MAX ? v : -1;
-}
-
 }  // namespace
 
 ScaleName classify_scale_name(std::string_view name) noexcept {
@@ -52,7 +41,7 @@ ScaleName classify_scale_name(std::string_view name) noexcept {
     const std::size_t digits = at + kLayers.size();
     const std::size_t dot = name.find('.', digits);
     if (dot == std::string_view::npos) return {};
-    const std::int64_t layer = canonical_layer(name.substr(digits, dot - digits));
+    const std::int64_t layer = canonical_index(name.substr(digits, dot - digits));
     if (layer < 0) continue;
     const std::string_view rest = name.substr(dot + 1);
     for (const Suffix& s : kSuffixes)

@@ -4,7 +4,6 @@
 
 #include <cmath>
 #include <cstdio>
-#include <tuple>
 #include <cstring>
 #include <string>
 
@@ -138,7 +137,8 @@ bool Checker::shape_ok(const ScaleTensor& s, Granularity* g) {
   }
   const std::uint64_t n = head_shape(shape);
   const int want = cfg_ ? cfg_->num_kv_heads : 0;
-  if (cfg_ ? (want > 0 && n == static_cast<std::uint64_t>(want)) : (n >= 2 && n <= static_cast<std::uint64_t>(lim_.max_heads))) {
+  if (cfg_ ? (want > 0 && n == static_cast<std::uint64_t>(want))
+           : (n >= 2 && n <= static_cast<std::uint64_t>(lim_.max_heads))) {
     *g = Granularity::head;
     if (!cfg_) bare_heads_.emplace_back(&s, n);
     return true;
@@ -175,25 +175,24 @@ bool Checker::read_values(const ScaleTensor& s, Granularity g, ScaleEntry* e) {
   return ok;
 }
 
+/// C1: one source for each layer's K and V. A tensor that meets a source already there is reported
+/// once (a kv_scale may meet both k_scale and v_scale) and claims nothing.
 bool Checker::claim(const ScaleTensor& s) {
   const std::size_t layer = static_cast<std::size_t>(s.name.layer);
   if (k_.size() <= layer) k_.resize(layer + 1), v_.resize(layer + 1);
-  bool ok = true;
-  for (auto [want, slots, kind] : {std::make_tuple(s.name.role != ScaleRole::v, &k_, "K"),
-                                   std::make_tuple(s.name.role != ScaleRole::k, &v_, "V")}) {
-    if (!want) continue;
-    Slot& slot = (*slots)[layer];
-    if (slot.src) {
-      add_at(sink_, s, DiagCode::duplicate_scale, tensor_ptr(s),
-             std::string("expected one ") + kind + " scale for layer " + std::to_string(layer) + ", found a second (" +
-                 quote(s.tensor->name) + " besides " + slot.src->label + ":" + quote(slot.src->tensor->name) +
-                 "; remove one)");
-      ok = false;
-      continue;
-    }
-    slot.src = &s;
+  Slot* k = s.name.role != ScaleRole::v ? &k_[layer] : nullptr;
+  Slot* v = s.name.role != ScaleRole::k ? &v_[layer] : nullptr;
+  const ScaleTensor* first = k && k->src ? k->src : v && v->src ? v->src : nullptr;
+  if (!first) {
+    if (k) k->src = &s;
+    if (v) v->src = &s;
+    return true;
   }
-  return ok;
+  const char* kind = k && k->src && v && v->src ? "K and V" : k && k->src ? "K" : "V";
+  add_at(sink_, s, DiagCode::duplicate_scale, tensor_ptr(s),
+         std::string("expected one ") + kind + " scale for layer " + std::to_string(layer) + ", found a second (" +
+             quote(s.tensor->name) + " besides " + first->label + ":" + quote(first->tensor->name) + "; remove one)");
+  return false;
 }
 
 void Checker::store(const ScaleTensor& s, const ScaleEntry& e) {
@@ -241,7 +240,9 @@ void Checker::check_layers(int num_layers) {
     if (k && v) continue;
     sink_.add(DiagCode::layer_missing, "",
               "expected a K and a V scale for layer " + std::to_string(l) + " " + range + ", found " +
-                  (k ? "no V scale" : v ? "no K scale" : "neither"));
+                  (k   ? "no V scale"
+                   : v ? "no K scale"
+                       : "neither"));
     failed_ = true;
   }
 }
@@ -289,12 +290,14 @@ bool Checker::check_declaration(bool any_scale, std::vector<Diagnostic>* warning
 void Checker::run(const CheckpointFiles& files, std::vector<Diagnostic>* warnings, CheckpointScales* out) {
   weights_label_ = files.weights_label;
   bool any_scale = false;
-  for (const ScaleTensor& s : files.scales) {
-    if (!is_kv_role(s.name.role)) continue;
-    any_scale = true;
-    check_one(s);
-    if (sink_.full()) return void(failed_ = true);
-  }
+  // The deprecated kv_scale goes last, so that beside k_scale and v_scale it is the one reported.
+  for (bool kv_pass : {false, true})
+    for (const ScaleTensor& s : files.scales) {
+      if (!is_kv_role(s.name.role) || (s.name.role == ScaleRole::kv) != kv_pass) continue;
+      any_scale = true;
+      check_one(s);
+      if (sink_.full()) return void(failed_ = true);
+    }
   if (!check_declaration(any_scale, warnings)) return void(failed_ = true);
   out->num_heads = cfg_ ? cfg_->num_kv_heads : 0;
   if (!cfg_) check_bare_heads(out);
@@ -377,8 +380,8 @@ bool split_for_tp(const CheckpointScales& scales, int tp_size, std::optional<std
           dst->push_back(*src);
           continue;
         }
-        dst->push_back({Granularity::head, std::vector<float>(src->values.begin() + first,
-                                                              src->values.begin() + first + count)});
+        dst->push_back(
+            {Granularity::head, std::vector<float>(src->values.begin() + first, src->values.begin() + first + count)});
       }
   }
   *out = ScaleTable(tp_size, scales.num_layers, any_head ? count : 0, k, v, std::move(model_type));

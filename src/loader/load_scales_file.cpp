@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "guarded_load.hpp"
 #include "kvscale/scales.hpp"
 #include "options.hpp"
 #include "read_file.hpp"
@@ -34,66 +35,20 @@ void validate_bytes(std::string_view bytes, std::string* writable, const LoadLim
   if (auto table = loader::check_sets_and_build(doc, ctx, sink)) res.table = std::move(*table);
 }
 
-/// vLLM's behaviour, opt-in: every scale 1.0 for the context. Needs a usable context.
-void apply_fallback(const LoadOptions& opt, const LoadContext* ctx, bool rejected, LoadResult& res) {
-  if (!rejected || opt.on_failure != FailurePolicy::unit_fallback || ctx == nullptr) return;
-  const std::size_t n = static_cast<std::size_t>(ctx->tp_size) * static_cast<std::size_t>(ctx->num_hidden_layers);
-  res.table = ScaleTable(ctx->tp_size, ctx->num_hidden_layers, std::vector<float>(n, 1.0f), ctx->model_type);
-  res.used_fallback = true;
-}
-
-/// Adds a diagnostic past the cap: the reason the load stopped must never be dropped. When even
-/// that allocation fails, the empty list is the best left to give.
-void add_terminal(Sink& sink, DiagCode code, const char* message, const char* detail = "") noexcept {
-  try {
-    sink.diags().push_back({code, "", std::string(message) + detail});
-  } catch (...) {
-  }
-}
-
-/// The exception boundary of every scales-file entry point: std::bad_alloc becomes out_of_memory,
-/// any other exception internal_error (a bug). Either way the table and fallback are dropped and
-/// the diagnostics found so far are kept. `body(limits, ctx, sink, result)` does the loading.
-template <class Body>
-LoadResult guarded_load(const LoadOptions& options, Body&& body) noexcept {
-  LoadResult res;
-  const LoadLimits lim = loader::clamp_limits(options.limits);
-  Sink sink(lim.max_diagnostics);  // allocates nothing until the first diagnostic
-  try {
-    const LoadContext* ctx = loader::usable_context(options, lim, sink);
-    body(lim, ctx, sink, res);
-    apply_fallback(options, ctx, !sink.diags().empty(), res);
-  } catch (const std::bad_alloc&) {
-    res.table = ScaleTable();
-    res.used_fallback = false;
-    add_terminal(sink, DiagCode::out_of_memory, "expected enough host memory to load, found none");
-  } catch (const std::exception& e) {
-    res.table = ScaleTable();
-    res.used_fallback = false;
-    add_terminal(sink, DiagCode::internal_error,
-                 "expected no internal error, found an unexpected exception (please report it): ", e.what());
-  } catch (...) {
-    res.table = ScaleTable();
-    res.used_fallback = false;
-    add_terminal(sink, DiagCode::internal_error,
-                 "expected no internal error, found an unknown exception (please report it)");
-  }
-  res.diagnostics = std::move(sink.diags());
-  return res;
-}
-
 }  // namespace
 
 LoadResult load_scales_json(std::string_view bytes, const LoadOptions& options) noexcept {
-  return guarded_load(options, [&](const LoadLimits& lim, const LoadContext* ctx, Sink& sink, LoadResult& res) {
+  return loader::guarded_load(options, [&](const LoadLimits& lim, const LoadContext* ctx, Sink& sink, LoadResult& res) {
     validate_bytes(bytes, nullptr, lim, ctx, sink, res);
+    return 0;
   });
 }
 
 LoadResult load_scales_file(const std::string& path, const LoadOptions& options) noexcept {
-  return guarded_load(options, [&](const LoadLimits& lim, const LoadContext* ctx, Sink& sink, LoadResult& res) {
+  return loader::guarded_load(options, [&](const LoadLimits& lim, const LoadContext* ctx, Sink& sink, LoadResult& res) {
     std::string buf;
     if (loader::read_file(path, lim.max_file_bytes, sink, &buf)) validate_bytes(buf, &buf, lim, ctx, sink, res);
+    return 0;
   });
 }
 

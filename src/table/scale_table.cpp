@@ -6,8 +6,8 @@
 #include <utility>
 #include <vector>
 
-#include "kvscale/scales.hpp"
 #include "core/error.hpp"
+#include "kvscale/scales.hpp"
 
 namespace kvscale {
 
@@ -102,41 +102,26 @@ const char* diag_code_rule(DiagCode c) noexcept {
     case DiagCode::duplicate_key: return "H2";
     case DiagCode::scale_not_number: return "H3";
     case DiagCode::scale_out_of_range: return "H5";
-    case DiagCode::safetensors_header_invalid:
-      return "S1";
-    case DiagCode::safetensors_metadata_invalid:
-      return "S3";
-    case DiagCode::safetensors_tensor_invalid:
-      return "S4";
-    case DiagCode::safetensors_offsets_invalid:
-      return "S5";
+    case DiagCode::safetensors_header_invalid: return "S1";
+    case DiagCode::safetensors_metadata_invalid: return "S3";
+    case DiagCode::safetensors_tensor_invalid: return "S4";
+    case DiagCode::safetensors_offsets_invalid: return "S5";
     case DiagCode::too_many_tensors:
-    case DiagCode::too_many_files:
-      return "S6";
+    case DiagCode::too_many_files: return "S6";
     case DiagCode::index_invalid:
     case DiagCode::shard_path_invalid:
     case DiagCode::shard_missing:
     case DiagCode::tensor_not_in_shard:
-    case DiagCode::scale_not_in_index:
-      return "index";
-    case DiagCode::duplicate_scale:
-      return "C1";
-    case DiagCode::scale_dtype_unsupported:
-      return "C2";
-    case DiagCode::scale_shape_invalid:
-      return "C3";
-    case DiagCode::kv_scales_missing:
-      return "C6";
-    case DiagCode::no_kv_scales:
-      return "C7";
-    case DiagCode::scale_granularity_mismatch:
-      return "C9";
-    case DiagCode::config_invalid:
-      return "C10";
-    case DiagCode::tp_heads_incompatible:
-      return "TP";
-    case DiagCode::kv_scheme_undeclared:
-      return "C8";
+    case DiagCode::scale_not_in_index: return "index";
+    case DiagCode::duplicate_scale: return "C1";
+    case DiagCode::scale_dtype_unsupported: return "C2";
+    case DiagCode::scale_shape_invalid: return "C3";
+    case DiagCode::kv_scales_missing: return "C6";
+    case DiagCode::no_kv_scales: return "C7";
+    case DiagCode::scale_granularity_mismatch: return "C9";
+    case DiagCode::config_invalid: return "C10";
+    case DiagCode::tp_heads_incompatible: return "TP";
+    case DiagCode::kv_scheme_undeclared: return "C8";
     case DiagCode::syntax_error:
     case DiagCode::invalid_context:
     case DiagCode::out_of_memory:
@@ -147,8 +132,7 @@ const char* diag_code_rule(DiagCode c) noexcept {
     case DiagCode::ranks_differ:
     case DiagCode::scale_outlier:
     case DiagCode::k_v_far_apart:
-    case DiagCode::scales_mostly_one:
-      return "";
+    case DiagCode::scales_mostly_one: return "";
   }
   return "";
 }
@@ -175,8 +159,8 @@ ScaleTable::ScaleTable(int tp_size, int num_layers, int heads_per_rank, const st
   for (std::size_t i = 0; i < k.size(); ++i) {
     for (const ScaleEntry* e : {&k[i], &v[i]}) {
       const bool head = e->granularity == Granularity::head;
-      entries_.push_back(Entry{static_cast<std::uint32_t>(values_.size()),
-                               static_cast<std::uint32_t>(e->values.size()), head ? 1u : 0u});
+      entries_.push_back(Entry{static_cast<std::uint32_t>(values_.size()), static_cast<std::uint32_t>(e->values.size()),
+                               head ? 1u : 0u});
       any_head = any_head || head;
       values_.insert(values_.end(), e->values.begin(), e->values.end());
     }

@@ -48,8 +48,8 @@ TEST_F(Sharded, LoadsScalesFromEveryShard) {
 }
 
 TEST_F(Sharded, ShardNamesThatLeaveTheDirectoryAreNeverOpened) {
-  for (const char* bad : {"../model-00001-of-00002.safetensors", "/etc/passwd", "sub/x.safetensors",
-                          "a\\\\b.safetensors", ".."}) {
+  for (const char* bad :
+       {"../model-00001-of-00002.safetensors", "/etc/passwd", "sub/x.safetensors", "a\\\\b.safetensors", ".."}) {
     index(full_map() + ",\"extra\":\"" + bad + "\"");
     const auto r = load_checkpoint(dir.path());
     ASSERT_EQ(r.diagnostics.size(), 1u) << bad;

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "checkpoint_util.hpp"
+#include "kvscale/half.hpp"
 
 namespace kvscale {
 namespace test {
@@ -71,20 +72,19 @@ TEST_P(Conventions, LoadsEveryProducersNames) {
 
 INSTANTIATE_TEST_SUITE_P(
     Checkpoint, Conventions,
-    ::testing::Values(Convention{"vllm", "self_attn.k_scale", "self_attn.v_scale", "model.", kQuarkFp8},
-                      Convention{"remapped", "self_attn.attn.k_scale", "self_attn.attn.v_scale", "model.", kCtTensor},
-                      Convention{"quark", "self_attn.k_proj.output_scale", "self_attn.v_proj.output_scale", "model.",
-                                 kQuarkFp8},
-                      Convention{"modelopt", "self_attn.k_proj.k_scale", "self_attn.v_proj.v_scale", "model.", kModelOpt},
-                      Convention{"multimodal", "self_attn.k_scale", "self_attn.v_scale", "model.language_model.",
-                                 kCtTensor},
-                      Convention{"lm_first", "self_attn.k_scale", "self_attn.v_scale", "language_model.model.",
-                                 kCtTensor}),
-    [](const auto& info) { return std::string(info.param.name); });
+    ::testing::Values(
+        Convention{"vllm", "self_attn.k_scale", "self_attn.v_scale", "model.", kQuarkFp8},
+        Convention{"remapped", "self_attn.attn.k_scale", "self_attn.attn.v_scale", "model.", kCtTensor},
+        Convention{"quark", "self_attn.k_proj.output_scale", "self_attn.v_proj.output_scale", "model.", kQuarkFp8},
+        Convention{"modelopt", "self_attn.k_proj.k_scale", "self_attn.v_proj.v_scale", "model.", kModelOpt},
+        Convention{"multimodal", "self_attn.k_scale", "self_attn.v_scale", "model.language_model.", kCtTensor},
+        Convention{"lm_first", "self_attn.k_scale", "self_attn.v_scale", "language_model.model.", kCtTensor}),
+    [](const ::testing::TestParamInfo<Convention>& p) { return std::string(p.param.name); });
 
 TEST_F(Checkpoint, DeprecatedKvScaleFeedsKAndV) {
   std::vector<StEntry> ts;
-  for (int l = 0; l < 2; ++l) ts.push_back(f32_scale("model.layers." + std::to_string(l) + ".self_attn.kv_scale", {k_of(l)}));
+  for (int l = 0; l < 2; ++l)
+    ts.push_back(f32_scale("model.layers." + std::to_string(l) + ".self_attn.kv_scale", {k_of(l)}));
   const auto r = load_checkpoint(make(config_json(2, 8, kModelOpt), ts));
   ASSERT_TRUE(r.ok()) << format_diagnostic(r.diagnostics[0]);
   EXPECT_EQ(r.table.v_scales(0, 1)[0], k_of(1));
@@ -97,7 +97,8 @@ TEST_F(Checkpoint, PerHeadBf16AttnHeadIsSplitLikeVllm) {
     for (const char* kv : {"k", "v"}) {
       std::vector<std::uint16_t> h;
       for (int i = 0; i < 8; ++i) h.push_back(static_cast<std::uint16_t>(0x3C00 + 0x10 * i + l + (kv[0] == 'v')));
-      ts.push_back({"model.layers." + std::to_string(l) + ".self_attn." + kv + "_scale", "BF16", {8, 1, 1}, u16_bytes(h)});
+      ts.push_back(
+          {"model.layers." + std::to_string(l) + ".self_attn." + kv + "_scale", "BF16", {8, 1, 1}, u16_bytes(h)});
     }
   const std::string d = make(config_json(2, 8, kCtHead), ts);
   const auto whole = load_checkpoint(d);
@@ -140,15 +141,16 @@ TEST_F(Checkpoint, C1KvScaleBesideKScaleIsADuplicate) {
   ts.push_back(f32_scale("model.layers.1.self_attn.kv_scale", {0.5f}));
   expect_only(load_checkpoint(make(config_json(2, 8, kQuarkFp8), ts)), DiagCode::duplicate_scale, "model.safetensors",
               "/model.layers.1.self_attn.kv_scale",
-              "expected one K scale for layer 1, found a second (\"model.layers.1.self_attn.kv_scale\" besides "
+              "expected one K and V scale for layer 1, found a second (\"model.layers.1.self_attn.kv_scale\" besides "
               "model.safetensors:\"model.layers.1.self_attn.k_scale\"; remove one)");
 }
 
 TEST_F(Checkpoint, C1SameLayerUnderTwoPrefixesIsADuplicateEvenWithEqualValues) {
   auto ts = kv_scales(1);
   ts.push_back(f32_scale("model.language_model.layers.0.self_attn.v_scale", {v_of(0)}));
+  // Headers are read in name order: "model.language_model..." comes first, so the other is the second.
   expect_only(load_checkpoint(make(config_json(1, 8, kQuarkFp8), ts)), DiagCode::duplicate_scale, "model.safetensors",
-              "/model.language_model.layers.0.self_attn.v_scale");
+              "/model.layers.0.self_attn.v_scale");
 }
 
 TEST_F(Checkpoint, C2UnsupportedDtype) {

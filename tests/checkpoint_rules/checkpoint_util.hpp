@@ -32,8 +32,7 @@ inline StEntry weight(const std::string& name, std::uint64_t rows = 4) {
   return {name, "F16", {rows, 8}, std::vector<std::uint8_t>(rows * 16, 0xA5)};
 }
 
-inline const char* kQuarkFp8 =
-    "{\"quant_method\":\"quark\",\"export\":{\"kv_cache_group\":[\"*k_proj\",\"*v_proj\"]}}";
+inline const char* kQuarkFp8 = "{\"quant_method\":\"quark\",\"export\":{\"kv_cache_group\":[\"*k_proj\",\"*v_proj\"]}}";
 inline const char* kCtTensor =
     "{\"quant_method\":\"compressed-tensors\",\"kv_cache_scheme\":{\"num_bits\":8,\"type\":\"float\","
     "\"strategy\":\"tensor\",\"dynamic\":false,\"symmetric\":true}}";
@@ -51,7 +50,9 @@ inline void expect_only(const LoadResult& r, DiagCode code, const std::string& f
   EXPECT_STREQ(diag_code_name(d.code), diag_code_name(code)) << format_diagnostic(d);
   EXPECT_EQ(d.file, file) << format_diagnostic(d);
   EXPECT_EQ(d.pointer, pointer) << format_diagnostic(d);
-  if (!message.empty()) EXPECT_EQ(d.message, message);
+  if (!message.empty()) {
+    EXPECT_EQ(d.message, message);
+  }
   EXPECT_TRUE(r.table.empty());
 }
 
