@@ -94,17 +94,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     for (const kvscale::loader::StTensor& t : h.kept) {
       check(t.begin <= t.end && t.end <= data_bytes, "kept tensor outside the data buffer");
       std::uint64_t numel = 1;
-      for (std::uint64_t d : t.shape) {
-        check(d == 0 || numel <= (std::uint64_t{1} << 62) / d, "accepted shape over 2^62");
-        numel *= d;
+      for (std::uint64_t dim : t.shape) {
+        check(dim == 0 || numel <= (std::uint64_t{1} << 62) / dim, "accepted shape over 2^62");
+        numel *= dim;
       }
       const unsigned bits = kvscale::loader::st_dtype_bits(t.dtype);
       check(bits > 0, "kept tensor with an unknown dtype");
       // numel <= 2^62 and bits <= 64: the exact byte count is (numel / 8) * bits + (numel % 8) * bits / 8.
-      const std::uint64_t size = t.end - t.begin;
+      const std::uint64_t nbytes = t.end - t.begin;
       check((numel % 8) * bits % 8 == 0, "accepted a fractional byte count");
-      check((numel / 8) * bits + (numel % 8) * bits / 8 == size, "size != numel x dtype size");
-      total += size;
+      check((numel / 8) * bits + (numel % 8) * bits / 8 == nbytes, "size != numel x dtype size");
+      total += nbytes;
     }
     check(total == data_bytes, "accepted tensors do not cover the data buffer exactly");
   } else {
