@@ -13,9 +13,8 @@
 
 namespace kvscale {
 namespace cli {
-namespace {
 
-const char kHelp[] =
+const char kInspectUsage[] =
     "usage: kvscale inspect FILE [--ascii]\n"
     "\n"
     "Loads FILE without a server context (self-consistency checks only) and prints, per rank: the\n"
@@ -26,6 +25,8 @@ const char kHelp[] =
     "  --ascii   use ASCII characters for the sparkline (default: Unicode blocks in a UTF-8 locale)\n"
     "\n"
     "exit status: 0 loaded, 1 rejected (the diagnostics are printed), 2 bad command line\n";
+
+namespace {
 
 std::string g9(double v) {
   char buf[32];
@@ -43,22 +44,7 @@ bool utf8_locale() {
 
 }  // namespace
 
-int cmd_inspect(int argc, char** argv) {
-  Args a;
-  std::string err;
-  if (!parse_args(argc, argv, 2, {}, {"--help", "-h", "--ascii"}, &a, &err)) {
-    std::fprintf(stderr, "kvscale inspect: %s\n\n%s", err.c_str(), kHelp);
-    return kExitUsage;
-  }
-  if (a.has("--help") || a.has("-h")) {
-    std::fputs(kHelp, stdout);
-    return kExitOk;
-  }
-  if (a.positional.size() != 1) {
-    std::fprintf(stderr, "kvscale inspect: %s\n\n%s",
-                 a.positional.empty() ? "missing FILE" : "expected exactly one FILE", kHelp);
-    return kExitUsage;
-  }
+int cmd_inspect(const Args& a) {
   const std::string& path = a.positional[0];
   const LoadResult r = load_scales_file(path);
   for (const Diagnostic& d : r.diagnostics) std::printf("%s:%s\n", path.c_str(), format_diagnostic(d).c_str());

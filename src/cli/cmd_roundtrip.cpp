@@ -28,9 +28,8 @@
 
 namespace kvscale {
 namespace cli {
-namespace {
 
-const char kHelp[] =
+const char kRoundtripUsage[] =
     "usage: kvscale roundtrip [FILE] [options]\n"
     "\n"
     "For every layer of one TP rank: generate reproducible synthetic K/V (normal, amax near\n"
@@ -48,6 +47,8 @@ const char kHelp[] =
     "  --head-size D   (default 128)                       --block-size B (default 16)\n"
     "  --dtype bf16|f16|f32  (default bf16)                --seed S       (default 1)\n"
     "  --layout nhd|hnd      (default nhd)                 --json         machine-readable output\n";
+
+namespace {
 
 // ---- reproducible synthetic data -------------------------------------------------------------
 
@@ -241,25 +242,9 @@ std::string example_file() {
 
 }  // namespace
 
-int cmd_roundtrip(int argc, char** argv) {
-  Args args;
+int cmd_roundtrip(const Args& args) {
   std::string err;
-  const std::set<std::string> value_opts = {"--tp-size", "--tp-rank", "--num-layers", "--model-type", "--format",
-                                            "--backend", "--tokens",  "--kv-heads",   "--head-size",  "--block-size",
-                                            "--dtype",   "--seed",    "--layout"};
-  if (!parse_args(argc, argv, 2, value_opts, {"--json", "--help", "-h"}, &args, &err)) {
-    std::fprintf(stderr, "kvscale roundtrip: %s\n\n%s", err.c_str(), kHelp);
-    return kExitUsage;
-  }
-  if (args.has("--help") || args.has("-h")) {
-    std::fputs(kHelp, stdout);
-    return kExitOk;
-  }
-  const auto usage = [&](const std::string& m) {
-    std::fprintf(stderr, "kvscale roundtrip: %s\n\n%s", m.c_str(), kHelp);
-    return kExitUsage;
-  };
-  if (args.positional.size() > 1) return usage("expected at most one FILE");
+  const auto usage = [&](const std::string& m) { return usage_error(args, m); };
   std::string file = args.positional.empty() ? example_file() : args.positional[0];
   if (file.empty()) return usage("no FILE given and the bundled example was not found");
 

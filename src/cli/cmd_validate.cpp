@@ -12,9 +12,8 @@
 
 namespace kvscale {
 namespace cli {
-namespace {
 
-const char kHelp[] =
+const char kValidateUsage[] =
     "usage: kvscale validate FILE [--tp-size N --tp-rank R --num-layers L] [--model-type T] [--json]\n"
     "\n"
     "Checks a vLLM kv_cache_scales.json against the spec (vLLM's checks V1-V6 plus the hardened checks\n"
@@ -29,6 +28,8 @@ const char kHelp[] =
     "\n"
     "exit status: 0 valid, 1 rejected (including I/O errors), 2 bad command line\n";
 
+namespace {
+
 std::string g9(float f) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.9g", static_cast<double>(f));
@@ -37,23 +38,9 @@ std::string g9(float f) {
 
 }  // namespace
 
-int cmd_validate(int argc, char** argv) {
-  Args a;
+int cmd_validate(const Args& a) {
   std::string err;
-  if (!parse_args(argc, argv, 2, {"--tp-size", "--tp-rank", "--num-layers", "--model-type"}, {"--json", "--help", "-h"},
-                  &a, &err)) {
-    std::fprintf(stderr, "kvscale validate: %s\n\n%s", err.c_str(), kHelp);
-    return kExitUsage;
-  }
-  if (a.has("--help") || a.has("-h")) {
-    std::fputs(kHelp, stdout);
-    return kExitOk;
-  }
-  const auto usage = [&](const std::string& m) {
-    std::fprintf(stderr, "kvscale validate: %s\n\n%s", m.c_str(), kHelp);
-    return kExitUsage;
-  };
-  if (a.positional.size() != 1) return usage(a.positional.empty() ? "missing FILE" : "expected exactly one FILE");
+  const auto usage = [&](const std::string& m) { return usage_error(a, m); };
   const std::string& path = a.positional[0];
   const int given = int(a.has("--tp-size")) + int(a.has("--tp-rank")) + int(a.has("--num-layers"));
   if (given != 0 && given != 3)

@@ -1,0 +1,40 @@
+// The command table and the parts of every command that main.cpp runs for it.
+#include "commands.hpp"
+
+#include <cstdio>
+
+namespace kvscale {
+namespace cli {
+
+// clang-format off
+const Command kCommands[] = {
+    {"validate", cmd_validate, "validate FILE",
+     "check a scales file against the spec (exit 0 valid, 1 rejected, 2 usage)", kValidateUsage,
+     {"--tp-size", "--tp-rank", "--num-layers", "--model-type"}, {"--json"}, "FILE", 1, 1},
+    {"inspect", cmd_inspect, "inspect FILE", "per-rank statistics, a per-layer view and warnings", kInspectUsage,
+     {}, {"--ascii"}, "FILE", 1, 1},
+    {"roundtrip", cmd_roundtrip, "roundtrip [FILE]",
+     "quantize synthetic K/V into a paged FP8 cache and back, per layer", kRoundtripUsage,
+     {"--tp-size", "--tp-rank", "--num-layers", "--model-type", "--format", "--backend", "--tokens", "--kv-heads",
+      "--head-size", "--block-size", "--dtype", "--seed", "--layout"},
+     {"--json"}, "FILE", 0, 1},
+    {"bench", cmd_bench, "bench", "benchmark the backends against memcpy and a naive baseline", kBenchUsage,
+     {"--json-out", "--plot", "--threads", "--isa"}, {"--quick", "--no-plot"}, "", 0, 0},
+    {nullptr, nullptr, nullptr, nullptr, nullptr, {}, {}, nullptr, 0, 0},
+};
+// clang-format on
+
+const Command* find_command(const std::string& name) {
+  for (const Command* c = kCommands; c->name != nullptr; ++c)
+    if (name == c->name) return c;
+  return nullptr;
+}
+
+int usage_error(const Args& args, const std::string& message) {
+  const Command* c = find_command(args.command);
+  std::fprintf(stderr, "kvscale %s: %s\n\n%s", args.command.c_str(), message.c_str(), c ? c->usage : "");
+  return kExitUsage;
+}
+
+}  // namespace cli
+}  // namespace kvscale
