@@ -7,6 +7,4 @@ LoadResult load_checkpoint(const std::string&, const LoadOptions&) noexcept {
   r.diagnostics.push_back({DiagCode::internal_error, "", "checkpoint loading is not implemented yet"});
   return r;
 }
-Status write_scales_json(const ScaleTable&, const std::string&, const WriteOptions&) noexcept { return Status::unsupported; }
-Status write_scales_safetensors(const ScaleTable&, const std::string&, const WriteOptions&) noexcept { return Status::unsupported; }
 }  // namespace kvscale
