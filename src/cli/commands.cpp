@@ -3,19 +3,23 @@
 
 #include <cstdio>
 
+#include "context.hpp"
+
 namespace kvscale {
 namespace cli {
 
 // clang-format off
 const Command kCommands[] = {
-    {"validate", cmd_validate, "validate FILE",
-     "check a scales file against the spec (exit 0 valid, 1 rejected, 2 usage)", kValidateUsage,
-     {"--tp-size", "--tp-rank", "--num-layers", "--model-type"}, {"--json"}, "FILE", 1, 1},
-    {"inspect", cmd_inspect, "inspect FILE", "per-rank statistics, a per-layer view and warnings", kInspectUsage,
-     {}, {"--ascii"}, "FILE", 1, 1},
+    {"validate", cmd_validate, "validate PATH",
+     "check a scales file or a checkpoint's K/V scales (exit 0 valid, 1 rejected, 2 usage)", kValidateUsage,
+     {KVSCALE_CLI_CONTEXT_OPTIONS}, {"--json"}, "FILE", 1, 1},
+    {"inspect", cmd_inspect, "inspect PATH", "K and V statistics per rank, per layer and head, and warnings",
+     kInspectUsage, {KVSCALE_CLI_CONTEXT_OPTIONS}, {"--ascii"}, "FILE", 1, 1},
+    {"convert", cmd_convert, "convert SRC OUT", "write the scales as kv_cache_scales.json or a .safetensors",
+     kConvertUsage, {"--merge"}, {"--force"}, "SRC and OUT", 2, 2},
     {"roundtrip", cmd_roundtrip, "roundtrip [FILE]",
      "quantize synthetic K/V into a paged FP8 cache and back, per layer", kRoundtripUsage,
-     {"--tp-size", "--tp-rank", "--num-layers", "--model-type", "--format", "--backend", "--tokens", "--kv-heads",
+     {KVSCALE_CLI_CONTEXT_OPTIONS, "--format", "--backend", "--tokens", "--kv-heads",
       "--head-size", "--block-size", "--dtype", "--seed", "--layout"},
      {"--json"}, "FILE", 0, 1},
     {"bench", cmd_bench, "bench", "benchmark the backends against memcpy and a naive baseline", kBenchUsage,

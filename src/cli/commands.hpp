@@ -38,10 +38,12 @@ int cmd_validate(const Args& args);
 int cmd_inspect(const Args& args);
 int cmd_roundtrip(const Args& args);
 int cmd_bench(const Args& args);
+int cmd_convert(const Args& args);
 extern const char kValidateUsage[];
 extern const char kInspectUsage[];
 extern const char kRoundtripUsage[];
 extern const char kBenchUsage[];
+extern const char kConvertUsage[];
 
 }  // namespace cli
 }  // namespace kvscale

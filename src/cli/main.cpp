@@ -18,7 +18,8 @@ std::string top_level_usage() {
   std::string u =
       "usage: kvscale <command> [options]\n"
       "\n"
-      "Loads, validates and applies vLLM kv_cache_scales.json files for an FP8 KV cache.\n"
+      "Loads, validates, converts and applies FP8 KV-cache scales: vLLM's kv_cache_scales.json or the\n"
+      "k_scale/v_scale tensors of a checkpoint (a directory or a .safetensors file).\n"
       "\n"
       "commands:\n";
   std::size_t width = 0;
