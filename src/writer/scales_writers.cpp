@@ -98,7 +98,9 @@ Status render_json(const ScaleTable& t, MergePolicy merge, std::string* out) {
 
 struct OutTensor {
   std::string name;
-  std::vector<float> values;  // 1 value: shape []; n values: shape [n]
+  // 1 value: shape []; n >= 2 values: shape [n]. A per-head entry of a single head (heads_per_rank
+  // 1) is written as [] too: a one-element tensor is per tensor on loading (checkpoint-scales.md C3).
+  std::vector<float> values;
 };
 
 // One layer's K (kv 0) or V (kv 1) entry of a rank.
@@ -113,14 +115,14 @@ Status fold_entry(const ScaleTable& t, int layer, int kv, MergePolicy merge, std
   for (int r = 1; r < t.tp_size(); ++r) {
     const std::vector<float> other = entry_of(t, r, layer, kv);
     if (other == *out) continue;
+    if (other.size() != 1 || out->size() != 1)  // not fixable by merging: each rank holds its own heads
+      return fail(Status::invalid_argument, where(r, layer) +
+                                                ": the ranks hold different KV heads; per-head scales of several "
+                                                "ranks cannot be merged (load the source without a TP context)");
     if (merge != MergePolicy::max)
       return fail(Status::invalid_argument, where(r, layer) + (kv ? " V" : " K") +
                                                 " differs from rank 0; a .safetensors holds one rank (use "
                                                 "MergePolicy::max, --merge max, to take the maximum over ranks)");
-    if (other.size() != 1 || out->size() != 1)
-      return fail(Status::invalid_argument, where(r, layer) +
-                                                ": the ranks hold different KV heads; per-head scales of several "
-                                                "ranks cannot be merged (load the source without a TP context)");
     (*out)[0] = std::max((*out)[0], other[0]);
   }
   return Status::success;

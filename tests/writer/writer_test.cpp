@@ -263,6 +263,20 @@ TEST(WriteScalesSafetensors, RanksMustAgreeUnlessMergeMax) {
   EXPECT_EQ(kvscale::write_scales_safetensors(same, d.path("same.safetensors")), Status::success);
 }
 
+TEST(WriteScalesSafetensors, PerHeadRanksThatDifferCannotBeMerged) {
+  // A TP context splits the heads: rank 0 holds heads 0-1, rank 1 heads 2-3.
+  const ScaleTable t(2, 1, 2, {heads({0.5f, 1.0f}), heads({2.0f, 4.0f})}, {heads({0.5f, 1.0f}), heads({2.0f, 4.0f})},
+                     std::nullopt);
+  TempDir d;
+  for (MergePolicy m : {MergePolicy::none, MergePolicy::max}) {
+    EXPECT_EQ(kvscale::write_scales_safetensors(t, d.path("p.safetensors"), WriteOptions{m, false}),
+              Status::invalid_argument);
+    EXPECT_NE(kvscale::last_error_message().find("different KV heads"), std::string::npos)
+        << kvscale::last_error_message();
+  }
+  EXPECT_TRUE(d.names().empty());
+}
+
 TEST(WriteScalesSafetensors, MixedGranularityNeedsMergeMax) {
   const ScaleTable t(1, 1, 2, {heads({0.5f, 1.0f})}, {tensor(0.25f)}, std::nullopt);
   TempDir d;
