@@ -15,6 +15,7 @@ namespace cli {
 enum Exit : int { kExitOk = 0, kExitRejected = 1, kExitUsage = 2 };
 
 struct Args {
+  std::string command;  ///< The subcommand's name ("validate"), for messages.
   std::vector<std::string> positional;
   std::map<std::string, std::string> values;  ///< "--tp-size" -> "2"
   std::set<std::string> flags;                ///< "--json"

@@ -29,9 +29,8 @@
 
 namespace kvscale {
 namespace cli {
-namespace {
 
-const char kHelp[] =
+const char kBenchUsage[] =
     "usage: kvscale bench [--quick] [--json-out FILE] [--plot FILE | --no-plot] [--threads N] [--isa I]\n"
     "\n"
     "Benchmarks the bf16 -> fp8 (e4m3fn) -> bf16 round trip (quantize then dequantize) over a sweep of\n"
@@ -48,6 +47,8 @@ const char kHelp[] =
     "  --isa I          highest CPU instruction set: scalar, avx2, avx512 or best (default)\n"
     "\n"
     "Progress goes to stderr, the table to stdout. exit status: 0 ok, 1 failure, 2 bad command line\n";
+
+namespace {
 
 constexpr Fp8Format kFmt = Fp8Format::e4m3fn;
 constexpr float kScale = 0.0625f;
@@ -520,22 +521,8 @@ bool write_plot(const std::string& path, const std::vector<Series>& series, cons
 
 }  // namespace
 
-int cmd_bench(int argc, char** argv) {
-  Args args;
+int cmd_bench(const Args& args) {
   std::string err;
-  if (!parse_args(argc, argv, 2, {"--json-out", "--plot", "--threads", "--isa"},
-                  {"--quick", "--no-plot", "--help", "-h"}, &args, &err)) {
-    std::fprintf(stderr, "kvscale bench: %s\n\n%s", err.c_str(), kHelp);
-    return kExitUsage;
-  }
-  if (args.has("--help") || args.has("-h")) {
-    std::fputs(kHelp, stdout);
-    return kExitOk;
-  }
-  if (!args.positional.empty()) {
-    std::fprintf(stderr, "kvscale bench: unexpected argument '%s'\n\n%s", args.positional[0].c_str(), kHelp);
-    return kExitUsage;
-  }
   if (auto t = args.value("--threads")) {
     std::int64_t n = 0;
     if (!parse_int("--threads", *t, 1, 256, &n, &err)) {

@@ -16,6 +16,7 @@
 
 #include "args.hpp"
 #include "commands.hpp"
+#include "context.hpp"
 #include "json_out.hpp"
 #include "kvscale/kvscale.hpp"
 
@@ -28,9 +29,8 @@
 
 namespace kvscale {
 namespace cli {
-namespace {
 
-const char kHelp[] =
+const char kRoundtripUsage[] =
     "usage: kvscale roundtrip [FILE] [options]\n"
     "\n"
     "For every layer of one TP rank: generate reproducible synthetic K/V (normal, amax near\n"
@@ -48,6 +48,8 @@ const char kHelp[] =
     "  --head-size D   (default 128)                       --block-size B (default 16)\n"
     "  --dtype bf16|f16|f32  (default bf16)                --seed S       (default 1)\n"
     "  --layout nhd|hnd      (default nhd)                 --json         machine-readable output\n";
+
+namespace {
 
 // ---- reproducible synthetic data -------------------------------------------------------------
 
@@ -241,25 +243,9 @@ std::string example_file() {
 
 }  // namespace
 
-int cmd_roundtrip(int argc, char** argv) {
-  Args args;
+int cmd_roundtrip(const Args& args) {
   std::string err;
-  const std::set<std::string> value_opts = {"--tp-size", "--tp-rank", "--num-layers", "--model-type", "--format",
-                                            "--backend", "--tokens",  "--kv-heads",   "--head-size",  "--block-size",
-                                            "--dtype",   "--seed",    "--layout"};
-  if (!parse_args(argc, argv, 2, value_opts, {"--json", "--help", "-h"}, &args, &err)) {
-    std::fprintf(stderr, "kvscale roundtrip: %s\n\n%s", err.c_str(), kHelp);
-    return kExitUsage;
-  }
-  if (args.has("--help") || args.has("-h")) {
-    std::fputs(kHelp, stdout);
-    return kExitOk;
-  }
-  const auto usage = [&](const std::string& m) {
-    std::fprintf(stderr, "kvscale roundtrip: %s\n\n%s", m.c_str(), kHelp);
-    return kExitUsage;
-  };
-  if (args.positional.size() > 1) return usage("expected at most one FILE");
+  const auto usage = [&](const std::string& m) { return usage_error(args, m); };
   std::string file = args.positional.empty() ? example_file() : args.positional[0];
   if (file.empty()) return usage("no FILE given and the bundled example was not found");
 
@@ -303,21 +289,8 @@ int cmd_roundtrip(int argc, char** argv) {
 
   // 1. Load and validate.
   LoadOptions lo;
-  const int ctx_given = args.has("--tp-size") + args.has("--tp-rank") + args.has("--num-layers");
-  if (ctx_given != 0 && ctx_given != 3) return usage("--tp-size, --tp-rank and --num-layers go together");
-  int rank = 0;
-  if (ctx_given == 3) {
-    std::int64_t ts = 0, tr = 0, nl = 0;
-    if (!parse_int("--tp-size", *args.value("--tp-size"), 1, 65536, &ts, &err) ||
-        !parse_int("--tp-rank", *args.value("--tp-rank"), 0, 65535, &tr, &err) ||
-        !parse_int("--num-layers", *args.value("--num-layers"), 1, 65536, &nl, &err))
-      return usage(err);
-    lo.context =
-        LoadContext{static_cast<int>(ts), static_cast<int>(tr), static_cast<int>(nl), args.value("--model-type")};
-    rank = static_cast<int>(tr);
-  } else if (args.has("--model-type")) {
-    return usage("--model-type needs --tp-size, --tp-rank and --num-layers");
-  }
+  if (!parse_context(args, false, &lo.context, &err)) return usage(err);
+  const int rank = lo.context ? lo.context->tp_rank : 0;
   LoadResult loaded = load_scales_file(file, lo);
   if (!loaded.ok()) {
     for (const auto& d : loaded.diagnostics)
@@ -440,7 +413,8 @@ int cmd_roundtrip(int argc, char** argv) {
   const double bytes = phase_bytes(shape, valid_tokens);
   const double fmax = static_cast<double>(fp8::max_finite(format));
   std::vector<LayerStats> stats;
-  std::string layers_json;
+  JsonWriter layers_json;
+  layers_json.begin_array();
   LayerStats total;
   double total_err2 = 0, total_ref2 = 0, total_sat = 0;
   bool all_match = true;
@@ -511,13 +485,24 @@ int cmd_roundtrip(int argc, char** argv) {
     total_ref2 += ref2;
     total_sat += sat;
     if (json) {
-      char buf[512];
-      std::snprintf(buf, sizeof buf,
-                    "%s{\"layer\": %d, \"scale\": %.9g, \"max_abs_err\": %.9g, \"rms_rel_err\": %.9g, "
-                    "\"saturated_fraction\": %.9g, \"write_ms\": %.6f, \"read_ms\": %.6f, \"bytes_match\": %s}",
-                    layers_json.empty() ? "" : ", ", layer, static_cast<double>(scale), st.max_abs_err, st.rms_rel_err,
-                    st.saturated, st.write_ms, st.read_ms, st.bytes_match ? "true" : "false");
-      layers_json += buf;
+      layers_json.begin_object()
+          .key("layer")
+          .value(layer)
+          .key("scale")
+          .value(scale)
+          .key("max_abs_err")
+          .number(st.max_abs_err)
+          .key("rms_rel_err")
+          .number(st.rms_rel_err)
+          .key("saturated_fraction")
+          .number(st.saturated)
+          .key("write_ms")
+          .fixed(st.write_ms, 6)
+          .key("read_ms")
+          .fixed(st.read_ms, 6)
+          .key("bytes_match")
+          .value(st.bytes_match)
+          .end_object();
     } else {
       std::printf("%5d %12.6g %12.6g %12.6g %9.4f%% %10.3f %10.2f %10.3f %10.2f%s\n", layer, static_cast<double>(scale),
                   st.max_abs_err, st.rms_rel_err, 100.0 * st.saturated, st.write_ms, gbps(bytes, st.write_ms),
@@ -531,16 +516,21 @@ int cmd_roundtrip(int argc, char** argv) {
   const double sat_frac =
       total_sat / (layers * 2.0 * static_cast<double>(valid_tokens) * static_cast<double>(shape.row()));
   if (json) {
-    std::printf(
-        "{\"file\": %s, \"backend\": \"%s\", \"backend_reason\": %s, \"format\": \"%s\", \"dtype\": \"%s\", "
-        "\"tokens\": %lld, \"kv_heads\": %lld, \"head_size\": %lld, \"block_size\": %lld, \"tp_rank\": %d, "
-        "\"layers\": [%s], \"total\": {\"max_abs_err\": %.9g, \"rms_rel_err\": %.9g, \"saturated_fraction\": %.9g, "
-        "\"write_ms\": %.6f, \"read_ms\": %.6f, \"write_gbps\": %.6f, \"read_gbps\": %.6f, \"bytes_match\": %s}}\n",
-        json_quoted(file).c_str(), backend->name(), json_quoted(why).c_str(), format_name(format),
-        dtype_name(shape.dtype), static_cast<long long>(shape.tokens), static_cast<long long>(shape.heads),
-        static_cast<long long>(shape.head_size), static_cast<long long>(shape.block_size), rank, layers_json.c_str(),
-        total.max_abs_err, rms, sat_frac, total.write_ms, total.read_ms, gbps(bytes * layers, total.write_ms),
-        gbps(bytes * layers, total.read_ms), all_match ? "true" : "false");
+    layers_json.end_array();
+    JsonWriter o;
+    o.begin_object().key("file").value(file).key("backend").value(backend->name());
+    o.key("backend_reason").value(why).key("format").value(format_name(format));
+    o.key("dtype").value(dtype_name(shape.dtype)).key("tokens").value(static_cast<std::int64_t>(shape.tokens));
+    o.key("kv_heads").value(static_cast<std::int64_t>(shape.heads));
+    o.key("head_size").value(static_cast<std::int64_t>(shape.head_size));
+    o.key("block_size").value(static_cast<std::int64_t>(shape.block_size)).key("tp_rank").value(rank);
+    o.key("layers").raw(layers_json.str()).key("total").begin_object();
+    o.key("max_abs_err").number(total.max_abs_err).key("rms_rel_err").number(rms);
+    o.key("saturated_fraction").number(sat_frac).key("write_ms").fixed(total.write_ms, 6);
+    o.key("read_ms").fixed(total.read_ms, 6).key("write_gbps").fixed(gbps(bytes * layers, total.write_ms), 6);
+    o.key("read_gbps").fixed(gbps(bytes * layers, total.read_ms), 6).key("bytes_match").value(all_match);
+    o.end_object().end_object();
+    std::printf("%s\n", o.str().c_str());
   } else {
     std::printf("%5s %12s %12.6g %12.6g %9.4f%% %10.3f %10.2f %10.3f %10.2f%s\n", "total", "", total.max_abs_err, rms,
                 100.0 * sat_frac, total.write_ms, gbps(bytes * layers, total.write_ms), total.read_ms,

@@ -1,33 +1,39 @@
-// kvscale validate FILE [--tp-size N --tp-rank R --num-layers L] [--model-type T] [--json]
-#include <cinttypes>
-#include <cstdint>
+// kvscale validate PATH [--tp-size N --tp-rank R [--num-layers L]] [--model-type T] [--json]
 #include <cstdio>
-#include <limits>
 #include <string>
 
 #include "args.hpp"
 #include "commands.hpp"
-#include "json_out.hpp"
+#include "context.hpp"
 #include "kvscale/scales.hpp"
+#include "report.hpp"
 
 namespace kvscale {
 namespace cli {
-namespace {
 
-const char kHelp[] =
+const char kValidateUsage[] =
     "usage: kvscale validate FILE [--tp-size N --tp-rank R --num-layers L] [--model-type T] [--json]\n"
+    "       kvscale validate CHECKPOINT [--tp-size N --tp-rank R] [--num-layers L] [--model-type T] [--json]\n"
     "\n"
     "Checks a vLLM kv_cache_scales.json against the spec (vLLM's checks V1-V6 plus the hardened checks\n"
-    "H1-H7). Every problem is listed as FILE:/json/pointer: code: message.\n"
+    "H1-H7), or the K/V scales of a checkpoint: a directory (config.json + safetensors) or one\n"
+    ".safetensors file. Every problem is listed as PATH:LOCATION: code: message.\n"
     "\n"
     "  --tp-size N, --tp-rank R, --num-layers L\n"
-    "                  the server's context; give all three or none. Without them the file is checked\n"
-    "                  for self-consistency (ranks 0..n-1, every rank with layers 0..L-1).\n"
-    "  --model-type T  also require the file's model_type to be T (needs the context)\n"
-    "  --json          print one JSON object: valid, model_type, tp_size, num_layers, tp_rank,\n"
-    "                  scales (rank -> float32 per layer, %.9g), diagnostics [{code, pointer, message}]\n"
+    "                  the server's context. For a scales file give all three or none; without them\n"
+    "                  the file is checked for self-consistency (ranks 0..n-1, every rank with layers\n"
+    "                  0..L-1). For a checkpoint --tp-size and --tp-rank go together and --num-layers\n"
+    "                  is optional (default: config.json's num_hidden_layers).\n"
+    "  --model-type T  also require the model_type to be T (a scales file needs the context)\n"
+    "  --json          print one JSON object. Scales file: valid, source, model_type, tp_size,\n"
+    "                  num_layers, tp_rank, scales (rank -> float32 per layer, %.9g), diagnostics\n"
+    "                  [{code, pointer, message}], warnings. Checkpoint: valid, source, producer,\n"
+    "                  model_type, num_layers, num_kv_heads, tp_size, tp_rank, granularity, k_scales,\n"
+    "                  v_scales (rank -> per layer a number, or a list per head), diagnostics, warnings\n"
     "\n"
     "exit status: 0 valid, 1 rejected (including I/O errors), 2 bad command line\n";
+
+namespace {
 
 std::string g9(float f) {
   char buf[32];
@@ -35,117 +41,76 @@ std::string g9(float f) {
   return buf;
 }
 
-}  // namespace
-
-int cmd_validate(int argc, char** argv) {
-  Args a;
-  std::string err;
-  if (!parse_args(argc, argv, 2, {"--tp-size", "--tp-rank", "--num-layers", "--model-type"}, {"--json", "--help", "-h"},
-                  &a, &err)) {
-    std::fprintf(stderr, "kvscale validate: %s\n\n%s", err.c_str(), kHelp);
-    return kExitUsage;
-  }
-  if (a.has("--help") || a.has("-h")) {
-    std::fputs(kHelp, stdout);
-    return kExitOk;
-  }
-  const auto usage = [&](const std::string& m) {
-    std::fprintf(stderr, "kvscale validate: %s\n\n%s", m.c_str(), kHelp);
-    return kExitUsage;
-  };
-  if (a.positional.size() != 1) return usage(a.positional.empty() ? "missing FILE" : "expected exactly one FILE");
-  const std::string& path = a.positional[0];
-  const int given = int(a.has("--tp-size")) + int(a.has("--tp-rank")) + int(a.has("--num-layers"));
-  if (given != 0 && given != 3)
-    return usage("--tp-size, --tp-rank and --num-layers go together: give all three or none");
-  if (given == 0 && a.has("--model-type"))
-    return usage("--model-type needs the context (--tp-size, --tp-rank, --num-layers)");
-  LoadOptions opt;
-  if (given == 3) {
-    const std::int64_t lo = std::numeric_limits<int>::min(), hi = std::numeric_limits<int>::max();
-    std::int64_t tp = 0, rank = 0, layers = 0;
-    if (!parse_int("--tp-size", *a.value("--tp-size"), lo, hi, &tp, &err) ||
-        !parse_int("--tp-rank", *a.value("--tp-rank"), lo, hi, &rank, &err) ||
-        !parse_int("--num-layers", *a.value("--num-layers"), lo, hi, &layers, &err))
-      return usage(err);
-    LoadContext c;
-    c.tp_size = static_cast<int>(tp);
-    c.tp_rank = static_cast<int>(rank);
-    c.num_hidden_layers = static_cast<int>(layers);
-    if (auto mt = a.value("--model-type")) c.model_type = *mt;
-    opt.context = c;
-  }
-  const LoadResult r = load_scales_file(path, opt);
-  const bool valid = r.ok();
-  const ScaleTable& t = r.table;
-
-  if (a.has("--json")) {
-    std::string o = "{\"valid\": ";
-    o += valid ? "true" : "false";
-    o += ", \"model_type\": ";
-    if (valid && t.model_type())
-      json_string(o, *t.model_type());
-    else
-      o += "null";
-    const auto int_or_null = [&](bool have, int v) { o += have ? std::to_string(v) : std::string("null"); };
-    o += ", \"tp_size\": ";
-    int_or_null(valid || opt.context.has_value(), valid ? t.tp_size() : (opt.context ? opt.context->tp_size : 0));
-    o += ", \"num_layers\": ";
-    int_or_null(valid || opt.context.has_value(),
-                valid ? t.num_layers() : (opt.context ? opt.context->num_hidden_layers : 0));
-    o += ", \"tp_rank\": ";
-    int_or_null(opt.context.has_value(), opt.context ? opt.context->tp_rank : 0);
-    o += ", \"scales\": {";
-    if (valid) {
-      for (int rk = 0; rk < t.tp_size(); ++rk) {
-        o += rk ? ", \"" : "\"";
-        o += std::to_string(rk) + "\": [";
-        for (int l = 0; l < t.num_layers(); ++l) {
-          if (l) o += ", ";
-          o += g9(t.scale(rk, l));
-        }
-        o += "]";
+// min and max over every K (v_side false) or V scale of every rank, layer and head.
+bool scale_range(const ScaleTable& t, bool v_side, float* lo, float* hi) {
+  bool any = false;
+  for (int rk = 0; rk < t.tp_size(); ++rk)
+    for (int l = 0; l < t.num_layers(); ++l) {
+      const float* s = v_side ? t.v_scales(rk, l) : t.k_scales(rk, l);
+      const int n = v_side ? t.v_count(rk, l) : t.k_count(rk, l);
+      for (int i = 0; i < n; ++i) {
+        if (!any || s[i] < *lo) *lo = s[i];
+        if (!any || s[i] > *hi) *hi = s[i];
+        any = true;
       }
     }
-    o += "}, \"diagnostics\": [";
-    for (std::size_t i = 0; i < r.diagnostics.size(); ++i) {
-      const Diagnostic& d = r.diagnostics[i];
-      o += i ? ", {\"code\": " : "{\"code\": ";
-      json_string(o, diag_code_name(d.code));
-      o += ", \"pointer\": ";
-      json_string(o, d.pointer);
-      o += ", \"message\": ";
-      json_string(o, d.message);
-      o += "}";
-    }
-    o += "]}\n";
-    std::fwrite(o.data(), 1, o.size(), stdout);
-    return valid ? kExitOk : kExitRejected;
-  }
+  return any;
+}
 
+void print_scales_file_summary(const std::string& path, const ScaleTable& t) {
+  std::printf("%s: valid: %d rank%s x %d layer%s, model_type %s", path.c_str(), t.tp_size(),
+              t.tp_size() == 1 ? "" : "s", t.num_layers(), t.num_layers() == 1 ? "" : "s",
+              t.model_type() ? t.model_type()->c_str() : "null");
+  float lo = 0, hi = 0;
+  if (scale_range(t, false, &lo, &hi))
+    std::printf(", scales min %s max %s\n", g9(lo).c_str(), g9(hi).c_str());
+  else
+    std::printf(", no scales\n");
+}
+
+void print_checkpoint_summary(const std::string& path, const LoadResult& r) {
+  const ScaleTable& t = r.table;
+  std::printf("%s: valid: %s, %d layer%s, %d KV head%s, granularity %s, producer %s, model_type %s", path.c_str(),
+              source_name(r.source), t.num_layers(), t.num_layers() == 1 ? "" : "s", r.num_kv_heads,
+              r.num_kv_heads == 1 ? "" : "s", table_granularity(t), r.producer ? r.producer->c_str() : "unknown",
+              t.model_type() ? t.model_type()->c_str() : "null");
+  for (const bool v_side : {false, true}) {
+    float lo = 0, hi = 0;
+    if (scale_range(t, v_side, &lo, &hi))
+      std::printf(", %s min %s max %s", v_side ? "V" : "K", g9(lo).c_str(), g9(hi).c_str());
+  }
+  std::printf("\n");
+}
+
+}  // namespace
+
+int cmd_validate(const Args& a) {
+  const std::string& path = a.positional[0];
+  ReportContext rc;
+  std::string err;
+  if (!parse_context(a, is_checkpoint_path(path), &rc.context, &err)) return usage_error(a, err);
+  rc.tp_given = a.has("--tp-size");
+  LoadOptions opt;
+  opt.context = rc.context;
+  const LoadResult r = load_scales(path, opt);
+  const bool scales_file = r.source == SourceKind::scales_file;
+
+  if (a.has("--json")) {
+    const std::string o = (scales_file ? scales_file_json(r, rc) : checkpoint_json(r, rc)) + "\n";
+    std::fwrite(o.data(), 1, o.size(), stdout);
+    return r.ok() ? kExitOk : kExitRejected;
+  }
   for (const Diagnostic& d : r.diagnostics) std::printf("%s:%s\n", path.c_str(), format_diagnostic(d).c_str());
   for (const Diagnostic& w : r.warnings) std::printf("%s: warning: %s\n", path.c_str(), w.message.c_str());
-  if (!valid) {
+  if (!r.ok()) {
     std::printf("%s: rejected (%zu problem%s)\n", path.c_str(), r.diagnostics.size(),
                 r.diagnostics.size() == 1 ? "" : "s");
     return kExitRejected;
   }
-  float lo = 0, hi = 0;
-  bool any = false;
-  for (int rk = 0; rk < t.tp_size(); ++rk)
-    for (int l = 0; l < t.num_layers(); ++l) {
-      const float s = t.scale(rk, l);
-      if (!any || s < lo) lo = s;
-      if (!any || s > hi) hi = s;
-      any = true;
-    }
-  std::printf("%s: valid: %d rank%s x %d layer%s, model_type %s", path.c_str(), t.tp_size(),
-              t.tp_size() == 1 ? "" : "s", t.num_layers(), t.num_layers() == 1 ? "" : "s",
-              t.model_type() ? t.model_type()->c_str() : "null");
-  if (any)
-    std::printf(", scales min %s max %s\n", g9(lo).c_str(), g9(hi).c_str());
+  if (scales_file)
+    print_scales_file_summary(path, r.table);
   else
-    std::printf(", no scales\n");
+    print_checkpoint_summary(path, r);
   return kExitOk;
 }
 

@@ -29,5 +29,82 @@ void json_string(std::string& out, const std::string& s) {
   out += '"';
 }
 
+void JsonWriter::separate() {
+  if (after_key_) {
+    after_key_ = false;
+    return;
+  }
+  if (!first_.empty()) {
+    if (!first_.back()) out_ += ", ";
+    first_.back() = false;
+  }
+}
+
+JsonWriter& JsonWriter::begin_object() {
+  separate();
+  out_ += '{';
+  first_.push_back(true);
+  return *this;
+}
+
+JsonWriter& JsonWriter::end_object() {
+  out_ += '}';
+  first_.pop_back();
+  return *this;
+}
+
+JsonWriter& JsonWriter::begin_array() {
+  separate();
+  out_ += '[';
+  first_.push_back(true);
+  return *this;
+}
+
+JsonWriter& JsonWriter::end_array() {
+  out_ += ']';
+  first_.pop_back();
+  return *this;
+}
+
+JsonWriter& JsonWriter::key(const std::string& k) {
+  separate();
+  json_string(out_, k);
+  out_ += ": ";
+  after_key_ = true;
+  return *this;
+}
+
+JsonWriter& JsonWriter::value(const std::string& s) {
+  separate();
+  json_string(out_, s);
+  return *this;
+}
+
+JsonWriter& JsonWriter::value(bool b) { return raw(b ? "true" : "false"); }
+
+JsonWriter& JsonWriter::value(std::int64_t v) { return raw(std::to_string(v)); }
+
+JsonWriter& JsonWriter::value(float f) { return number(static_cast<double>(f)); }
+
+JsonWriter& JsonWriter::number(double d) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.9g", d);
+  return raw(buf);
+}
+
+JsonWriter& JsonWriter::fixed(double d, int decimals) {
+  char buf[512];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, d);
+  return raw(buf);
+}
+
+JsonWriter& JsonWriter::null() { return raw("null"); }
+
+JsonWriter& JsonWriter::raw(const std::string& json) {
+  separate();
+  out_ += json;
+  return *this;
+}
+
 }  // namespace cli
 }  // namespace kvscale

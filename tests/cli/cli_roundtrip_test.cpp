@@ -105,6 +105,7 @@ TEST(CliRoundtrip, RejectedFileRunsNothing) {
 TEST(CliRoundtrip, UsageErrorsExit2) {
   for (const std::string& args :
        {std::string("--dtype f64"), std::string("--format e5m2"), std::string("--tokens 0"), std::string("--tp-size 1"),
+        std::string("--tp-size 0 --tp-rank 0 --num-layers 32"), std::string("--tp-size 1 --tp-rank -1 --num-layers 32"),
         std::string("--backend tpu"), std::string("a.json b.json"), std::string("--model-type llama"),
         std::string("--tokens 1 --block-size 4096 --kv-heads 1024 --head-size 4096")}) {
     const CliRun r = run("roundtrip " + args, true);

@@ -51,11 +51,83 @@ TEST(Cli, UsageErrorsExit2) {
            "validate", "validate a b", "validate --bogus " + k7b, "validate --tp-size 1 " + k7b,
            "validate --tp-size 1 --tp-rank 0 " + k7b, "validate --tp-size x --tp-rank 0 --num-layers 32 " + k7b,
            "validate --tp-size 99999999999 --tp-rank 0 --num-layers 32 " + k7b, "validate --model-type llama " + k7b,
-           "validate --json --json " + k7b, "inspect", "inspect --x " + k7b}) {
+           "validate --json --json " + k7b, "inspect", "inspect --x " + k7b,
+           // A bad value is a usage error in every command that takes a context.
+           "validate --tp-size 0 --tp-rank 0 --num-layers 32 " + k7b,
+           "validate --tp-size 1 --tp-rank -1 --num-layers 32 " + k7b,
+           "validate --tp-size 1 --tp-rank 0 --num-layers 0 " + k7b,
+           "inspect --tp-size 0 --tp-rank 0 --num-layers 32 " + k7b, "inspect --tp-size 1 " + k7b,
+           "validate --tp-size 0 --tp-rank 0 " + kData, "inspect --tp-size 0 --tp-rank 0 " + kData,
+           "validate --tp-size 2 " + kData, "validate --tp-rank 0 " + kData, "validate --num-layers 0 " + kData}) {
     const CliRun r = run(args, true);
     EXPECT_EQ(r.exit_code, 2) << args << "\n" << r.out;
     EXPECT_NE(r.out.find("usage: kvscale"), std::string::npos) << args;
   }
+}
+
+TEST(Cli, TopLevelHelpComesFromTheCommandTable) {
+  const CliRun h = run("--help");
+  EXPECT_EQ(h.exit_code, 0);
+  for (const std::string line : {"  validate PATH     check a scales file or a checkpoint's K/V scales",
+                                 "  inspect PATH      K and V statistics", "  convert SRC OUT   write the scales as",
+                                 "  roundtrip [FILE]  quantize synthetic K/V", "  bench             benchmark"})
+    EXPECT_NE(h.out.find(line), std::string::npos) << line << "\n" << h.out;
+  const CliRun none = run("", true);
+  EXPECT_EQ(none.exit_code, 2);
+  EXPECT_EQ(none.out, h.out);
+  const CliRun unknown = run("frobnicate", true);
+  EXPECT_EQ(unknown.exit_code, 2);
+  EXPECT_EQ(unknown.out, "kvscale: unknown command 'frobnicate'\n\n" + h.out);
+  for (const std::string c : {"validate", "inspect", "convert", "roundtrip", "bench"}) {
+    const CliRun ch = run(c + " --help");
+    EXPECT_EQ(ch.exit_code, 0) << c;
+    EXPECT_EQ(ch.out.rfind("usage: kvscale " + c, 0), 0u) << ch.out;
+    EXPECT_EQ(run(c + " -h").out, ch.out) << c;
+  }
+}
+
+// Cross-checks of a well-formed context are the loader's: exit 1 with its diagnostic.
+TEST(Cli, RankOutsideTpSizeIsTheLoadersDiagnostic) {
+  const CliRun r = run("validate --json --tp-size 2 --tp-rank 2 --num-layers 32 " + sh_quote(k7b));
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  const auto j = nlohmann::json::parse(r.out);
+  ASSERT_FALSE(j["diagnostics"].empty());
+  EXPECT_EQ(j["diagnostics"][0]["code"], "tp_rank_out_of_range");
+}
+
+// A directory is a checkpoint: the spec's JSON shape, in the spec's order, also when rejected.
+// (Without config.json the real loader says config_invalid; the development stub says
+// internal_error. Both reject.)
+TEST(Cli, CheckpointJsonShapeWhenRejected) {
+  TempDir t;
+  const std::string dir = t.file("x", "");
+  const std::string ckpt = dir.substr(0, dir.rfind('/'));
+  const CliRun r = run("validate --json " + sh_quote(ckpt));
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  const auto j = nlohmann::ordered_json::parse(r.out);
+  std::vector<std::string> keys;
+  for (auto it = j.begin(); it != j.end(); ++it) keys.push_back(it.key());
+  EXPECT_EQ(keys, (std::vector<std::string>{"valid", "source", "producer", "model_type", "num_layers", "num_kv_heads",
+                                            "tp_size", "tp_rank", "granularity", "k_scales", "v_scales", "diagnostics",
+                                            "warnings"}));
+  EXPECT_EQ(j["valid"], false);
+  EXPECT_EQ(j["source"], "checkpoint");
+  EXPECT_TRUE(j["k_scales"].is_object() && j["k_scales"].empty());
+  EXPECT_TRUE(j["v_scales"].is_object() && j["v_scales"].empty());
+  EXPECT_TRUE(j["granularity"].is_null());
+  EXPECT_TRUE(j["tp_size"].is_null() && j["tp_rank"].is_null());
+  ASSERT_FALSE(j["diagnostics"].empty());
+  for (const auto& d : j["diagnostics"]) EXPECT_TRUE(d["pointer"].is_string() && d["message"].is_string());
+  const CliRun ctx = run("validate --json --tp-size 2 --tp-rank 1 " + sh_quote(ckpt));
+  EXPECT_EQ(ctx.exit_code, 1) << ctx.out;
+  const auto jc = nlohmann::json::parse(ctx.out);
+  EXPECT_EQ(jc["tp_size"], 2);
+  EXPECT_EQ(jc["tp_rank"], 1);
+  const CliRun human = run("validate " + sh_quote(ckpt));
+  EXPECT_EQ(human.exit_code, 1);
+  EXPECT_EQ(human.out.rfind(ckpt + ":", 0), 0u) << human.out;
+  EXPECT_NE(human.out.find(ckpt + ": rejected ("), std::string::npos) << human.out;
+  EXPECT_EQ(run("inspect " + sh_quote(ckpt)).exit_code, 1);
 }
 
 TEST(Cli, ValidHumanSummary) {
@@ -78,9 +150,12 @@ TEST(Cli, JsonValidRoundTripsFloat32) {
     const auto j = nlohmann::json::parse(r.out);
     ASSERT_TRUE(j.is_object());
     std::vector<std::string> keys;
-    for (auto it = j.begin(); it != j.end(); ++it) keys.push_back(it.key());
-    EXPECT_EQ(keys, (std::vector<std::string>{"diagnostics", "model_type", "num_layers", "scales", "tp_rank", "tp_size",
-                                              "valid"}));
+    const auto ordered = nlohmann::ordered_json::parse(r.out);
+    for (auto it = ordered.begin(); it != ordered.end(); ++it) keys.push_back(it.key());
+    EXPECT_EQ(keys, (std::vector<std::string>{"valid", "source", "model_type", "tp_size", "num_layers", "tp_rank",
+                                              "scales", "diagnostics", "warnings"}));
+    EXPECT_EQ(j["source"], "scales_file");
+    EXPECT_TRUE(j["warnings"].is_array() && j["warnings"].empty());
     EXPECT_EQ(j["valid"], true);
     EXPECT_EQ(j["model_type"], "llama");
     EXPECT_EQ(j["tp_size"], 1);
@@ -178,10 +253,17 @@ TEST(Cli, InspectFixtureAndWarnings) {
   EXPECT_EQ(w.exit_code, 0);
   EXPECT_NE(w.out.find("  ____\n"), std::string::npos) << w.out;
   EXPECT_NE(w.out.find("  ___#\n"), std::string::npos) << w.out;
-  EXPECT_NE(w.out.find("warning: unknown key /zz\n"), std::string::npos) << w.out;
-  EXPECT_NE(w.out.find("warning: rank 1 layer 3: scale 50 is more than 10x the rank's median 1\n"), std::string::npos)
+  EXPECT_NE(w.out.find("warning: unknown_key: unknown key /zz\n"), std::string::npos) << w.out;
+  EXPECT_NE(w.out.find("warning: scale_outlier: rank 1 layer 3: scale 50 is more than 10x the rank's median 1\n"),
+            std::string::npos)
       << w.out;
-  EXPECT_NE(w.out.find("warning: rank 1 differs from rank 0 at 1 of 4 layers\n"), std::string::npos) << w.out;
+  EXPECT_NE(w.out.find("warning: ranks_differ: rank 1 differs from rank 0 at 1 of 4 layers\n"), std::string::npos)
+      << w.out;
+  EXPECT_NE(w.out.find("warning: scales_mostly_one: 7 of 8 scales are exactly 1.0: ModelOpt clamps to >= 1; likely "
+                       "uncalibrated\n"),
+            std::string::npos)
+      << w.out;
+  EXPECT_EQ(w.out.find("k_v_far_apart"), std::string::npos) << w.out;  // a scales file has K = V
   const CliRun bad = run("inspect " + sh_quote(t.file("b.json", "[]")));
   EXPECT_EQ(bad.exit_code, 1);
   EXPECT_NE(bad.out.find(":: not_an_object: "), std::string::npos) << bad.out;

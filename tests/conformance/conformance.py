@@ -320,6 +320,12 @@ def main():
         if ctx["model_type"] is not None:
             cmd[3:3] = ["--model-type", ctx["model_type"]]
         p = subprocess.run(cmd, capture_output=True)
+        if p.returncode == 2 and (ctx["tp_size"] < 1 or ctx["tp_rank"] < 0 or ctx["num_hidden_layers"] < 1):
+            # A context value outside the CLI's domain is a usage error (exit 2), not a diagnostic.
+            stats["reject"] += 1
+            if ok_v:
+                mismatches.append((path, "vLLM accepts, kvscale calls the context a usage error"))
+            continue
         try:
             out = json.loads(p.stdout)
         except Exception:
