@@ -339,6 +339,7 @@ def build_base(rng, conv=None, layout=None, bare=False, sparse_bytes=0):
         layout = layout or rng.choice(["single", "single", "sharded", "sharded", "hf_cache"])
         if layout in ("sharded", "hf_cache"):
             n_shards = rng.choice([2, 3, 4]) if layout == "sharded" else rng.choice([1, 2])
+            n_shards = min(n_shards, L)  # every shard holds a layer: a shard the index never names is not read
         p.sharded = n_shards > 1 or (layout == "hf_cache" and rng.random() < 0.5)
         p.hf_cache = layout == "hf_cache"
     if bare:
