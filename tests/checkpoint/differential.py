@@ -53,7 +53,7 @@ def same_entries(got, want):
                     return f"rank {r} layer {l}: {ge!r} != {we!r}"
             else:
                 if isinstance(ge, list) or isinstance(ge, bool) or not isinstance(ge, (int, float)) or bits(ge) != bits(we):
-                    return f"rank {r} layer {l}: {ge!r} != {we!r:.9g}"
+                    return f"rank {r} layer {l}: {ge!r} != {we:.9g}"
     return None
 
 

@@ -246,6 +246,15 @@ def make_config(rng, plan, mt, L, nh, nkv, qc, multimodal):
     return cfg
 
 
+# Positive values that stay finite and > 0 in float32 (F64 ones round: 3.40282356e38 -> FLT_MAX,
+# 7.1e-46 -> 2^-149), and (below) ones that do not.
+EDGE_VALUES = {"F64": [3.40282356e38, 1e-40, 7.1e-46, 2.0 ** -149, 1.0000000000000002],
+               "F32": [2.0 ** -149, 1e-40, 3.4028234663852886e38, 1.1754942e-38],
+               "F16": [2.0 ** -24, 65504.0, 6.1e-5],
+               "BF16": [1e-38, 2.0 ** -133, 3.3e38]}
+BAD_F64 = [3.40282357e38, 7e-46, 1e-300, -1e-50, 1e300]
+
+
 def scale_value(rng, conv):
     if conv == "modelopt":
         return max(1.0, rng.uniform(0.5, 3.0))  # ModelOpt clamps to >= 1
@@ -395,6 +404,9 @@ def build_base(rng, conv=None, layout=None, bare=False, sparse_bytes=0):
                 vals = [scale_value(rng, conv) for _ in range(nkv)]
             else:
                 vals = [scale_value(rng, conv)]
+            if rng.random() < 0.04:
+                # a value at the edge of float32 that is still finite and > 0 once converted
+                vals[rng.randrange(len(vals))] = rng.choice(EDGE_VALUES[dtype])
             if kv == "V" and conv.startswith("quark") and not head:
                 # Quark merges K and V with max: equal values
                 vals = list(expect_vals_k)
@@ -419,6 +431,12 @@ def build_base(rng, conv=None, layout=None, bare=False, sparse_bytes=0):
             for vl in range(2):
                 p.files[0].tensors.append(T(f"vision_tower.vision_model.encoder.layers.{vl}.self_attn.k_proj.weight",
                                             "BF16", [4, 4]))
+    if real_conv == "modelopt" and not bare and rng.random() < 0.5:
+        def hf_quant(root, p):
+            with open(os.path.join(root, "hf_quant_config.json"), "w") as fh:
+                json.dump({"producer": {"name": "modelopt", "version": "0.29.0"},
+                           "quantization": {"quant_algo": "FP8", "kv_cache_quant_algo": "FP8"}}, fh)
+        p.fs_edits.append(hf_quant)
     p.expect = expect
     return p
 
@@ -652,11 +670,12 @@ def m_value(rng, p):
         return False
     n = numel(t.shape)
     kind = rng.choice(["zero", "negative", "nan", "inf", "-inf", "negzero", "f64_overflow", "f64_underflow",
-                       "bf16_inf", "f16_tiny"])
+                       "bf16_inf", "f16_tiny", "f64_edge"])
     vals = [rng.uniform(0.01, 0.1) for _ in range(n)]
     bad = {"zero": 0.0, "negative": -rng.uniform(0.01, 1), "nan": math.nan, "inf": math.inf, "-inf": -math.inf,
-           "negzero": -0.0, "f64_overflow": 1e39, "f64_underflow": 1e-50, "bf16_inf": math.inf, "f16_tiny": 1e-9}[kind]
-    dt = {"f64_overflow": "F64", "f64_underflow": "F64", "bf16_inf": "BF16", "f16_tiny": "F16"}.get(kind, t.dtype)
+           "negzero": -0.0, "f64_overflow": 1e39, "f64_underflow": 1e-50, "bf16_inf": math.inf, "f16_tiny": 1e-9,
+           "f64_edge": rng.choice(BAD_F64)}[kind]
+    dt = {"f64_overflow": "F64", "f64_underflow": "F64", "f64_edge": "F64", "bf16_inf": "BF16", "f16_tiny": "F16"}.get(kind, t.dtype)
     vals[rng.randrange(n)] = bad
     t.dtype = dt
     t.data, t.values = encode(dt, vals)
