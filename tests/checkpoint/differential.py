@@ -10,6 +10,9 @@ the CLI on each without a context and with the generated TP contexts, and compar
   * validity (and exit status 0 / 1, `valid` in the JSON);
   * source; for a rejected checkpoint: k_scales == v_scales == {} and at least one of the model's
     primary codes among the reported diagnostics (spec_model.py documents the precedence);
+    for the file-specific codes (S rules, C2-C4, config_invalid) of a directory, such a diagnostic's
+    location must be FILE:POINTER with FILE the offending file relative to the checkpoint
+    directory (--no-pointer-check turns this off);
   * for an accepted one: no diagnostics, producer, model_type, num_layers, num_kv_heads (when the
     model knows it), tp_size / tp_rank (with a context), granularity, and k_scales / v_scales
     entry by entry as float32 bit patterns (a number per tensor, a list per head), and the model's
@@ -57,7 +60,14 @@ def same_entries(got, want):
     return None
 
 
-def compare_cli(out, rc, m, ctx):
+# Codes whose location names one file unambiguously: the diagnostic's FILE (before the first ':')
+# must be that file, relative to the checkpoint directory (spec "Diagnostics").
+FILE_CODES = {"safetensors_header_invalid", "safetensors_metadata_invalid", "safetensors_tensor_invalid",
+              "safetensors_offsets_invalid", "scale_dtype_unsupported", "scale_shape_invalid", "scale_out_of_range",
+              "config_invalid"}
+
+
+def compare_cli(out, rc, m, ctx, check_pointers=True):
     """Mismatch reasons between the CLI's output and the model's verdict."""
     why = []
     if rc not in (0, 1):
@@ -87,6 +97,11 @@ def compare_cli(out, rc, m, ctx):
             why.append("rejected but k_scales / v_scales are not {}")
         if not codes & m.primary:
             why.append(f"none of {sorted(m.primary)} reported (model errors {m.codes[:4]}); CLI: {sorted(codes)}")
+        elif check_pointers and m.source == "checkpoint" and m.codes[0] in FILE_CODES:
+            want = m.errors[0][2].split(":", 1)[0]
+            got = [d.get("pointer", "") for d in diags if d.get("code") in m.primary]
+            if not any(isinstance(x, str) and x.split(":", 1)[0] == want and ":" in x for x in got):
+                why.append(f"{m.codes[0]}: no location in {want}: (FILE:POINTER); CLI pointers {got[:3]}")
         return why
     if diags:
         why.append(f"valid with diagnostics {sorted(codes)}")
@@ -150,6 +165,8 @@ def main():
     ap.add_argument("--num-layers-arg", action="store_true",
                     help="also pass --num-layers (the config's) with a context, for a CLI that wants all three")
     ap.add_argument("--keep", action="store_true", help="keep the generated checkpoints")
+    ap.add_argument("--no-pointer-check", action="store_true",
+                    help="do not check the FILE part of file-specific diagnostics' locations")
     ap.add_argument("--verbose", action="store_true")
     a = ap.parse_args()
     if not a.self_check and not a.cli:
@@ -197,7 +214,7 @@ def main():
                         mismatches.append((label, [f"unparsable output (exit {proc.returncode}): "
                                                    f"{proc.stdout[:200]!r} {proc.stderr[:200]!r}"]))
                         continue
-                    why = compare_cli(out, proc.returncode, m, ctx)
+                    why = compare_cli(out, proc.returncode, m, ctx, not a.no_pointer_check)
                 if why:
                     mismatches.append((label, why))
                 elif a.verbose:

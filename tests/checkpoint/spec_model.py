@@ -77,6 +77,13 @@ the primary codes is reported):
     are one number per tensor scale, a list (even of one head) per head scale.
 12. Warnings compared (valid results only, as a subset of what the CLI prints):
     kv_scheme_undeclared (directories with scales and no declaration), scale_not_in_index.
+13. Locations: each error carries the model's FILE:POINTER; only the FILE part of the primary
+    error is compared, and only for S codes, C2-C4 and config_invalid in a directory (the
+    POINTER part and the location of set-level errors such as layer_missing are left open).
+14. Contexts with tp_rank outside 0..tp_size-1 are never generated (the CLI may refuse them as a
+    bad command line, exit 2). A context num_layers (differential.py --num-layers-arg) that
+    differs from config.json would be context_mismatch; the harness only ever passes the
+    config's own value.
 """
 import json
 import math
