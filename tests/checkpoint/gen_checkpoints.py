@@ -394,6 +394,7 @@ def build_base(rng, conv=None, layout=None, bare=False, sparse_bytes=0):
             data, _ = encode(qd, [0.5] * numel(qs))
             sf.tensors.append(T(lp + qn, qd, qs, data, role=("qscale",)))
         kv_head = l in per_head_layers
+        expect_vals_k = []
         for kv, suffix in (("K", names[0]), ("V", names[1])):
             if suffix is None:
                 continue
@@ -576,17 +577,6 @@ def pick_scale(rng, p, kv=None, granularity=None):
     c = [(f, t) for f, t in p.scales() if (kv is None or t.role[2] in (kv, "KV"))
          and (granularity is None or (granularity == "head") == (numel(t.shape) > 1))]
     return rng.choice(c) if c else (None, None)
-
-
-def retag(t, dtype, values):
-    t.dtype = dtype
-    t.data, t.values = encode(dtype, values)
-    if numel(t.shape) != len(values):
-        t.shape = [len(values)] if len(values) > 1 else []
-
-
-def other_name(t, suffix_from, suffix_to):
-    return t.name[: -len(suffix_from)] + suffix_to
 
 
 # C1
