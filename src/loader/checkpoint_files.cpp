@@ -5,19 +5,17 @@
 #include <sys/stat.h>
 
 #include <map>
-#include <nlohmann/json.hpp>
 #include <set>
 #include <string_view>
 #include <unordered_map>
 
-#include "json_reader.hpp"
+#include "json_sax.hpp"
+#include "read_file.hpp"
 #include "text.hpp"
 
 namespace kvscale {
 namespace loader {
 namespace {
-
-using json = nlohmann::json;
 
 constexpr const char* kSingle = "model.safetensors";
 constexpr const char* kIndex = "model.safetensors.index.json";
@@ -54,64 +52,114 @@ void collect_scales(const SafetensorsFile& f, const std::string& label, std::vec
   for (const StTensor& t : f.header().kept) out->push_back({classify_scale_name(t.name), &t, &f, label});
 }
 
-/// weight_map: {tensor name: shard file name}. Checks types and names; fills name -> shard.
-bool read_weight_map(const json& index, Sink& sink, std::map<std::string, std::string>* shard_of,
-                     std::vector<std::string>* shards, const LoadLimits& limits) {
-  auto wm = index.find("weight_map");
-  if (wm == index.end())
-    return sink.add(DiagCode::index_invalid, "", "expected key \"weight_map\", found no such key"), false;
-  if (!wm->is_object())
-    return sink.add(DiagCode::index_invalid, "/weight_map",
-                    "expected weight_map to be an object, found " + std::string(wm->type_name())),
-           false;
-  bool ok = true;
-  std::set<std::string> seen;
-  for (auto it = wm->begin(); it != wm->end(); ++it) {
-    const std::string ptr = "/weight_map" + pointer_to(it.key());
-    if (!it->is_string()) {
-      ok = sink.add(DiagCode::index_invalid, ptr,
-                    "expected a shard file name (string), found " + std::string(it->type_name())) &&
-           false;
-      continue;
-    }
-    const std::string& shard = it->get_ref<const std::string&>();
-    if (!plain_file_name(shard)) {
-      sink.add(DiagCode::shard_path_invalid, ptr,
-               "expected a plain file name in the checkpoint directory, found " + quote(shard) +
-                   " (never opened: names from a hub may not leave the directory)");
-      ok = false;
-      continue;
-    }
-    (*shard_of)[it.key()] = shard;
-    if (seen.insert(shard).second) shards->push_back(shard);
-  }
-  if (static_cast<std::int64_t>(shards->size()) > limits.max_files) {
-    sink.add(
-        DiagCode::too_many_files, "/weight_map",
-        "expected at most " + std::to_string(limits.max_files) + " shards, found " + std::to_string(shards->size()));
-    return false;
-  }
-  return ok;
-}
+/// What the index says, kept compactly: a 100,000-entry weight_map keeps only its shard names and
+/// its scale tensors, never a DOM of every weight's name.
+struct IndexMap {
+  std::vector<std::string> shards;                   ///< distinct valid shard names, in first-seen order
+  std::vector<std::string> first_user;               ///< per shard: the first tensor naming it (for locations)
+  std::map<std::string, std::uint32_t> scale_shard;  ///< scale tensor -> shard index
+  bool has_weight_map = false;
+};
 
-bool open_shards(const std::string& dir, const std::vector<std::string>& shards,
-                 const std::map<std::string, std::string>& shard_of, const LoadLimits& limits, Sink& sink,
-                 std::map<std::string, const SafetensorsFile*>* by_name, CheckpointFiles* out) {
+/// Streams model.safetensors.index.json: {"metadata": ..., "weight_map": {name: shard}}.
+/// depth_ is 1 inside the top-level object, 2 inside weight_map (when in_map_).
+class IndexHandler final : public JsonHandler {
+ public:
+  IndexHandler(Sink& sink, const LoadLimits& limits, IndexMap* out) : sink_(sink), limits_(limits), out_(out) {}
+
+  bool on_null() override { return scalar(JsonKind::null_value); }
+  bool on_bool(bool) override { return scalar(JsonKind::boolean); }
+  bool on_integer(std::int64_t) override { return scalar(JsonKind::number); }
+  bool on_unsigned(std::uint64_t) override { return scalar(JsonKind::number); }
+  bool on_float(double, std::string_view, FloatToken) override { return scalar(JsonKind::number); }
+  bool on_string(std::string& v) override { return entry() ? shard(v) : scalar(JsonKind::string); }
+  bool on_start_object() override {
+    if (weight_map_value()) {
+      in_map_ = out_->has_weight_map = true;
+    } else {
+      scalar(JsonKind::object);
+    }
+    return ++depth_, true;
+  }
+  bool on_end_object() override {
+    if (--depth_ == 1) in_map_ = false;
+    return true;
+  }
+  bool on_start_array() override {
+    scalar(JsonKind::array);
+    return ++depth_, true;
+  }
+  bool on_end_array() override { return --depth_, true; }
+  bool on_key(std::string& key) override {
+    if (depth_ <= 2) key_.swap(key);
+    return true;
+  }
+  bool weight_map_type_error() const { return weight_map_type_error_; }
+
+ private:
+  bool weight_map_value() const { return depth_ == 1 && key_ == "weight_map"; }
+  bool entry() const { return depth_ == 2 && in_map_; }
+  /// A value that is not a shard name where one is expected, or not an object for weight_map.
+  bool scalar(JsonKind k) {
+    if (weight_map_value()) {
+      weight_map_type_error_ = true;
+      sink_.add(DiagCode::index_invalid, pointer(),
+                std::string("expected weight_map to be an object, found ") + json_kind_name(k));
+    } else if (entry()) {
+      sink_.add(DiagCode::index_invalid, pointer(),
+                std::string("expected a shard file name (string), found ") + json_kind_name(k));
+    }
+    return true;
+  }
+  bool shard(const std::string& name) {
+    if (!plain_file_name(name)) {
+      sink_.add(DiagCode::shard_path_invalid, pointer(),
+                "expected a plain file name in the checkpoint directory, found " + quote(name) +
+                    " (never opened: names from a hub may not leave the directory)");
+      return true;
+    }
+    if (last_ >= out_->shards.size() || out_->shards[last_] != name) {  // shards come in runs
+      auto it = ids_.find(name);
+      if (it == ids_.end()) {
+        if (static_cast<std::int64_t>(out_->shards.size()) >= limits_.max_files) {
+          sink_.add(DiagCode::too_many_files, "/weight_map",
+                    "expected at most " + std::to_string(limits_.max_files) + " shards, found more");
+          return false;
+        }
+        it = ids_.emplace(name, static_cast<std::uint32_t>(out_->shards.size())).first;
+        out_->shards.push_back(name);
+        out_->first_user.push_back(key_);
+      }
+      last_ = it->second;
+    }
+    if (keep_scale(key_)) out_->scale_shard[key_] = static_cast<std::uint32_t>(last_);
+    return true;
+  }
+
+  Sink& sink_;
+  const LoadLimits& limits_;
+  IndexMap* out_;
+  int depth_ = 0;
+  bool in_map_ = false;
+  bool weight_map_type_error_ = false;
+  std::string key_;
+  std::unordered_map<std::string, std::uint32_t> ids_;
+  std::size_t last_ = SIZE_MAX;
+};
+
+bool open_shards(const std::string& dir, const IndexMap& index, const LoadLimits& limits, Sink& sink,
+                 std::vector<const SafetensorsFile*>* by_id, CheckpointFiles* out) {
   bool ok = true;
-  for (const std::string& shard : shards) {
+  for (std::size_t i = 0; i < index.shards.size(); ++i) {
+    const std::string& shard = index.shards[i];
     const std::string path = dir + "/" + shard;
     struct stat st {};
-    if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
-      std::string first;
-      for (const auto& kv : shard_of)
-        if (kv.second == shard) {
-          first = kv.first;
-          break;
-        }
+    const bool present = ::stat(path.c_str(), &st) == 0;
+    if (!present || !S_ISREG(st.st_mode)) {
       sink.set_file(kIndex);
-      sink.add(DiagCode::shard_missing, "/weight_map" + pointer_to(first),
+      sink.add(DiagCode::shard_missing, "/weight_map" + pointer_to(index.first_user[i]),
                "expected shard " + quote(shard) + " to be a regular file in the checkpoint directory, found " +
-                   (::stat(path.c_str(), &st) != 0 ? "nothing" : "something else"));
+                   (present ? "something else" : "nothing"));
       ok = false;
       continue;
     }
@@ -119,36 +167,37 @@ bool open_shards(const std::string& dir, const std::vector<std::string>& shards,
       ok = false;
       continue;
     }
-    (*by_name)[shard] = out->files.back().get();
+    (*by_id)[i] = out->files.back().get();
   }
   return ok;
 }
 
 /// The index is authoritative: a scale the index assigns to a shard must be in that shard's header;
 /// a scale a shard holds but the index does not assign there is ignored, with a warning.
-void match_index(const std::map<std::string, std::string>& shard_of,
-                 const std::map<std::string, const SafetensorsFile*>& by_name, Sink& sink,
+void match_index(const IndexMap& index, const std::vector<const SafetensorsFile*>& by_id, Sink& sink,
                  std::vector<Diagnostic>* warnings, CheckpointFiles* out) {
-  std::unordered_map<std::string, const StTensor*> in_header;
-  for (const auto& [shard, file] : by_name) {
-    for (const StTensor& t : file->header().kept) {
-      auto it = shard_of.find(t.name);
-      if (it != shard_of.end() && it->second == shard) {
-        in_header[t.name] = &t;
-        out->scales.push_back({classify_scale_name(t.name), &t, file, shard});
+  std::set<std::string> found;
+  for (std::size_t i = 0; i < by_id.size(); ++i) {
+    if (!by_id[i]) continue;
+    for (const StTensor& t : by_id[i]->header().kept) {
+      auto it = index.scale_shard.find(t.name);
+      if (it != index.scale_shard.end() && it->second == i) {
+        found.insert(t.name);
+        out->scales.push_back({classify_scale_name(t.name), &t, by_id[i], index.shards[i]});
       } else {
         warnings->push_back(
             {DiagCode::scale_not_in_index, pointer_to(t.name),
              "scale tensor " + quote(t.name) + " is in this shard but the index does not assign it here; ignored",
-             shard});
+             index.shards[i]});
       }
     }
   }
   sink.set_file(kIndex);
-  for (const auto& [name, shard] : shard_of) {
-    if (!keep_scale(name) || in_header.count(name) || !by_name.count(shard)) continue;
+  for (const auto& [name, id] : index.scale_shard) {
+    if (found.count(name) || !by_id[id]) continue;
     sink.add(DiagCode::tensor_not_in_shard, "/weight_map" + pointer_to(name),
-             "expected scale tensor " + quote(name) + " in the header of " + quote(shard) + ", found no such tensor");
+             "expected scale tensor " + quote(name) + " in the header of " + quote(index.shards[id]) +
+                 ", found no such tensor");
   }
 }
 
@@ -156,16 +205,20 @@ bool open_index(const std::string& dir, const LoadLimits& limits, Sink& sink, st
                 CheckpointFiles* out) {
   out->weights_label = kIndex;
   sink.set_file(kIndex);
-  json index;
-  if (!read_json_file(dir + "/" + kIndex, JsonLimits{limits.max_index_bytes, limits.max_depth}, sink, &index))
-    return false;
-  std::map<std::string, std::string> shard_of;
-  std::vector<std::string> shards;
-  bool ok = read_weight_map(index, sink, &shard_of, &shards, limits);
-  index = json();  // the DOM is no longer needed: keep peak memory near one header
-  std::map<std::string, const SafetensorsFile*> by_name;
-  ok = open_shards(dir, shards, shard_of, limits, sink, &by_name, out) && ok;
-  match_index(shard_of, by_name, sink, warnings, out);
+  IndexMap index;
+  {
+    std::string text;
+    if (!read_file(dir + "/" + kIndex, limits.max_index_bytes, sink, &text)) return false;
+    IndexHandler h(sink, limits, &index);
+    const std::size_t before = sink.diags().size();
+    if (!parse_json_text(text, &text, JsonLimits{limits.max_index_bytes, limits.max_depth}, sink, h)) return false;
+    if (!index.has_weight_map && !h.weight_map_type_error())
+      sink.add(DiagCode::index_invalid, "", "expected key \"weight_map\", found no such key");
+    if (sink.diags().size() != before) return false;
+  }
+  std::vector<const SafetensorsFile*> by_id(index.shards.size(), nullptr);
+  const bool ok = open_shards(dir, index, limits, sink, &by_id, out);
+  match_index(index, by_id, sink, warnings, out);
   return ok;
 }
 

@@ -95,7 +95,7 @@ TEST_F(Sharded, ScaleMissingFromTheIndexIsIgnoredWithAWarning) {
 TEST_F(Sharded, IndexStructure) {
   write_text(dir / "model.safetensors.index.json", "{\"weight_map\":[]}");
   expect_only(load_checkpoint(dir.path()), DiagCode::index_invalid, "model.safetensors.index.json", "/weight_map",
-              "expected weight_map to be an object, found array");
+              "expected weight_map to be an object, found an array");
   write_text(dir / "model.safetensors.index.json", "{\"weight_map\":{\"a\":1}}");
   expect_only(load_checkpoint(dir.path()), DiagCode::index_invalid, "model.safetensors.index.json", "/weight_map/a");
   write_text(dir / "model.safetensors.index.json", "{\"weight_map\":{\"a\":\"x\",\"a\":\"y\"}}");
