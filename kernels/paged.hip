@@ -31,11 +31,13 @@ constexpr unsigned kThreads = 256;
 // AMD: ask for at least 8 waves per SIMD (so at most 64 VGPRs; results are unchanged). Without it
 // clang-22's scheduler trades occupancy for ILP in the general (head/vector/tail) path of the f32
 // and bf16 kernels in the native format and gives 85-118 VGPRs on gfx942/gfx950; the code fits in
-// 57-62 when asked. CUDA's __launch_bounds__ has no equivalent knob (its 2nd argument means blocks).
-#if KVSCALE_RT_CUDA
-#define KVSCALE_PAGED_OCCUPANCY
-#else
+// 55-58 when asked. Only for clang's HIP language (device and host passes); nvcc, and any host
+// compiler that builds these sources as plain C++, get nothing (CUDA's __launch_bounds__ 2nd
+// argument means blocks per SM, not waves).
+#if defined(__clang__) && defined(__HIP__)
 #define KVSCALE_PAGED_OCCUPANCY __attribute__((amdgpu_waves_per_eu(8)))
+#else
+#define KVSCALE_PAGED_OCCUPANCY
 #endif
 
 struct PagedParams {
