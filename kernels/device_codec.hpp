@@ -9,7 +9,9 @@
 //     equal fp8::encode: the instruction rounds to nearest even but does not saturate (overflow and
 //     +-inf give NaN), so inputs are clamped to +-max first; NaN inputs are fed as +qNaN (OCP NaN
 //     is 0x7F|sign: the spec drops the sign) and FNUZ results that would be -0 are fed as +0
-//     (FNUZ has no -0; 0x80 is its NaN). Everywhere else the shared software codec runs.
+//     (FNUZ has no -0; 0x80 is its NaN); on NVIDIA sm_89+, e4m3fn encoding uses
+//     cvt.rn.satfinite.e4m3x2.f32 (saturating; NaN bytes canonicalised afterwards). Everywhere
+//     else the shared software codec runs.
 // Division is always one IEEE float32 division x / scale (no reciprocal, no fast-math).
 #pragma once
 
@@ -31,6 +33,16 @@
 #define KVSCALE_HW_FP8_FORMAT ::kvscale::Fp8Format::e4m3fn
 #else
 #define KVSCALE_HW_FP8 0
+#endif
+
+// NVIDIA sm_89+ (Ada, Hopper, Blackwell): e4m3fn encoding with cvt.rn.satfinite.e4m3x2.f32 (RNE,
+// overflow and +-inf saturate to +-448, -0 and tiny negatives keep the sign: 0x80). NaN bytes are
+// replaced by the canonical 0x7F afterwards, whatever sign the instruction keeps. e4m3fnuz stays
+// software on NVIDIA.
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
+#define KVSCALE_CUDA_HW_E4M3FN 1
+#else
+#define KVSCALE_CUDA_HW_E4M3FN 0
 #endif
 
 #if defined(__HIPCC__) || defined(__CUDACC__)
@@ -123,9 +135,25 @@ __device__ __forceinline__ float hw_prep(float x) {
 }
 #endif
 
+#if KVSCALE_CUDA_HW_E4M3FN
+/// Two already-divided values -> two e4m3fn codes in one word (lo in byte 0, hi in byte 1), equal
+/// to fp8::encode(e4m3fn, .). The PTX instruction puts its FIRST source operand in the UPPER byte.
+__device__ __forceinline__ std::uint32_t cuda_e4m3fn_x2(float lo, float hi) {
+  unsigned short r;
+  asm("cvt.rn.satfinite.e4m3x2.f32 %0, %1, %2;" : "=h"(r) : "f"(hi), "f"(lo));
+  std::uint32_t w = r;
+  if (lo != lo) w = (w & 0xFF00u) | 0x7Fu;  // NaN -> 0x7F, sign dropped (spec)
+  if (hi != hi) w = (w & 0x00FFu) | 0x7F00u;
+  return w;
+}
+#endif
+
 /// quantize(x, s) for one element.
 template <Fp8Format F>
 __device__ __forceinline__ std::uint32_t encode1(float y) {
+#if KVSCALE_CUDA_HW_E4M3FN
+  if constexpr (F == Fp8Format::e4m3fn) return cuda_e4m3fn_x2(y, 0.0f) & 0xFFu;
+#endif
 #if KVSCALE_HW_FP8
   if constexpr (F == KVSCALE_HW_FP8_FORMAT) {
     const float p = hw_prep<F>(y);
@@ -138,6 +166,9 @@ __device__ __forceinline__ std::uint32_t encode1(float y) {
 /// Four already-divided values -> four codes in one little-endian word (v[0] in the low byte).
 template <Fp8Format F>
 __device__ __forceinline__ std::uint32_t encode4(float a, float b, float c, float d) {
+#if KVSCALE_CUDA_HW_E4M3FN
+  if constexpr (F == Fp8Format::e4m3fn) return cuda_e4m3fn_x2(a, b) | (cuda_e4m3fn_x2(c, d) << 16);
+#endif
 #if KVSCALE_HW_FP8
   if constexpr (F == KVSCALE_HW_FP8_FORMAT) {
     int w = __builtin_amdgcn_cvt_pk_fp8_f32(hw_prep<F>(a), hw_prep<F>(b), 0, false);

@@ -3,9 +3,12 @@
 
 KVSCALE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # Debian 12 packages kvscale needs. GoogleTest and Google Benchmark ship with the base image but
-# are listed so that a bare machine gets them too.
+# are listed so that a bare machine gets them too. clang-22/lld-22/llvm-22 (Debian 12 updates)
+# compile the kernels device-code-only for gfx942/gfx950 in the debian-rocm preset and provide the
+# LLVM 22 tools scripts/isa-report uses for those chips.
 KVSCALE_APT_PACKAGES=(cmake ninja-build g++ git libgtest-dev libbenchmark-dev nlohmann-json3-dev
-                      hipcc libamdhip64-dev rocm-cmake python3)
+                      hipcc libamdhip64-dev rocm-cmake python3
+                      clang-22 lld-22 llvm-22)
 
 log() { printf '\033[1m[kvscale]\033[0m %s\n' "$*" >&2; }
 
@@ -38,7 +41,9 @@ default_preset() {
 configure_and_build() {
   local preset="$1"; shift
   cd "$KVSCALE_ROOT"
-  if [ ! -f "build/$preset/build.ninja" ]; then
+  # Also after CMakePresets.json changed: a preset's cache variables reach an existing tree only
+  # through a new `cmake --preset`.
+  if [ ! -f "build/$preset/build.ninja" ] || [ CMakePresets.json -nt "build/$preset/CMakeCache.txt" ]; then
     log "configuring preset $preset"
     cmake --preset "$preset" >/dev/null
   fi
