@@ -1,5 +1,6 @@
 // kernels/contiguous.hip: contiguous quantize and dequantize (grid-stride, 16 elements per thread
-// and iteration with 16-byte loads and stores; scalar head and tail for unaligned pointers).
+// and iteration with 16-byte loads and stores; scalar head and tail for unaligned pointers). The
+// grid is contiguous_geometry() (geometry.hpp): capped, so any n launches.
 // clang-format off
 #include "gpu_runtime.hpp"  // first: hip_runtime.h defines __host__ / __device__
 // clang-format on
@@ -16,8 +17,7 @@ namespace kvscale {
 namespace kernels {
 namespace {
 
-constexpr unsigned kThreads = 256;        // 4 waves of 64 (AMD), 8 warps (NVIDIA)
-constexpr std::size_t kMaxBlocks = 8192;  // ~27 per CU on MI300X; the grid strides beyond
+constexpr unsigned kThreads = kBlockThreads;
 
 template <Fp8Format F, DType T>
 __global__ __launch_bounds__(kThreads) void quantize_kernel(const typename dev::Wide<T>::type* __restrict__ in,
@@ -39,11 +39,6 @@ __global__ __launch_bounds__(kThreads) void dequantize_kernel(const std::uint8_t
   dev::dequantize_segment<F, T, std::size_t>(in, out, n, s, lane, lanes);
 }
 
-unsigned blocks_for(std::size_t n) {
-  const std::size_t vectors = (n + 15) / 16;
-  return static_cast<unsigned>(std::min(kMaxBlocks, std::max<std::size_t>(1, (vectors + kThreads - 1) / kThreads)));
-}
-
 constexpr const char* kQuantizeNames[2][3] = {
     {"quantize_kernel<e4m3fn, f32>", "quantize_kernel<e4m3fn, f16>", "quantize_kernel<e4m3fn, bf16>"},
     {"quantize_kernel<e4m3fnuz, f32>", "quantize_kernel<e4m3fnuz, f16>", "quantize_kernel<e4m3fnuz, bf16>"}};
@@ -55,11 +50,13 @@ constexpr const char* kDequantizeNames[2][3] = {
 
 rt::error_t launch_quantize(const QuantizeArgs& a, rt::stream_t stream, const char** kernel) noexcept {
   *kernel = kernel_name(kQuantizeNames, a.format, a.dtype);
+  const Geometry g = contiguous_geometry(a.n);
   dispatch(a.format, a.dtype, [&](auto fc, auto tc) {
     constexpr Fp8Format F = decltype(fc)::value;
     constexpr DType T = decltype(tc)::value;
     using W = typename dev::Wide<T>::type;
-    quantize_kernel<F, T><<<blocks_for(a.n), kThreads, 0, stream>>>(static_cast<const W*>(a.in), a.out, a.n, a.scale);
+    rt::launch(quantize_kernel<F, T>, rt::dim(g.grid), rt::dim(g.block), stream, static_cast<const W*>(a.in), a.out,
+               a.n, a.scale);
     return 0;
   });
   return rt::get_last_error();
@@ -67,11 +64,13 @@ rt::error_t launch_quantize(const QuantizeArgs& a, rt::stream_t stream, const ch
 
 rt::error_t launch_dequantize(const DequantizeArgs& a, rt::stream_t stream, const char** kernel) noexcept {
   *kernel = kernel_name(kDequantizeNames, a.format, a.dtype);
+  const Geometry g = contiguous_geometry(a.n);
   dispatch(a.format, a.dtype, [&](auto fc, auto tc) {
     constexpr Fp8Format F = decltype(fc)::value;
     constexpr DType T = decltype(tc)::value;
     using W = typename dev::Wide<T>::type;
-    dequantize_kernel<F, T><<<blocks_for(a.n), kThreads, 0, stream>>>(a.in, static_cast<W*>(a.out), a.n, a.scale);
+    rt::launch(dequantize_kernel<F, T>, rt::dim(g.grid), rt::dim(g.block), stream, a.in, static_cast<W*>(a.out), a.n,
+               a.scale);
     return 0;
   });
   return rt::get_last_error();

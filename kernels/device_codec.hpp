@@ -13,12 +13,17 @@
 //     cvt.rn.satfinite.e4m3x2.f32 (saturating; NaN bytes canonicalised afterwards). Everywhere
 //     else the shared software codec runs.
 // Division is always one IEEE float32 division x / scale (no reciprocal, no fast-math).
+// On the host emulator (KVSCALE_HOST_EMU, tests/emulator) the device part compiles as C++; with
+// KVSCALE_EMU_ARCH=942/950 the hardware path runs against models of the instructions.
 #pragma once
 
 #include <cstdint>
 
-#if defined(__HIPCC__) || defined(__CUDACC__)
+#if defined(__HIPCC__) || defined(__CUDACC__) || defined(KVSCALE_HOST_EMU)
 #include "gpu_runtime.hpp"  // first: hip_runtime.h defines __host__ / __device__ for the headers below
+#define KVSCALE_DEVICE_CODE 1
+#else
+#define KVSCALE_DEVICE_CODE 0
 #endif
 #include "kvscale/config.hpp"
 #include "kvscale/fp8.hpp"
@@ -31,6 +36,9 @@
 #elif defined(__HIP_DEVICE_COMPILE__) && defined(__gfx950__)
 #define KVSCALE_HW_FP8 1
 #define KVSCALE_HW_FP8_FORMAT ::kvscale::Fp8Format::e4m3fn
+#elif defined(KVSCALE_HOST_EMU) && defined(KVSCALE_EMU_HW_FP8_FORMAT)  // emulated gfx94x / gfx950
+#define KVSCALE_HW_FP8 1
+#define KVSCALE_HW_FP8_FORMAT KVSCALE_EMU_HW_FP8_FORMAT
 #else
 #define KVSCALE_HW_FP8 0
 #endif
@@ -115,8 +123,8 @@ KVSCALE_DEVICE_INLINE float decode_fast(std::uint32_t c) {
   return float_of(sign | mag);
 }
 
-#if defined(__HIPCC__) || defined(__CUDACC__)
-// ---- Device-only from here on. ----
+#if KVSCALE_DEVICE_CODE
+// ---- Device-only (or emulated) from here on. ----
 
 #if KVSCALE_HW_FP8
 /// Prepares x (already divided by the scale) for v_cvt_pk_fp8_f32 so that its byte equals
@@ -321,7 +329,7 @@ __device__ __forceinline__ void dequantize_segment(const std::uint8_t* __restric
   for (I i = tail + lane; i < len; i += nlanes) dst[i] = dequantize1<F, T>(src[i], s);
 }
 
-#endif  // __HIPCC__ || __CUDACC__
+#endif  // KVSCALE_DEVICE_CODE
 
 }  // namespace dev
 }  // namespace kvscale

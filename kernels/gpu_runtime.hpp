@@ -7,12 +7,23 @@
 // Backend choice: KVSCALE_GPU_CUDA=1 (set by kernels/CMakeLists.txt for the CUDA variant) or
 // __CUDACC__ selects CUDA; otherwise HIP. Translation units compiled as HIP/CUDA get the full
 // runtime (kernel launch syntax, device builtins); host-only units get just the runtime API.
+// KVSCALE_HOST_EMU=1 (tests/emulator only) compiles the kernel sources as host C++ against the
+// emulator's shim (tests/emulator/host_emu.hpp): only the launch and error calls exist there.
+//
+// Kernels are launched with rt::launch(kernel, grid, block, stream, args...), never with <<<>>>,
+// so that the same sources run on the emulator.
 #pragma once
 
 #include <cstddef>
 #include <string>
+#include <utility>
 
-#if defined(__CUDACC__) || (defined(KVSCALE_GPU_CUDA) && KVSCALE_GPU_CUDA)
+#if defined(KVSCALE_HOST_EMU) && KVSCALE_HOST_EMU
+#define KVSCALE_RT_CUDA 0
+#define KVSCALE_RT_EMU 1
+#include "host_emu.hpp"
+#elif defined(__CUDACC__) || (defined(KVSCALE_GPU_CUDA) && KVSCALE_GPU_CUDA)
+#define KVSCALE_RT_EMU 0
 #define KVSCALE_RT_CUDA 1
 #if defined(__CUDACC__)
 #include <cuda_runtime.h>
@@ -20,6 +31,7 @@
 #include <cuda_runtime_api.h>
 #endif
 #else
+#define KVSCALE_RT_EMU 0
 #define KVSCALE_RT_CUDA 0
 #if defined(__HIPCC__)
 #include <hip/hip_runtime.h>
@@ -28,10 +40,26 @@
 #endif
 #endif
 
+#include "geometry.hpp"  // after the runtime: kvscale headers need __host__ / __device__
+
 namespace kvscale {
 namespace rt {
 
-#if KVSCALE_RT_CUDA
+#if KVSCALE_RT_EMU
+using error_t = emu::Error;
+using stream_t = emu::Stream;
+constexpr const char* prefix = "emu";
+constexpr error_t success = emu::Error::success;
+inline error_t get_last_error() { return emu::get_last_error(); }
+inline error_t peek_last_error() { return emu::peek_last_error(); }
+inline const char* error_name(error_t e) { return emu::emu_error_name(e); }
+inline const char* error_string(error_t e) { return emu::emu_error_string(e); }
+inline error_t set_device(int) { return success; }
+inline error_t get_device(int* d) {
+  *d = 0;
+  return success;
+}
+#elif KVSCALE_RT_CUDA
 using error_t = cudaError_t;
 using stream_t = cudaStream_t;
 using event_t = cudaEvent_t;
@@ -145,6 +173,21 @@ inline error_t graph_instantiate(graph_exec_t* e, graph_t g) { return hipGraphIn
 inline error_t graph_launch(graph_exec_t e, stream_t s) { return hipGraphLaunch(e, s); }
 inline error_t graph_exec_destroy(graph_exec_t e) { return hipGraphExecDestroy(e); }
 inline error_t graph_destroy(graph_t g) { return hipGraphDestroy(g); }
+#endif
+
+#if defined(__HIPCC__) || defined(__CUDACC__) || KVSCALE_RT_EMU
+/// geometry.hpp's shapes as the runtime's dim3.
+inline dim3 dim(const kernels::Dim3& d) { return dim3(d.x, d.y, d.z); }
+
+/// Enqueues kernel<<<grid, block, 0, stream>>>(args...): on the emulator, runs it on the host.
+template <typename... P, typename... A>
+void launch(void (*kernel)(P...), dim3 grid, dim3 block, stream_t stream, A&&... args) {
+#if KVSCALE_RT_EMU
+  emu::launch(kernel, grid, block, 0, stream, std::forward<A>(args)...);
+#else
+  kernel<<<grid, block, 0, stream>>>(std::forward<A>(args)...);
+#endif
+}
 #endif
 
 /// The public API's type-erased stream back to the runtime's type.

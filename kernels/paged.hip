@@ -1,9 +1,12 @@
 // kernels/paged.hip: paged KV-cache write (vLLM reshape_and_cache_flash semantics) and read.
 //
-// Geometry: blocks of 256 threads = tx threads per token x ty tokens (tx a power of two in
-// [16, 256], sized to the token's 16-element vectors, so small rows such as one 128-wide head at
-// TP8 do not leave whole waves idle). The slot is read and split once per token; negative slots
-// are padding and slots >= num_slots are skipped (they cannot be reported without a sync).
+// Geometry (paged_geometry() in geometry.hpp): blocks of 256 threads = tx threads per token x ty
+// tokens (tx a power of two in [16, 256], sized to the token's 16-element vectors, so small rows
+// such as one 128-wide head at TP8 do not leave whole waves idle). The grid is capped at
+// kMaxPagedBlocks and strides over the tokens, so every num_tokens launches (a grid of one block
+// row per token overflowed ROCm's 2^32 work-item limit from 2^24 tokens of 16 x 128). The slot is
+// read and split once per token; negative slots are padding and slots >= num_slots are skipped
+// (they cannot be reported without a sync).
 //
 // A token's K or V row is one or more contiguous segments: one of num_kv_heads * head_size
 // elements (NHD), or num_kv_heads segments of head_size (HND), `seg_stride` cache bytes apart.
@@ -26,7 +29,7 @@ namespace kvscale {
 namespace kernels {
 namespace {
 
-constexpr unsigned kThreads = 256;
+constexpr unsigned kThreads = kBlockThreads;
 
 // AMD: ask for at least 8 waves per SIMD (so at most 64 VGPRs; results are unchanged). Without it
 // clang-22's scheduler trades occupancy for ILP in the general (head/vector/tail) path of the f32
@@ -94,11 +97,10 @@ __device__ __forceinline__ bool place_token(const PagedParams& p, std::int64_t t
   return true;
 }
 
+// One token's K and V rows, by the blockDim.x threads of row threadIdx.y.
 template <Fp8Format F, DType T, bool kVec>
-__global__ __launch_bounds__(kThreads) KVSCALE_PAGED_OCCUPANCY void paged_write_kernel(PagedParams p) {
+__device__ __forceinline__ void write_token(const PagedParams& p, std::int64_t t) {
   using W = typename dev::Wide<T>::type;
-  const std::int64_t t = static_cast<std::int64_t>(blockIdx.x) * blockDim.y + threadIdx.y;
-  if (t >= p.num_tokens) return;
   TokenPlace pl;
   if (!place_token(p, t, &pl)) return;
   const W* __restrict__ krow = static_cast<const W*>(p.key) + t * p.key_stride;
@@ -132,10 +134,8 @@ __global__ __launch_bounds__(kThreads) KVSCALE_PAGED_OCCUPANCY void paged_write_
 }
 
 template <Fp8Format F, DType T, bool kVec>
-__global__ __launch_bounds__(kThreads) KVSCALE_PAGED_OCCUPANCY void paged_read_kernel(PagedParams p) {
+__device__ __forceinline__ void read_token(const PagedParams& p, std::int64_t t) {
   using W = typename dev::Wide<T>::type;
-  const std::int64_t t = static_cast<std::int64_t>(blockIdx.x) * blockDim.y + threadIdx.y;
-  if (t >= p.num_tokens) return;
   TokenPlace pl;
   if (!place_token(p, t, &pl)) return;
   W* __restrict__ krow = static_cast<W*>(p.key) + t * p.key_stride;
@@ -168,18 +168,29 @@ __global__ __launch_bounds__(kThreads) KVSCALE_PAGED_OCCUPANCY void paged_read_k
   }
 }
 
-bool aligned16(const void* p) { return (reinterpret_cast<std::uintptr_t>(p) & 15u) == 0; }
+template <Fp8Format F, DType T, bool kVec>
+__global__ __launch_bounds__(kThreads) KVSCALE_PAGED_OCCUPANCY void paged_write_kernel(PagedParams p) {
+  const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * blockDim.y;
+  for (std::int64_t t = static_cast<std::int64_t>(blockIdx.x) * blockDim.y + threadIdx.y; t < p.num_tokens; t += stride)
+    write_token<F, T, kVec>(p, t);
+}
 
-// The host half of the launch: parameters, the vector decision, and the geometry.
+template <Fp8Format F, DType T, bool kVec>
+__global__ __launch_bounds__(kThreads) KVSCALE_PAGED_OCCUPANCY void paged_read_kernel(PagedParams p) {
+  const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * blockDim.y;
+  for (std::int64_t t = static_cast<std::int64_t>(blockIdx.x) * blockDim.y + threadIdx.y; t < p.num_tokens; t += stride)
+    read_token<F, T, kVec>(p, t);
+}
+
+// The host half of the launch: parameters and the geometry (vector decision included).
 struct Plan {
   PagedParams p;
-  bool vec;
-  dim3 grid;
-  dim3 block;
+  PagedGeometry g;
 };
 
 Plan plan(DType dtype, const TokenRows& r, const PagedCacheShape& c, const void* key, const void* value,
-          const std::int64_t* slots, const std::uint8_t* kc, const std::uint8_t* vc, const float* ks, const float* vs) {
+          const std::int64_t* slots, const std::uint8_t* kc, const std::uint8_t* vc, const float* ks, const float* vs,
+          std::uint32_t max_blocks) {
   Plan pl{};
   pl.p.key = const_cast<void*>(key);
   pl.p.value = const_cast<void*>(value);
@@ -196,17 +207,7 @@ Plan plan(DType dtype, const TokenRows& r, const PagedCacheShape& c, const void*
   pl.p.heads = static_cast<std::uint32_t>(r.num_kv_heads);
   pl.p.head_size = static_cast<std::uint32_t>(r.head_size);
   pl.p.nhd = c.layout == CacheLayout::nhd;
-  const std::int64_t es = static_cast<std::int64_t>(dtype_size(dtype));
-  const std::int64_t seg_len = pl.p.nhd ? r.num_kv_heads * r.head_size : r.head_size;
-  pl.vec = seg_len % 16 == 0 && aligned16(key) && aligned16(value) && aligned16(kc) && aligned16(vc) &&
-           (r.key_row_stride * es) % 16 == 0 && (r.value_row_stride * es) % 16 == 0;
-  const std::int64_t row = r.num_kv_heads * r.head_size;
-  const std::int64_t work = 2 * ((row + 15) / 16);  // 16-element units of K and V per token
-  unsigned tx = 16;
-  while (tx < kThreads && static_cast<std::int64_t>(tx) < work) tx *= 2;
-  const unsigned ty = kThreads / tx;
-  pl.block = dim3(tx, ty, 1);
-  pl.grid = dim3(static_cast<unsigned>((r.num_tokens + ty - 1) / ty), 1, 1);
+  pl.g = paged_geometry(dtype, r, c.layout, key, value, kc, vc, max_blocks);
   return pl;
 }
 
@@ -219,34 +220,36 @@ constexpr const char* kReadNames[2][3] = {
 
 }  // namespace
 
-rt::error_t launch_paged_write(const PagedWriteArgs& a, rt::stream_t stream, const char** kernel) noexcept {
+rt::error_t launch_paged_write(const PagedWriteArgs& a, rt::stream_t stream, const char** kernel,
+                               std::uint32_t max_blocks) noexcept {
   *kernel = kernel_name(kWriteNames, a.format, a.dtype);
-  const Plan pl =
-      plan(a.dtype, a.rows, a.cache, a.key, a.value, a.slot_mapping, a.key_cache, a.value_cache, a.k_scale, a.v_scale);
+  const Plan pl = plan(a.dtype, a.rows, a.cache, a.key, a.value, a.slot_mapping, a.key_cache, a.value_cache, a.k_scale,
+                       a.v_scale, max_blocks);
   dispatch(a.format, a.dtype, [&](auto fc, auto tc) {
     constexpr Fp8Format F = decltype(fc)::value;
     constexpr DType T = decltype(tc)::value;
-    if (pl.vec) {
-      paged_write_kernel<F, T, true><<<pl.grid, pl.block, 0, stream>>>(pl.p);
+    if (pl.g.vec) {
+      rt::launch(paged_write_kernel<F, T, true>, rt::dim(pl.g.grid), rt::dim(pl.g.block), stream, pl.p);
     } else {
-      paged_write_kernel<F, T, false><<<pl.grid, pl.block, 0, stream>>>(pl.p);
+      rt::launch(paged_write_kernel<F, T, false>, rt::dim(pl.g.grid), rt::dim(pl.g.block), stream, pl.p);
     }
     return 0;
   });
   return rt::get_last_error();
 }
 
-rt::error_t launch_paged_read(const PagedReadArgs& a, rt::stream_t stream, const char** kernel) noexcept {
+rt::error_t launch_paged_read(const PagedReadArgs& a, rt::stream_t stream, const char** kernel,
+                              std::uint32_t max_blocks) noexcept {
   *kernel = kernel_name(kReadNames, a.format, a.dtype);
-  const Plan pl =
-      plan(a.dtype, a.rows, a.cache, a.key, a.value, a.slots, a.key_cache, a.value_cache, a.k_scale, a.v_scale);
+  const Plan pl = plan(a.dtype, a.rows, a.cache, a.key, a.value, a.slots, a.key_cache, a.value_cache, a.k_scale,
+                       a.v_scale, max_blocks);
   dispatch(a.format, a.dtype, [&](auto fc, auto tc) {
     constexpr Fp8Format F = decltype(fc)::value;
     constexpr DType T = decltype(tc)::value;
-    if (pl.vec) {
-      paged_read_kernel<F, T, true><<<pl.grid, pl.block, 0, stream>>>(pl.p);
+    if (pl.g.vec) {
+      rt::launch(paged_read_kernel<F, T, true>, rt::dim(pl.g.grid), rt::dim(pl.g.block), stream, pl.p);
     } else {
-      paged_read_kernel<F, T, false><<<pl.grid, pl.block, 0, stream>>>(pl.p);
+      rt::launch(paged_read_kernel<F, T, false>, rt::dim(pl.g.grid), rt::dim(pl.g.block), stream, pl.p);
     }
     return 0;
   });

@@ -1,7 +1,5 @@
 // gpu::quantize & co.: validate, skip empty calls, launch (kernels/launch.hpp), check the launch.
 // Nothing here allocates or synchronises, so every call can be captured into a graph.
-#include <cstdint>
-#include <limits>
 #include <string>
 
 #include "device_common.hpp"
@@ -21,16 +19,13 @@ Status launch_failed(const char* kernel, rt::error_t e) noexcept {
   return device::fail_call(std::string(kernel) + " launch", device::current_device(), e);
 }
 
-// The paged kernels index a token's row with 32-bit offsets and launch one grid row per token.
+// The paged kernels index within a token's row with 32-bit offsets (kernels/geometry.hpp); any
+// number of tokens launches (the grid is capped and strides over them).
 Status check_paged_limits(const char* op, const TokenRows& r) noexcept {
-  constexpr std::int64_t kMax32 = std::numeric_limits<std::int32_t>::max();
-  if (r.num_kv_heads * r.head_size > kMax32 / 2)
+  if (!kernels::paged_rows_supported(r))
     return detail::fail(Status::unsupported, std::string(op) + ": rows of " +
                                                  std::to_string(r.num_kv_heads * r.head_size) +
                                                  " elements are too long for the GPU kernels");
-  if (r.num_tokens > kMax32)
-    return detail::fail(Status::unsupported, std::string(op) + ": " + std::to_string(r.num_tokens) +
-                                                 " tokens in one call are too many for the GPU kernels");
   return Status::success;
 }
 

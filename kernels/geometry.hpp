@@ -1,0 +1,90 @@
+// kernels/geometry.hpp: the launch geometry of every kernel, as pure host functions.
+//
+// The launchers (contiguous.hip, paged.hip) launch exactly what these functions return, and the
+// host emulator (tests/emulator) runs the same launchers, so the geometry is under test on any
+// machine. Plain C++: no HIP or CUDA header, usable from tests built without a GPU backend.
+//
+// Launch limits. ROCm refuses a launch whose gridDim * blockDim exceeds 2^32 - 1 work-items in
+// any dimension (hipErrorInvalidConfiguration; some hipamd versions wrap it in 32 bits), CUDA one
+// whose gridDim.x exceeds 2^31 - 1. Both kernels loop over their work with a grid stride and cap
+// their grid, so no shape that validate() accepts can exceed either limit:
+//   contiguous: at most kMaxContiguousBlocks x 256 = 2^21 work-items, any n;
+//   paged:      at most kMaxPagedBlocks x 256 = 2^24 work-items, any num_tokens.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+
+#include "kvscale/kv_cache.hpp"
+
+namespace kvscale {
+namespace kernels {
+
+/// A grid or block shape (the runtime's dim3, without the runtime).
+struct Dim3 {
+  std::uint32_t x = 1, y = 1, z = 1;
+};
+
+struct Geometry {
+  Dim3 grid;
+  Dim3 block;
+};
+
+/// Threads per block of every kernel: 4 waves of 64 (AMD), 8 warps (NVIDIA).
+constexpr std::uint32_t kBlockThreads = 256;
+/// Grid caps; the kernels stride over the rest. 8192 blocks are ~27 per CU on MI300X.
+constexpr std::uint32_t kMaxContiguousBlocks = 8192;
+constexpr std::uint32_t kMaxPagedBlocks = 65536;
+
+/// Contiguous quantize/dequantize of n elements: 16 elements per thread and iteration.
+inline Geometry contiguous_geometry(std::size_t n) {
+  const std::size_t vectors = (n + 15) / 16;
+  const std::size_t blocks = std::max<std::size_t>(1, (vectors + kBlockThreads - 1) / kBlockThreads);
+  Geometry g;
+  g.grid.x = static_cast<std::uint32_t>(std::min<std::size_t>(kMaxContiguousBlocks, blocks));
+  g.block.x = kBlockThreads;
+  return g;
+}
+
+/// Paged write/read: blocks of tx threads per token x ty tokens (tx * ty = 256, tx a power of two
+/// in [16, 256] sized to the token's 16-element units of K and V), and the vector-path decision.
+struct PagedGeometry : Geometry {
+  /// Every row, cache and segment is 16-byte aligned: the kernels flatten K and V into 16-element
+  /// vectors. Otherwise each segment runs the scalar-head / vector / scalar-tail routine.
+  bool vec = false;
+};
+
+inline bool aligned16(const void* p) { return (reinterpret_cast<std::uintptr_t>(p) & 15u) == 0; }
+
+/// The rows the paged kernels support (they index within a row with 32-bit offsets):
+/// num_kv_heads * head_size <= 2^30 - 1. Any num_tokens is supported.
+inline bool paged_rows_supported(const TokenRows& r) {
+  constexpr std::int64_t kMaxRow = std::numeric_limits<std::int32_t>::max() / 2;
+  return r.num_kv_heads > 0 && r.head_size > 0 && r.num_kv_heads <= kMaxRow / r.head_size;
+}
+
+/// `max_blocks` is kMaxPagedBlocks in the library; tests lower it to exercise the grid stride.
+inline PagedGeometry paged_geometry(DType dtype, const TokenRows& r, CacheLayout layout, const void* key,
+                                    const void* value, const void* key_cache, const void* value_cache,
+                                    std::uint32_t max_blocks = kMaxPagedBlocks) {
+  PagedGeometry g;
+  const std::int64_t es = static_cast<std::int64_t>(dtype_size(dtype));
+  const std::int64_t row = r.num_kv_heads * r.head_size;
+  const std::int64_t seg_len = layout == CacheLayout::nhd ? row : r.head_size;
+  g.vec = seg_len % 16 == 0 && aligned16(key) && aligned16(value) && aligned16(key_cache) && aligned16(value_cache) &&
+          (r.key_row_stride * es) % 16 == 0 && (r.value_row_stride * es) % 16 == 0;
+  const std::int64_t work = 2 * ((row + 15) / 16);  // 16-element units of K and V per token
+  std::uint32_t tx = 16;
+  while (tx < kBlockThreads && static_cast<std::int64_t>(tx) < work) tx *= 2;
+  const std::uint32_t ty = kBlockThreads / tx;
+  g.block.x = tx;
+  g.block.y = ty;
+  const std::int64_t blocks = std::max<std::int64_t>(1, (r.num_tokens + ty - 1) / ty);
+  g.grid.x = static_cast<std::uint32_t>(std::min<std::int64_t>(std::max<std::uint32_t>(1, max_blocks), blocks));
+  return g;
+}
+
+}  // namespace kernels
+}  // namespace kvscale
