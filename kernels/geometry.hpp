@@ -6,10 +6,12 @@
 //
 // Launch limits. ROCm refuses a launch whose gridDim * blockDim exceeds 2^32 - 1 work-items in
 // any dimension (hipErrorInvalidConfiguration; some hipamd versions wrap it in 32 bits), CUDA one
-// whose gridDim.x exceeds 2^31 - 1. Both kernels loop over their work with a grid stride and cap
-// their grid, so no shape that validate() accepts can exceed either limit:
-//   contiguous: at most kMaxContiguousBlocks x 256 = 2^21 work-items, any n;
-//   paged:      at most kMaxPagedBlocks x 256 = 2^24 work-items, any num_tokens.
+// whose gridDim.x exceeds 2^31 - 1. Every grid is capped, so no shape that validate() accepts can
+// exceed either limit:
+//   contiguous: at most kMaxContiguousBlocks x 256 = 2^21 work-items, a grid-stride loop over any n;
+//   paged:      at most kMaxPagedBlocks x 256 = 2^24 work-items per launch; the launcher splits
+//               any num_tokens into launches of grid.x * block.y tokens (a loop in the kernel
+//               would cost the scalar path its 64-VGPR budget on gfx942/gfx950).
 #pragma once
 
 #include <algorithm>
@@ -65,7 +67,7 @@ inline bool paged_rows_supported(const TokenRows& r) {
   return r.num_kv_heads > 0 && r.head_size > 0 && r.num_kv_heads <= kMaxRow / r.head_size;
 }
 
-/// `max_blocks` is kMaxPagedBlocks in the library; tests lower it to exercise the grid stride.
+/// `max_blocks` is kMaxPagedBlocks in the library; tests lower it to exercise the split launches.
 inline PagedGeometry paged_geometry(DType dtype, const TokenRows& r, CacheLayout layout, const void* key,
                                     const void* value, const void* key_cache, const void* value_cache,
                                     std::uint32_t max_blocks = kMaxPagedBlocks) {

@@ -2,9 +2,10 @@
 //
 // Geometry (paged_geometry() in geometry.hpp): blocks of 256 threads = tx threads per token x ty
 // tokens (tx a power of two in [16, 256], sized to the token's 16-element vectors, so small rows
-// such as one 128-wide head at TP8 do not leave whole waves idle). The grid is capped at
-// kMaxPagedBlocks and strides over the tokens, so every num_tokens launches (a grid of one block
-// row per token overflowed ROCm's 2^32 work-item limit from 2^24 tokens of 16 x 128). The slot is
+// such as one 128-wide head at TP8 do not leave whole waves idle). Each grid is capped at
+// kMaxPagedBlocks and the launcher splits larger calls into several stream-ordered launches, so
+// every num_tokens launches (a grid of one block row per token overflowed ROCm's 2^32 work-item
+// limit from 2^24 tokens of 16 x 128). The slot is
 // read and split once per token; negative slots are padding and slots >= num_slots are skipped
 // (they cannot be reported without a sync).
 //
@@ -51,6 +52,7 @@ struct PagedParams {
   std::uint8_t* value_cache;
   const float* k_scale;
   const float* v_scale;
+  std::int64_t first_token;  // of this launch: the launcher splits calls over kMaxPagedBlocks
   std::int64_t num_tokens;
   std::int64_t key_stride;  // elements
   std::int64_t value_stride;
@@ -170,16 +172,31 @@ __device__ __forceinline__ void read_token(const PagedParams& p, std::int64_t t)
 
 template <Fp8Format F, DType T, bool kVec>
 __global__ __launch_bounds__(kThreads) KVSCALE_PAGED_OCCUPANCY void paged_write_kernel(PagedParams p) {
-  const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * blockDim.y;
-  for (std::int64_t t = static_cast<std::int64_t>(blockIdx.x) * blockDim.y + threadIdx.y; t < p.num_tokens; t += stride)
-    write_token<F, T, kVec>(p, t);
+  // One token per thread row, no loop: a grid-stride loop around the scalar path costs the gfx942 /
+  // gfx950 builds their 64-VGPR budget (scratch spills). Large calls are split by the launcher.
+  const std::int64_t t = p.first_token + static_cast<std::int64_t>(blockIdx.x) * blockDim.y + threadIdx.y;
+  if (t < p.num_tokens) write_token<F, T, kVec>(p, t);
 }
 
 template <Fp8Format F, DType T, bool kVec>
 __global__ __launch_bounds__(kThreads) KVSCALE_PAGED_OCCUPANCY void paged_read_kernel(PagedParams p) {
-  const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * blockDim.y;
-  for (std::int64_t t = static_cast<std::int64_t>(blockIdx.x) * blockDim.y + threadIdx.y; t < p.num_tokens; t += stride)
-    read_token<F, T, kVec>(p, t);
+  const std::int64_t t = p.first_token + static_cast<std::int64_t>(blockIdx.x) * blockDim.y + threadIdx.y;
+  if (t < p.num_tokens) read_token<F, T, kVec>(p, t);
+}
+
+/// Launches `kernel` over every token in launches of at most g.grid.x blocks (each a capped grid),
+/// in stream order. Returns the first launch error.
+template <class Kernel>
+rt::error_t launch_chunks(Kernel kernel, const PagedGeometry& g, PagedParams p, rt::stream_t stream) {
+  const std::int64_t per_launch = static_cast<std::int64_t>(g.grid.x) * g.block.y;
+  for (p.first_token = 0; p.first_token < p.num_tokens; p.first_token += per_launch) {
+    Dim3 grid = g.grid;
+    const std::int64_t left = (p.num_tokens - p.first_token + g.block.y - 1) / g.block.y;
+    grid.x = static_cast<std::uint32_t>(std::min<std::int64_t>(grid.x, left));
+    rt::launch(kernel, rt::dim(grid), rt::dim(g.block), stream, p);
+    if (rt::error_t e = rt::peek_last_error(); e != rt::success) return e;
+  }
+  return rt::success;
 }
 
 // The host half of the launch: parameters and the geometry (vector decision included).
@@ -229,9 +246,9 @@ rt::error_t launch_paged_write(const PagedWriteArgs& a, rt::stream_t stream, con
     constexpr Fp8Format F = decltype(fc)::value;
     constexpr DType T = decltype(tc)::value;
     if (pl.g.vec) {
-      rt::launch(paged_write_kernel<F, T, true>, rt::dim(pl.g.grid), rt::dim(pl.g.block), stream, pl.p);
+      (void)launch_chunks(paged_write_kernel<F, T, true>, pl.g, pl.p, stream);
     } else {
-      rt::launch(paged_write_kernel<F, T, false>, rt::dim(pl.g.grid), rt::dim(pl.g.block), stream, pl.p);
+      (void)launch_chunks(paged_write_kernel<F, T, false>, pl.g, pl.p, stream);
     }
     return 0;
   });
@@ -247,9 +264,9 @@ rt::error_t launch_paged_read(const PagedReadArgs& a, rt::stream_t stream, const
     constexpr Fp8Format F = decltype(fc)::value;
     constexpr DType T = decltype(tc)::value;
     if (pl.g.vec) {
-      rt::launch(paged_read_kernel<F, T, true>, rt::dim(pl.g.grid), rt::dim(pl.g.block), stream, pl.p);
+      (void)launch_chunks(paged_read_kernel<F, T, true>, pl.g, pl.p, stream);
     } else {
-      rt::launch(paged_read_kernel<F, T, false>, rt::dim(pl.g.grid), rt::dim(pl.g.block), stream, pl.p);
+      (void)launch_chunks(paged_read_kernel<F, T, false>, pl.g, pl.p, stream);
     }
     return 0;
   });

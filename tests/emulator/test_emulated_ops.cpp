@@ -52,7 +52,7 @@ std::vector<Group> groups() {
   for (Op op : {Op::paged_write, Op::paged_read}) {
     for (const OpCase& c : paged_cases(op)) {
       all.push_back(c);
-      if (c.pad == 0 && c.base == 0) {  // the grid stride: 2 blocks for all the tokens
+      if (c.pad == 0 && c.base == 0) {  // capped grids: launches of 2 blocks for all the tokens
         OpCase s = c;
         s.max_blocks = 2;
         all.push_back(s);

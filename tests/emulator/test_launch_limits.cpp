@@ -121,7 +121,8 @@ class Sparse {
 };
 
 // 2^24 tokens of 16 x 128 bf16: every slot is -1 except three tokens, the first, one in the
-// middle and the last; the emulator runs only the blocks that own them (by the grid stride).
+// middle and the last; the emulator runs only the blocks that own them in each of the launcher's
+// launches (token t is in block (t / block.y) % grid.x of launch t / (grid.x * block.y)).
 TEST(LaunchLimits, PagedWriteAndReadAtTwoToThe24Tokens) {
   const std::int64_t tokens = 1 << 24, heads = 16, hs = 128, row = heads * hs;
   const std::int64_t valid[] = {0, 12345678, tokens - 1};
