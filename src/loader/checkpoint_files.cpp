@@ -27,12 +27,6 @@ bool exists(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0;
 }
 
-std::string pointer_to(std::string_view key) {
-  std::string p;
-  append_pointer_segment(p, key);
-  return p;
-}
-
 /// A shard name must be a plain file name in the checkpoint directory: it comes from a hub.
 bool plain_file_name(const std::string& n) {
   return !n.empty() && n.find('/') == std::string::npos && n.find('\\') == std::string::npos &&

@@ -26,6 +26,7 @@
 #include <utility>
 
 #include "json_reader.hpp"
+#include "text.hpp"
 
 namespace kvscale {
 namespace loader {
@@ -77,36 +78,6 @@ const DtypeInfo* dtype_info(StDtype d) noexcept {
 
 // ---------------------------------------------------------------------------------------------
 // Message helpers
-
-/// JSON-style quoted form of s for one-line messages: escapes quotes, backslashes and control
-/// characters; truncated to about max_bytes (at a UTF-8 boundary) with "..." appended.
-std::string quote(std::string_view s, std::size_t max_bytes = 64) {
-  std::string out = "\"";
-  std::size_t n = s.size();
-  bool truncated = false;
-  if (n > max_bytes) {
-    n = max_bytes;
-    while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0u) == 0x80u) --n;
-    truncated = true;
-  }
-  static const char kHex[] = "0123456789abcdef";
-  for (std::size_t i = 0; i < n; ++i) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20 || c == 0x7F) {
-      out += "\\u00";
-      out += kHex[c >> 4];
-      out += kHex[c & 15u];
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  out += '"';
-  if (truncated) out += "...";
-  return out;
-}
 
 /// What a JSON value is, for "found ..." (scalars with their value).
 std::string describe(const json& v) {
@@ -195,7 +166,7 @@ bool check_metadata(const json& meta, Sink& sink) {
   for (auto it = meta.begin(); it != meta.end(); ++it) {
     if (it.value().is_string()) continue;
     ok = false;
-    if (!sink.add(DiagCode::safetensors_metadata_invalid, ptr + "/" + json_pointer_token(it.key()),
+    if (!sink.add(DiagCode::safetensors_metadata_invalid, ptr + pointer_to(it.key()),
                   "expected a string value in __metadata__, found " + describe(it.value()) +
                       " (hint: writers store every metadata value as a string, e.g. \"1\")"))
       break;
@@ -212,7 +183,7 @@ struct TensorCheck {
 
 /// S4 and the per-tensor part of S5 for one entry.
 void check_tensor(const std::string& name, const json& v, std::uint64_t data_bytes, Sink& sink, TensorCheck* tc) {
-  const std::string base = "/" + json_pointer_token(name);
+  const std::string base = pointer_to(name);
   if (!v.is_object()) {
     sink.add(DiagCode::safetensors_tensor_invalid, base,
              "expected a tensor entry {\"dtype\", \"shape\", \"data_offsets\"}, found " + describe(v));
@@ -224,7 +195,7 @@ void check_tensor(const std::string& name, const json& v, std::uint64_t data_byt
     const std::string& k = it.key();
     if (k == "dtype" || k == "shape" || k == "data_offsets") continue;
     ok = false;
-    sink.add(DiagCode::safetensors_tensor_invalid, base + "/" + json_pointer_token(k),
+    sink.add(DiagCode::safetensors_tensor_invalid, base + pointer_to(k),
              "expected only the keys dtype, shape and data_offsets in a tensor entry, found the key " + quote(k) +
                  " (kvscale refuses entries it does not fully understand)");
   }
@@ -364,7 +335,7 @@ bool check_coverage(std::vector<Span>& spans, std::uint64_t data_bytes, Sink& si
   std::uint64_t cursor = 0;
   const std::string* prev = nullptr;
   for (const Span& s : spans) {
-    const std::string ptr = "/" + json_pointer_token(*s.name) + "/data_offsets";
+    const std::string ptr = pointer_to(*s.name) + "/data_offsets";
     const std::string after = prev ? "the end of " + quote(*prev) : std::string("the start of the data buffer");
     if (s.begin > cursor) {
       ok = false;
@@ -473,20 +444,6 @@ bool st_dtype_from_name(std::string_view name, StDtype* out) noexcept {
     }
   }
   return false;
-}
-
-std::string json_pointer_token(std::string_view key) {
-  std::string out;
-  out.reserve(key.size());
-  for (char c : key) {
-    if (c == '~')
-      out += "~0";
-    else if (c == '/')
-      out += "~1";
-    else
-      out += c;
-  }
-  return out;
 }
 
 bool check_safetensors_prefix(std::string_view prefix, std::uint64_t file_size, const LoadLimits& limits, Sink& sink,
@@ -684,14 +641,14 @@ bool SafetensorsFile::read_tensor(const StTensor& t, std::vector<std::uint8_t>* 
     } restore{sink, saved};
     bytes->clear();
     if (fd_ < 0 || t.end < t.begin || t.end > header_.data_bytes) {
-      sink.add(DiagCode::internal_error, "/" + json_pointer_token(t.name),
+      sink.add(DiagCode::internal_error, pointer_to(t.name),
                "expected a tensor of this open file, found " + std::string(fd_ < 0 ? "no open file" : "other offsets"));
       return false;
     }
     const std::uint64_t size = t.end - t.begin;
     const std::uint64_t limit = std::min(max_bytes, kMaxScaleTensorBytes);
     if (size > limit) {
-      sink.add(DiagCode::scale_shape_invalid, "/" + json_pointer_token(t.name) + "/shape",
+      sink.add(DiagCode::scale_shape_invalid, pointer_to(t.name) + "/shape",
                "expected a scale tensor of at most " + u64s(limit) +
                    " bytes (one value per tensor or per KV head), found " + u64s(size) + " bytes (shape " +
                    shape_text(t.shape) + " of " + st_dtype_name(t.dtype) + "); not read");

@@ -134,8 +134,6 @@ class SafetensorsFile {
   StHeader header_;
 };
 
-/// RFC 6901 escaping of one reference token ("~" -> "~0", "/" -> "~1").
-std::string json_pointer_token(std::string_view key);
 
 }  // namespace loader
 }  // namespace kvscale

@@ -72,5 +72,11 @@ std::int64_t canonical_index(std::string_view k) {
   return v;
 }
 
+std::string pointer_to(std::string_view key) {
+  std::string p;
+  append_pointer_segment(p, key);
+  return p;
+}
+
 }  // namespace loader
 }  // namespace kvscale

@@ -20,6 +20,9 @@ std::string number_text(std::string_view s);
 /// Appends "/" + key to an RFC 6901 pointer, escaping '~' as "~0" and '/' as "~1".
 void append_pointer_segment(std::string& ptr, std::string_view key);
 
+/// "/" + key escaped as above: the pointer to a top-level key (a tensor in a safetensors header).
+std::string pointer_to(std::string_view key);
+
 /// H1: the value of "0" or [1-9][0-9]* within int32; -1 when the key is not canonical.
 std::int64_t canonical_index(std::string_view k);
 

@@ -318,7 +318,7 @@ struct OpCase {
       } else {
         x = make_input(dtype, n, seed, ks);
       }
-      std::memcpy(in.bytes.data() + wide, x.data(), x.size());
+      if (!x.empty()) std::memcpy(in.bytes.data() + wide, x.data(), x.size());  // n may be 0
       b.push_back(std::move(in));
       b.push_back(Buffer{"out",
                          random_bytes(offsets.fp8_bytes + n + kGuard, seed + 2000),

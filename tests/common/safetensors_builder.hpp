@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "common/temp_dir.hpp"
+
 namespace kvscale {
 namespace test {
 
@@ -85,27 +87,6 @@ inline void write_text(const std::string& path, const std::string& text) {
   std::fwrite(text.data(), 1, text.size(), f);
   std::fclose(f);
 }
-
-/// A temporary directory, removed with its contents.
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/kvscale_test_XXXXXX";
-    const char* d = ::mkdtemp(tmpl);
-    path_ = d ? d : "";
-  }
-  ~TempDir() {
-    const std::string cmd = "rm -rf '" + path_ + "'";
-    if (!path_.empty()) (void)std::system(cmd.c_str());
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 /// A llama-like config.json with `layers` layers and `kv_heads` KV heads; `quant` is the
 /// quantization_config object text ("" for none).

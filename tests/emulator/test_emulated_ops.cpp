@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,10 @@ struct Group {
   std::string name;
   std::vector<OpCase> cases;
 };
+
+/// gtest prints a parameter into the ctest name; the group's name says it all (without this, 56
+/// raw bytes of the object).
+void PrintTo(const Group& g, std::ostream* os) { *os << g.name; }
 
 // The hardware flavours only differ from the generic build for their native format.
 bool in_scope(Fp8Format f) {

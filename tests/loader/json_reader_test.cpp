@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "common/temp_dir.hpp"
 #include "kvscale/scales.hpp"
 #include "sink.hpp"
 
@@ -167,31 +168,7 @@ TEST(JsonReader, DiagnosticsCarryTheFileLabel) {
   EXPECT_EQ(kvscale::diagnostic_location(sink.diags()[0]), "config.json:");
 }
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/kvscale_json_reader_XXXXXX";
-    const char* d = ::mkdtemp(tmpl);
-    path_ = d ? d : "";
-  }
-  ~TempDir() {
-    const std::string cmd = "rm -rf '" + path_ + "'";
-    if (!path_.empty()) (void)std::system(cmd.c_str());
-  }
-  std::string file(const std::string& name, const std::string& content) const {
-    const std::string p = path_ + "/" + name;
-    FILE* f = std::fopen(p.c_str(), "wb");
-    if (f) {
-      std::fwrite(content.data(), 1, content.size(), f);
-      std::fclose(f);
-    }
-    return p;
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using kvscale::test::TempDir;
 
 Parsed read(const std::string& path, JsonLimits limits = {}) {
   Sink sink(100);

@@ -9,37 +9,14 @@
 #include <cstdlib>
 #include <string>
 
+#include "common/temp_dir.hpp"
 #include "kvscale/scales.hpp"
 
 namespace {
 
 using kvscale::DiagCode;
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/kvscale_loader_io_XXXXXX";
-    const char* d = ::mkdtemp(tmpl);
-    path_ = d ? d : "";
-  }
-  ~TempDir() {
-    const std::string cmd = "rm -rf '" + path_ + "'";
-    if (!path_.empty()) (void)std::system(cmd.c_str());
-  }
-  std::string file(const std::string& name, const std::string& content) const {
-    const std::string p = path_ + "/" + name;
-    FILE* f = std::fopen(p.c_str(), "wb");
-    if (f) {
-      std::fwrite(content.data(), 1, content.size(), f);
-      std::fclose(f);
-    }
-    return p;
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using kvscale::test::TempDir;
 
 const char kValid[] =
     "{\"model_type\": \"llama\", \"kv_cache\": {\"dtype\": \"float8_e4m3fn\", \"scaling_factor\": {\"0\": {\"0\": "

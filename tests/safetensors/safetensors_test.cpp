@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "common/temp_dir.hpp"
 #include "kvscale/scales.hpp"
 #include "sink.hpp"
 
@@ -28,31 +29,7 @@ using kvscale::loader::Sink;
 using kvscale::loader::StDtype;
 using kvscale::loader::StHeader;
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/kvscale_safetensors_XXXXXX";
-    const char* d = ::mkdtemp(tmpl);
-    path_ = d ? d : "";
-  }
-  ~TempDir() {
-    const std::string cmd = "rm -rf '" + path_ + "'";
-    if (!path_.empty()) (void)std::system(cmd.c_str());
-  }
-  std::string file(const std::string& name, const std::string& content) const {
-    const std::string p = path_ + "/" + name;
-    FILE* f = std::fopen(p.c_str(), "wb");
-    if (f) {
-      std::fwrite(content.data(), 1, content.size(), f);
-      std::fclose(f);
-    }
-    return p;
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using kvscale::test::TempDir;
 
 /// u64 LE N | header | data.
 std::string container(const std::string& header, const std::string& data = "") {
