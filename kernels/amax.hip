@@ -40,6 +40,19 @@ struct AmaxParams {
   std::uint32_t units_per_head;
 };
 
+// __syncthreads() as ROCm >= 6 defines it (release fence, s_barrier, acquire fence). ROCm 5.2's
+// header calls the device library's __atomic_work_item_fence instead, which the clang-22
+// gfx942/gfx950 device check (built with -nogpulib) cannot link, and which would be a call.
+__device__ __forceinline__ void block_barrier() {
+#if defined(__HIP_DEVICE_COMPILE__)
+  __builtin_amdgcn_fence(__ATOMIC_RELEASE, "workgroup");
+  __builtin_amdgcn_s_barrier();
+  __builtin_amdgcn_fence(__ATOMIC_ACQUIRE, "workgroup");
+#else
+  __syncthreads();
+#endif
+}
+
 __device__ __forceinline__ std::uint32_t umax(std::uint32_t a, std::uint32_t b) { return a > b ? a : b; }
 
 // |x| as bits of the element type, NaN -> 0.
@@ -114,13 +127,13 @@ __global__ __launch_bounds__(kThreads) void observe_amax_kernel(AmaxParams p) {
     }
     red[0][tid] = to_f32_bits<T>(km);
     red[1][tid] = to_f32_bits<T>(vm);
-    __syncthreads();
+    block_barrier();
     for (unsigned s = kThreads / 2; s > 0; s >>= 1) {
       if (tid < s) {
         red[0][tid] = umax(red[0][tid], red[0][tid + s]);
         red[1][tid] = umax(red[1][tid], red[1][tid + s]);
       }
-      __syncthreads();
+      block_barrier();
     }
     if (tid == 0) {
       const std::uint32_t k = red[0][0], v = red[1][0];
@@ -133,7 +146,7 @@ __global__ __launch_bounds__(kThreads) void observe_amax_kernel(AmaxParams p) {
         atomicMax(p.amax + 1, v);
       }
     }
-    __syncthreads();  // red is reused for the next head
+    block_barrier();  // red is reused for the next head
   }
 }
 
