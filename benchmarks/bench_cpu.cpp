@@ -327,6 +327,63 @@ BENCHMARK(BM_paged_write)->Apply(shapes)->UseRealTime();
 BENCHMARK(BM_paged_read)->Apply(shapes)->UseRealTime();
 BENCHMARK(BM_memcpy_paged)->Apply(shapes)->UseRealTime();
 
+// ---- calibration: observe_amax (range = tokens, heads; head size 128, bf16) -------------------
+// Baseline: memchr over the same K and V bytes for a byte that never occurs (glibc's vectorised
+// read-only scan), on one thread; observe_amax_1t runs on one thread too. Bytes: K + V read once.
+
+struct AmaxData {
+  std::int64_t tokens, heads;
+  std::vector<std::uint16_t> k, v;
+  std::vector<float> amax;
+  AmaxData(std::int64_t t, std::int64_t h)
+      : tokens(t),
+        heads(h),
+        k(bf16_data(static_cast<std::size_t>(t * h * 128))),
+        v(k.rbegin(), k.rend()),
+        amax(static_cast<std::size_t>(kvscale::amax_floats(h)), 0.0f) {}
+  kvscale::ObserveAmaxArgs args() {
+    const std::int64_t row = heads * 128;
+    return kvscale::ObserveAmaxArgs{
+        DType::bf16, kvscale::TokenRows{tokens, heads, 128, row, row}, k.data(), v.data(), nullptr, amax.data()};
+  }
+  double bytes() const { return static_cast<double>(k.size() + v.size()) * 2.0; }
+};
+
+void run_observe(benchmark::State& st, int threads) {
+  AmaxData d(st.range(0), st.range(1));
+  const int saved = cpu::num_threads();
+  if (threads > 0) cpu::set_num_threads(threads);
+  const kvscale::ObserveAmaxArgs a = d.args();
+  for (auto _ : st) {
+    if (cpu::observe_amax(a) != kvscale::Status::success) st.SkipWithError("observe_amax failed");
+    benchmark::ClobberMemory();
+  }
+  cpu::set_num_threads(saved);
+  set_bytes(st, d.bytes());
+}
+void BM_observe_amax(benchmark::State& st) { run_observe(st, 0); }
+void BM_observe_amax_1t(benchmark::State& st) { run_observe(st, 1); }
+
+void BM_read_memchr(benchmark::State& st) {
+  AmaxData d(st.range(0), st.range(1));
+  for (auto& x : d.k) x = 0x3F80;  // memchr looks for 0x01, which then never occurs
+  for (auto& x : d.v) x = 0x3F80;
+  for (auto _ : st) {
+    const void* a = std::memchr(d.k.data(), 0x01, d.k.size() * 2);
+    const void* b = std::memchr(d.v.data(), 0x01, d.v.size() * 2);
+    benchmark::DoNotOptimize(a);
+    benchmark::DoNotOptimize(b);
+  }
+  set_bytes(st, d.bytes());
+}
+
+void amax_shapes(benchmark::internal::Benchmark* b) {
+  for (std::int64_t tokens : {256, 2048, 16384}) b->Args({tokens, 8});
+}
+BENCHMARK(BM_observe_amax_1t)->Apply(amax_shapes)->UseRealTime();
+BENCHMARK(BM_read_memchr)->Apply(amax_shapes)->UseRealTime();
+BENCHMARK(BM_observe_amax)->Apply(amax_shapes)->UseRealTime();
+
 // ---- summary -----------------------------------------------------------------------------------
 
 // Records bytes/s of every run; prints the ratios once everything ran.
@@ -372,6 +429,15 @@ class RatioReporter : public benchmark::ConsoleReporter {
         }
       }
     }
+    std::printf("\n%-26s %10s %10s %16s\n", "observe_amax (bf16, 8x128)", "1t GB/s", "/memchr", "pool GB/s");
+    for (std::int64_t tokens : {256, 2048, 16384}) {
+      const std::string arg = "/" + std::to_string(tokens) + "/8/real_time";
+      const double one = get("BM_observe_amax_1t" + arg);
+      if (one <= 0) continue;
+      const std::string label = std::to_string(tokens) + " tokens";
+      std::printf("%-26s %10.2f %10s %16.2f\n", label.c_str(), one / 1e9,
+                  ratio(one, get("BM_read_memchr" + arg)).c_str(), get("BM_observe_amax" + arg) / 1e9);
+    }
   }
 
  private:
@@ -397,8 +463,8 @@ int main(int argc, char** argv) {
   cpu::Isa max_isa = cpu::Isa::best;
   if (const char* isa = std::getenv("KVSCALE_ISA"))
     max_isa = (std::string(isa) == "scalar" ? cpu::Isa::scalar
-                     : std::string(isa) == "avx2" ? cpu::Isa::avx2
-                                                  : cpu::Isa::best);
+               : std::string(isa) == "avx2" ? cpu::Isa::avx2
+                                            : cpu::Isa::best);
   // Environment: KVSCALE_THREADS=<n>, KVSCALE_ISA=scalar|avx2|best.
   std::printf("kvscale CPU backend: isa %s, %d threads\n", cpu::isa_name(cpu::set_max_isa(max_isa)),
               cpu::num_threads());

@@ -99,6 +99,7 @@ struct Work {
   std::function<void(std::size_t)> kernel;  // launch for rotation index i
   std::function<void(std::size_t)> copy;    // same traffic as a D2D copy
   std::function<void(std::size_t)> naive;   // optional
+  std::function<void(std::size_t)> read;    // optional: a read-only pass over the same bytes (observe_amax)
 };
 
 void run(benchmark::State& st, const Work& w) {
@@ -124,6 +125,13 @@ void run(benchmark::State& st, const Work& w) {
     std::size_t c3 = 0;
     (void)time_batch(w.naive, 2, &c3);
     st.counters["x_naive"] = kernel_s / time_batch(w.naive, batch, &c3);
+  }
+  if (w.read) {
+    std::size_t c4 = 0;
+    (void)time_batch(w.read, 2, &c4);
+    const double read_s = time_batch(w.read, batch, &c4);
+    st.counters["x_read"] = kernel_s / read_s;  // goal <= 1.25 (>= 0.8x the read's throughput)
+    st.counters["read_GBps"] = static_cast<double>(w.traffic) / read_s * 1e-9;
   }
 }
 
@@ -292,6 +300,52 @@ void bm_paged(benchmark::State& st, PagedOp op, const Model& m, Fp8Format f, DTy
   st.counters["tokens"] = static_cast<double>(tokens);
 }
 
+// ---- calibration: observe_amax over K and V rows (tokens x heads x head_size, dense) ----------------
+// Traffic: K and V read once, int64 slots (1 in 64 padding). Baselines: the D2D copy of the same
+// traffic, and (x_read) a plain read-only max reduction over the same K and V bytes.
+
+void bm_amax(benchmark::State& st, const Model& m, DType t, std::int64_t tokens, bool cold) {
+  const std::size_t es = dtype_size(t);
+  const std::size_t nt = static_cast<std::size_t>(tokens);
+  const std::size_t bytes = nt * static_cast<std::size_t>(m.heads * m.head_size) * es;  // K (= V)
+  const std::size_t traffic = 2 * bytes + nt * 8;
+  const std::size_t sets = sets_for(traffic, cold);
+  gpu::DeviceBuffer key = alloc(bytes * sets), value = alloc(bytes * sets), amax = alloc(4096);
+  fill_values(key, t);
+  fill_values(value, t);
+  check(amax.fill(0, nullptr), "fill");
+  std::vector<std::int64_t> slots(nt);
+  for (std::size_t i = 0; i < nt; ++i) slots[i] = i % 64 == 63 ? -1 : static_cast<std::int64_t>(i);
+  gpu::DeviceBuffer dslots = alloc(nt * 8);
+  check(dslots.upload(slots.data(), nt * 8, nullptr), "upload");
+  check(gpu::synchronize(nullptr), "synchronize");
+  const TokenRows rows{tokens, m.heads, m.head_size, m.heads * m.head_size, m.heads * m.head_size};
+  auto* kp = static_cast<std::uint8_t*>(key.data());
+  auto* vp = static_cast<std::uint8_t*>(value.data());
+  Work work;
+  work.traffic = traffic;
+  work.kernel = [&](std::size_t i) {
+    const std::size_t o = (i % sets) * bytes;
+    check(gpu::observe_amax(ObserveAmaxArgs{t, rows, kp + o, vp + o, static_cast<const std::int64_t*>(dslots.data()),
+                                            static_cast<float*>(amax.data())},
+                            nullptr),
+          "gpu::observe_amax");
+  };
+  CopyBaseline copy(traffic, sets);
+  work.copy = copy.fn();
+#if defined(KVSCALE_BENCH_HAVE_BASELINE)
+  work.read = [&](std::size_t i) {
+    const std::size_t o = (i % sets) * bytes;
+    check(baseline::read_max(kp + o, vp + o, bytes, static_cast<unsigned*>(amax.data()) + 512, nullptr) == 0
+              ? Status::success
+              : Status::device_error,
+          "baseline::read_max");
+  };
+#endif
+  run(st, work);
+  st.counters["tokens"] = static_cast<double>(tokens);
+}
+
 const char* fmt(Fp8Format f) { return f == Fp8Format::e4m3fn ? "fn" : "fnuz"; }
 
 void register_all() {
@@ -322,6 +376,14 @@ void register_all() {
   // Bulk dequantize: 1 GiB of fp8 -> 2 GiB of bf16 (the only case that really measures HBM).
   reg(std::string("dequantize_bulk/") + fmt(g_native) + "/bf16/1GiB",
       [=](benchmark::State& st) { bm_contiguous(st, Op::dequantize, g_native, bf16, std::size_t{1} << 30, false); });
+  // Calibration: observe_amax, Llama-3 shapes, bf16 and f32.
+  for (const Model& m : kModels)
+    for (DType t : {DType::bf16, DType::f32})
+      for (bool cold : {false, true})
+        for (std::int64_t tokens : {256, 2048, 16384})
+          reg(std::string("observe_amax/") + m.name + "/" + dtype_name(t) + "/tokens=" + std::to_string(tokens) + "/" +
+                  (cold ? "cold" : "warm"),
+              [=, &m](benchmark::State& st) { bm_amax(st, m, t, tokens, cold); });
   // Paged: Llama-3 shapes, decode batches and prefill chunks.
   for (const Model& m : kModels) {
     for (bool cold : {false, true}) {

@@ -63,6 +63,31 @@ __global__ void naive_paged_write(const typename dev::Wide<T>::type* key, const 
 
 constexpr unsigned kThreads = 512;
 
+// A plain read-only reduction: grid-stride 16-byte loads of two buffers, a shared-memory block
+// reduction, one atomic per block.
+__global__ void read_max_kernel(const uint4* a, const uint4* b, std::size_t n, unsigned* out) {
+  __shared__ unsigned red[kThreads];
+  unsigned m = 0;
+  for (std::size_t i = static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += static_cast<std::size_t>(gridDim.x) * blockDim.x) {
+    const uint4 x = a[i], y = b[i];
+    const unsigned u =
+        (x.x > x.y ? x.x : x.y) > (x.z > x.w ? x.z : x.w) ? (x.x > x.y ? x.x : x.y) : (x.z > x.w ? x.z : x.w);
+    const unsigned v =
+        (y.x > y.y ? y.x : y.y) > (y.z > y.w ? y.z : y.w) ? (y.x > y.y ? y.x : y.y) : (y.z > y.w ? y.z : y.w);
+    m = m > u ? m : u;
+    m = m > v ? m : v;
+  }
+  red[threadIdx.x] = m;
+  __syncthreads();
+  for (unsigned s = kThreads / 2; s > 0; s >>= 1) {
+    if (threadIdx.x < s)
+      red[threadIdx.x] = red[threadIdx.x] > red[threadIdx.x + s] ? red[threadIdx.x] : red[threadIdx.x + s];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) atomicMax(out, red[0]);
+}
+
 unsigned blocks(std::size_t n) {
   return static_cast<unsigned>(std::max<std::size_t>(1, (n + kThreads - 1) / kThreads));
 }
@@ -105,6 +130,15 @@ int paged_write(Fp8Format f, DType t, const void* key, const void* value, const 
         value_cache, k_scale, v_scale);
     return 0;
   });
+  return static_cast<int>(rt::get_last_error());
+}
+
+int read_max(const void* a, const void* b, std::size_t bytes, unsigned* out, void* stream) {
+  const std::size_t n = bytes / 16;
+  const unsigned grid =
+      static_cast<unsigned>(std::min<std::size_t>(8192, std::max<std::size_t>(1, (n + kThreads - 1) / kThreads)));
+  read_max_kernel<<<grid, kThreads, 0, rt::to_stream(stream)>>>(static_cast<const uint4*>(a),
+                                                                static_cast<const uint4*>(b), n, out);
   return static_cast<int>(rt::get_last_error());
 }
 

@@ -22,5 +22,9 @@ int paged_write(Fp8Format f, DType t, const void* key, const void* value, const 
                 std::int64_t num_tokens, std::int64_t heads, std::int64_t head_size, std::int64_t block_size,
                 std::uint8_t* key_cache, std::uint8_t* value_cache, float k_scale, float v_scale, void* stream);
 
+/// observe_amax's baseline: a read-only pass over the same bytes. Max of the 32-bit words of a and b
+/// (`bytes` each, a multiple of 16, 16-byte aligned), one atomicMax per block into *out (device).
+int read_max(const void* a, const void* b, std::size_t bytes, unsigned* out, void* stream);
+
 }  // namespace baseline
 }  // namespace kvscale

@@ -22,6 +22,8 @@ rt::error_t launch_paged_write(const PagedWriteArgs& a, rt::stream_t stream, con
                                std::uint32_t max_blocks = kMaxPagedBlocks) noexcept;
 rt::error_t launch_paged_read(const PagedReadArgs& a, rt::stream_t stream, const char** kernel,
                               std::uint32_t max_blocks = kMaxPagedBlocks) noexcept;
+rt::error_t launch_observe_amax(const ObserveAmaxArgs& a, rt::stream_t stream, const char** kernel,
+                                std::uint32_t max_blocks = kMaxPagedBlocks) noexcept;
 
 }  // namespace kernels
 }  // namespace kvscale

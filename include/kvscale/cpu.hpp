@@ -16,6 +16,10 @@ KVSCALE_EXPORT Status quantize(const QuantizeArgs& a) noexcept;
 KVSCALE_EXPORT Status dequantize(const DequantizeArgs& a) noexcept;
 KVSCALE_EXPORT Status paged_write(const PagedWriteArgs& a) noexcept;
 KVSCALE_EXPORT Status paged_read(const PagedReadArgs& a) noexcept;
+/// Calibration: folds max |K| and |V| of the rows into a.amax (layout, NaN/inf policy and padding:
+/// ObserveAmaxArgs in kv_cache.hpp). Host pointers; synchronous; num_tokens == 0 is a no-op.
+/// Errors: invalid_argument (validate()), out_of_memory.
+KVSCALE_EXPORT Status observe_amax(const ObserveAmaxArgs& a) noexcept;
 
 /// Threads the CPU backend uses (default: hardware concurrency). 1 disables threading.
 KVSCALE_EXPORT void set_num_threads(int n) noexcept;

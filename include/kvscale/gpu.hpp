@@ -41,6 +41,13 @@ KVSCALE_EXPORT Status quantize(const QuantizeArgs& a, Stream stream) noexcept;
 KVSCALE_EXPORT Status dequantize(const DequantizeArgs& a, Stream stream) noexcept;
 KVSCALE_EXPORT Status paged_write(const PagedWriteArgs& a, Stream stream) noexcept;
 KVSCALE_EXPORT Status paged_read(const PagedReadArgs& a, Stream stream) noexcept;
+/// Calibration: folds max |K| and |V| of the rows into the device buffer a.amax, bit for bit what
+/// cpu::observe_amax gives (layout and NaN/inf policy: ObserveAmaxArgs in kv_cache.hpp). Device
+/// pointers (slot_mapping may be nullptr). Stream-ordered like the launchers above: no allocation,
+/// no synchronisation, capturable; one atomic max per block and output (on the float bits, which
+/// order like the values for non-negative floats), so launches on several streams may share a
+/// buffer. Errors: invalid_argument, unsupported (rows too long), device_error.
+KVSCALE_EXPORT Status observe_amax(const ObserveAmaxArgs& a, Stream stream) noexcept;
 
 /// Makes `device` current for the calling thread. Errors: no_device, device_error.
 KVSCALE_EXPORT Status set_device(int device) noexcept;

@@ -115,6 +115,32 @@ struct PagedReadArgs {
   const float* v_scale = nullptr;
 };
 
+/// Floats per layer in an observe_amax buffer: [K, V, K_head[0..H-1], V_head[0..H-1]].
+KVSCALE_HOST_DEVICE constexpr std::int64_t amax_floats(std::int64_t num_kv_heads) { return 2 + 2 * num_kv_heads; }
+
+/// Calibration (observe_amax): folds max |x| of this call's K and V rows into `amax`, a
+/// caller-owned buffer of amax_floats(num_kv_heads) floats that accumulates across calls:
+///   amax[0] = K per tensor, amax[1] = V per tensor, amax[2 + h] = K of head h,
+///   amax[2 + H + h] = V of head h (H = rows.num_kv_heads; the rank's heads, as in TokenRows).
+/// One layer per call; for L layers use a [L][amax_floats(H)] buffer and pass amax + layer * stride.
+/// Start from zeros (0.0f) and never reset between calls of a calibration run.
+///   - Each value becomes max(old, |x|), compared as bits: the buffer must hold non-negative,
+///     non-NaN floats (zeros, or an earlier result). The result is exact (a max), so every backend
+///     gives the same bits.
+///   - NaN inputs are ignored (they carry no magnitude); +-inf counts as inf, so amax = inf records
+///     that the data overflowed and scales_from_amax refuses it; -0 counts as +0.
+///   - Tokens with slot_mapping[t] < 0 (vLLM padding) are skipped; slot_mapping may be nullptr
+///     (every token counts). Non-negative slots are not range-checked: no cache is touched.
+///   - The inputs are the rows of a paged write: the same TokenRows and pointers can be passed.
+struct ObserveAmaxArgs {
+  DType dtype = DType::bf16;
+  TokenRows rows;
+  const void* key = nullptr;
+  const void* value = nullptr;
+  const std::int64_t* slot_mapping = nullptr;  ///< [num_tokens], or nullptr
+  float* amax = nullptr;                       ///< amax_floats(rows.num_kv_heads) floats, 4-byte aligned
+};
+
 /// Argument checks shared by every backend. They look at shapes, pointers and alignment only; they
 /// never dereference data pointers (which may be device memory). Slot ranges are checked by the
 /// backends: the CPU reads the slots and refuses the call; GPU kernels skip out-of-range slots
@@ -124,5 +150,6 @@ KVSCALE_EXPORT Status validate(const QuantizeArgs& a) noexcept;
 KVSCALE_EXPORT Status validate(const DequantizeArgs& a) noexcept;
 KVSCALE_EXPORT Status validate(const PagedWriteArgs& a) noexcept;
 KVSCALE_EXPORT Status validate(const PagedReadArgs& a) noexcept;
+KVSCALE_EXPORT Status validate(const ObserveAmaxArgs& a) noexcept;
 
 }  // namespace kvscale

@@ -1,6 +1,7 @@
 // kvscale/kvscale.hpp: everything. Include the narrower headers to keep builds lean.
 #pragma once
 
+#include "kvscale/calibration.hpp"
 #include "kvscale/cpu.hpp"
 #include "kvscale/fp8.hpp"
 #include "kvscale/gpu.hpp"

@@ -47,7 +47,12 @@ const char kRoundtripUsage[] =
     "  --tokens N      tokens per layer (default 4096)     --kv-heads H   (default 8)\n"
     "  --head-size D   (default 128)                       --block-size B (default 16)\n"
     "  --dtype bf16|f16|f32  (default bf16)                --seed S       (default 1)\n"
-    "  --layout nhd|hnd      (default nhd)                 --json         machine-readable output\n";
+    "  --layout nhd|hnd      (default nhd)                 --json         machine-readable output\n"
+    "  --calibrate OUT  also calibrate: observe_amax over every layer's synthetic K/V (padding\n"
+    "                   tokens skipped), write scale = amax / 448 per layer to OUT (.json: K and V\n"
+    "                   merged with max, rank 0 only; .safetensors: K and V apart), re-run the\n"
+    "                   round trip with OUT's scales, and report the error before and after\n"
+    "  --force          with --calibrate: replace OUT if it exists\n";
 
 namespace {
 
@@ -285,6 +290,22 @@ int cmd_roundtrip(const Args& args) {
   const std::string backend_opt = args.value("--backend").value_or("auto");
   if (!parse_choice("--backend", backend_opt, {"auto", "hip", "cuda", "cpu"}, &err)) return usage(err);
   const bool json = args.has("--json");
+  const std::optional<std::string> calibrate = args.value("--calibrate");
+  if (calibrate) {
+    const auto ends = [&](const char* suffix) {
+      const std::size_t n = std::strlen(suffix);
+      return calibrate->size() > n && calibrate->compare(calibrate->size() - n, n, suffix) == 0;
+    };
+    if (!ends(".json") && !ends(".safetensors"))
+      return usage("--calibrate: OUT must end in .json or .safetensors, got '" + *calibrate + "'");
+    if (!args.has("--force") && access(calibrate->c_str(), F_OK) == 0) {
+      std::fprintf(stderr, "kvscale roundtrip: %s exists; use --force to replace it (nothing was run)\n",
+                   calibrate->c_str());
+      return kExitRejected;
+    }
+  } else if (args.has("--force")) {
+    return usage("--force only applies to --calibrate");
+  }
   const bool progress = !json && isatty(STDERR_FILENO);
 
   // 1. Load and validate.
@@ -412,133 +433,236 @@ int cmd_roundtrip(const Args& args) {
   }
   const double bytes = phase_bytes(shape, valid_tokens);
   const double fmax = static_cast<double>(fp8::max_finite(format));
-  std::vector<LayerStats> stats;
-  JsonWriter layers_json;
-  layers_json.begin_array();
-  LayerStats total;
-  double total_err2 = 0, total_ref2 = 0, total_sat = 0;
-  bool all_match = true;
-  for (int layer = 0; layer < table.num_layers(); ++layer) {
-    const float scale = scales[static_cast<std::size_t>(layer)];
-    // K/V: normal with amax near scale x fp8 max (~5 sigma over millions of samples), plus ~0.05%
-    // outliers beyond the range, which must saturate.
-    const double sigma = static_cast<double>(scale) * fmax / 5.0;
-    const std::size_t off = static_cast<std::size_t>(layer) * 131u % 4099u;  // a different window per layer
-    for (std::size_t i = 0; i < n; ++i) {
-      double kx = sigma * static_cast<double>(z[i + off]);
-      double vx = -sigma * static_cast<double>(z[(i + off + n / 2) % n]);
-      if ((i * 2654435761u + static_cast<std::size_t>(layer)) % 2003u == 0) {
-        kx *= 8.0;
-        vx *= 8.0;
+  const std::size_t amax_stride = static_cast<std::size_t>(amax_floats(shape.heads));
+  // One pass over every layer: the data come from the file's scales, and are quantized with kq/vq
+  // (the file's scales, or the calibrated ones). With `amax`, the data are also observed
+  // (cpu::observe_amax; padding tokens skipped). Text: prints the table. JSON: the object goes to
+  // *json_out. Returns an exit code to stop with, or -1.
+  struct PassTotals {
+    double rms = 0, sat = 0;
+    bool all_match = true;
+  };
+  auto run_pass = [&](Backend& pass_backend, const std::vector<float>& kq, const std::vector<float>& vq,
+                      std::vector<float>* amax, PassTotals* result, std::string* json_out) -> int {
+    JsonWriter layers_json;
+    layers_json.begin_array();
+    LayerStats total;
+    double total_err2 = 0, total_ref2 = 0, total_sat = 0;
+    bool all_match = true;
+    for (int layer = 0; layer < table.num_layers(); ++layer) {
+      const float scale = scales[static_cast<std::size_t>(layer)];  // of the data
+      const float ks = kq[static_cast<std::size_t>(layer)], vs = vq[static_cast<std::size_t>(layer)];
+      // K/V: normal with amax near scale x fp8 max (~5 sigma over millions of samples), plus ~0.05%
+      // outliers beyond the range, which must saturate.
+      const double sigma = static_cast<double>(scale) * fmax / 5.0;
+      const std::size_t off = static_cast<std::size_t>(layer) * 131u % 4099u;  // a different window per layer
+      for (std::size_t i = 0; i < n; ++i) {
+        double kx = sigma * static_cast<double>(z[i + off]);
+        double vx = -sigma * static_cast<double>(z[(i + off + n / 2) % n]);
+        if ((i * 2654435761u + static_cast<std::size_t>(layer)) % 2003u == 0) {
+          kx *= 8.0;
+          vx *= 8.0;
+        }
+        store(shape.dtype, key.data(), i, static_cast<float>(kx));
+        store(shape.dtype, value.data(), i, static_cast<float>(vx));
       }
-      store(shape.dtype, key.data(), i, static_cast<float>(kx));
-      store(shape.dtype, value.data(), i, static_cast<float>(vx));
+      std::fill(kc.begin(), kc.end(), 0);
+      std::fill(vc.begin(), vc.end(), 0);
+      std::fill(key_out.begin(), key_out.end(), 0);
+      std::fill(value_out.begin(), value_out.end(), 0);
+      if (amax != nullptr) {
+        const ObserveAmaxArgs oa{shape.dtype,  w.rows,
+                                 key.data(),   value.data(),
+                                 slots.data(), amax->data() + static_cast<std::size_t>(layer) * amax_stride};
+        if (Status s = cpu::observe_amax(oa); s != Status::success) {
+          std::fprintf(stderr, "kvscale roundtrip: observe_amax failed: %s\n", last_error_message().c_str());
+          return kExitRejected;
+        }
+      }
+      LayerStats st;
+      if (Status s = pass_backend.run(w, r, ks, vs, layer, &st, &kc, &vc, &key_out, &value_out); s != Status::success) {
+        std::fprintf(stderr, "kvscale roundtrip: layer %d failed: %s: %s\n", layer, status_name(s),
+                     last_error_message().c_str());
+        return kExitRejected;
+      }
+      if (use_gpu) {  // the CPU reference on the same input must give the same bytes
+        ref_kc.assign(kc.size(), 0);
+        ref_vc.assign(vc.size(), 0);
+        ref_ko.assign(key_out.size(), 0);
+        ref_vo.assign(value_out.size(), 0);
+        LayerStats ignored;
+        CpuBackend ref;
+        if (ref.run(w, r, ks, vs, layer, &ignored, &ref_kc, &ref_vc, &ref_ko, &ref_vo) != Status::success) {
+          std::fprintf(stderr, "kvscale roundtrip: CPU reference failed: %s\n", last_error_message().c_str());
+          return kExitRejected;
+        }
+        st.bytes_match = ref_kc == kc && ref_vc == vc && ref_ko == key_out && ref_vo == value_out;
+        all_match = all_match && st.bytes_match;
+      }
+      double err2 = 0, ref2 = 0, maxerr = 0, sat = 0, count = 0;
+      for (std::size_t t = 0; t < slots.size(); ++t) {
+        if (slots[t] < 0) continue;
+        for (std::size_t j = 0; j < shape.row(); ++j) {
+          const std::size_t i = t * shape.row() + j;
+          for (int side = 0; side < 2; ++side) {
+            const double in = static_cast<double>(load(shape.dtype, side ? value.data() : key.data(), i));
+            const double out = static_cast<double>(load(shape.dtype, side ? value_out.data() : key_out.data(), i));
+            const double e = std::fabs(out - in);
+            maxerr = std::max(maxerr, e);
+            err2 += e * e;
+            ref2 += in * in;
+            sat += std::fabs(out) >= static_cast<double>(side ? vs : ks) * fmax * (1.0 - 1e-6) ? 1.0 : 0.0;
+            count += 1;
+          }
+        }
+      }
+      st.max_abs_err = maxerr;
+      st.rms_rel_err = ref2 > 0 ? std::sqrt(err2 / ref2) : 0.0;
+      st.saturated = count > 0 ? sat / count : 0.0;
+      total.max_abs_err = std::max(total.max_abs_err, maxerr);
+      total.write_ms += st.write_ms;
+      total.read_ms += st.read_ms;
+      total_err2 += err2;
+      total_ref2 += ref2;
+      total_sat += sat;
+      if (json) {
+        layers_json.begin_object()
+            .key("layer")
+            .value(layer)
+            .key("scale")
+            .value(ks)
+            .key("max_abs_err")
+            .number(st.max_abs_err)
+            .key("rms_rel_err")
+            .number(st.rms_rel_err)
+            .key("saturated_fraction")
+            .number(st.saturated)
+            .key("write_ms")
+            .fixed(st.write_ms, 6)
+            .key("read_ms")
+            .fixed(st.read_ms, 6)
+            .key("bytes_match")
+            .value(st.bytes_match)
+            .end_object();
+      } else {
+        std::printf("%5d %12.6g %12.6g %12.6g %9.4f%% %10.3f %10.2f %10.3f %10.2f%s\n", layer, static_cast<double>(ks),
+                    st.max_abs_err, st.rms_rel_err, 100.0 * st.saturated, st.write_ms, gbps(bytes, st.write_ms),
+                    st.read_ms, gbps(bytes, st.read_ms), use_gpu ? (st.bytes_match ? "  equal" : "  DIFFERENT") : "");
+      }
+      if (progress) std::fprintf(stderr, "\r  layer %d/%d", layer + 1, table.num_layers());
     }
-    std::fill(kc.begin(), kc.end(), 0);
-    std::fill(vc.begin(), vc.end(), 0);
-    std::fill(key_out.begin(), key_out.end(), 0);
-    std::fill(value_out.begin(), value_out.end(), 0);
-    LayerStats st;
-    if (Status s = backend->run(w, r, scale, scale, layer, &st, &kc, &vc, &key_out, &value_out); s != Status::success) {
-      std::fprintf(stderr, "kvscale roundtrip: layer %d failed: %s: %s\n", layer, status_name(s),
+    if (progress) std::fputs("\r                    \r", stderr);
+    const double layers = table.num_layers();
+    const double rms = total_ref2 > 0 ? std::sqrt(total_err2 / total_ref2) : 0.0;
+    const double sat_frac =
+        total_sat / (layers * 2.0 * static_cast<double>(valid_tokens) * static_cast<double>(shape.row()));
+    if (json) {
+      layers_json.end_array();
+      JsonWriter o;
+      o.begin_object().key("file").value(file).key("backend").value(pass_backend.name());
+      o.key("backend_reason").value(why).key("format").value(format_name(format));
+      o.key("dtype").value(dtype_name(shape.dtype)).key("tokens").value(static_cast<std::int64_t>(shape.tokens));
+      o.key("kv_heads").value(static_cast<std::int64_t>(shape.heads));
+      o.key("head_size").value(static_cast<std::int64_t>(shape.head_size));
+      o.key("block_size").value(static_cast<std::int64_t>(shape.block_size)).key("tp_rank").value(rank);
+      o.key("layers").raw(layers_json.str()).key("total").begin_object();
+      o.key("max_abs_err").number(total.max_abs_err).key("rms_rel_err").number(rms);
+      o.key("saturated_fraction").number(sat_frac).key("write_ms").fixed(total.write_ms, 6);
+      o.key("read_ms").fixed(total.read_ms, 6).key("write_gbps").fixed(gbps(bytes * layers, total.write_ms), 6);
+      o.key("read_gbps").fixed(gbps(bytes * layers, total.read_ms), 6).key("bytes_match").value(all_match);
+      o.end_object().end_object();
+      *json_out = o.str();
+    } else {
+      std::printf("%5s %12s %12.6g %12.6g %9.4f%% %10.3f %10.2f %10.3f %10.2f%s\n", "total", "", total.max_abs_err, rms,
+                  100.0 * sat_frac, total.write_ms, gbps(bytes * layers, total.write_ms), total.read_ms,
+                  gbps(bytes * layers, total.read_ms), use_gpu ? (all_match ? "  equal" : "  DIFFERENT") : "");
+      std::printf("\n%s bytes per phase per layer: %.1f MB (K+V in %s, K+V fp8, slots)\n", pass_backend.name(),
+                  bytes / 1e6, dtype_name(shape.dtype));
+    }
+    result->rms = rms;
+    result->sat = sat_frac;
+    result->all_match = all_match;
+    return -1;
+  };
+
+  std::vector<float> amax;
+  if (calibrate) amax.assign(static_cast<std::size_t>(table.num_layers()) * amax_stride, 0.0f);
+  PassTotals before;
+  std::string before_json;
+  if (int rc = run_pass(*backend, scales, scales, calibrate ? &amax : nullptr, &before, &before_json); rc >= 0)
+    return rc;
+  if (!calibrate) {
+    if (json) std::printf("%s\n", before_json.c_str());
+    return before.all_match ? kExitOk : kExitRejected;
+  }
+
+  // 4. Calibration: amax -> scales (e4m3fn terms, one rank) -> OUT, then the same pass with OUT's
+  // scales as loaded back (what a server would use; x2 for fnuz applied as for any file).
+  const std::string& out = *calibrate;
+  ScaleTable calibrated;
+  CalibrationReport report;
+  CalibrationOptions co;
+  co.model_type = table.model_type();
+  WriteOptions wo;
+  wo.force = args.has("--force");
+  wo.merge = MergePolicy::max;  // JSON holds one scale per layer: max(K, V) never saturates more
+  const bool to_json = out.size() > 5 && out.compare(out.size() - 5, 5, ".json") == 0;
+  Status cs =
+      scales_from_amax(amax.data(), 1, table.num_layers(), static_cast<int>(shape.heads), co, &calibrated, &report);
+  if (cs == Status::success)
+    cs = to_json ? write_scales_json(calibrated, out, wo) : write_scales_safetensors(calibrated, out, wo);
+  if (cs != Status::success) {
+    std::fprintf(stderr, "kvscale roundtrip: calibration failed: %s: %s\n", status_name(cs),
+                 last_error_message().c_str());
+    return kExitRejected;
+  }
+  const LoadResult reloaded = load_scales(out);
+  EffectiveScales es;
+  if (!reloaded.ok() || effective_scales(reloaded.table, 0, LayerRange{}, conv, &es) != Status::success ||
+      es.num_layers != table.num_layers()) {
+    std::fprintf(stderr, "kvscale roundtrip: %s does not load back as %d layers\n", out.c_str(), table.num_layers());
+    return kExitRejected;
+  }
+  std::vector<float> kq2(static_cast<std::size_t>(es.num_layers)), vq2(kq2.size());
+  for (std::size_t l = 0; l < kq2.size(); ++l) {
+    kq2[l] = es.values[l * static_cast<std::size_t>(es.head_slots)];
+    vq2[l] = es.values[(kq2.size() + l) * static_cast<std::size_t>(es.head_slots)];
+  }
+  std::unique_ptr<Backend> backend2;
+  if (use_gpu) {
+    DeviceScales ds;
+    if (Status s = DeviceScales::create(0, reloaded.table, 0, LayerRange{}, conv, nullptr, &ds); s != Status::success) {
+      std::fprintf(stderr, "kvscale roundtrip: uploading the calibrated scales failed: %s: %s\n", status_name(s),
                    last_error_message().c_str());
       return kExitRejected;
     }
-    if (use_gpu) {  // the CPU reference on the same input must give the same bytes
-      ref_kc.assign(kc.size(), 0);
-      ref_vc.assign(vc.size(), 0);
-      ref_ko.assign(key_out.size(), 0);
-      ref_vo.assign(value_out.size(), 0);
-      LayerStats ignored;
-      CpuBackend ref;
-      if (ref.run(w, r, scale, scale, layer, &ignored, &ref_kc, &ref_vc, &ref_ko, &ref_vo) != Status::success) {
-        std::fprintf(stderr, "kvscale roundtrip: CPU reference failed: %s\n", last_error_message().c_str());
-        return kExitRejected;
-      }
-      st.bytes_match = ref_kc == kc && ref_vc == vc && ref_ko == key_out && ref_vo == value_out;
-      all_match = all_match && st.bytes_match;
-    }
-    double err2 = 0, ref2 = 0, maxerr = 0, sat = 0, count = 0;
-    for (std::size_t t = 0; t < slots.size(); ++t) {
-      if (slots[t] < 0) continue;
-      for (std::size_t j = 0; j < shape.row(); ++j) {
-        const std::size_t i = t * shape.row() + j;
-        for (int side = 0; side < 2; ++side) {
-          const double in = static_cast<double>(load(shape.dtype, side ? value.data() : key.data(), i));
-          const double out = static_cast<double>(load(shape.dtype, side ? value_out.data() : key_out.data(), i));
-          const double e = std::fabs(out - in);
-          maxerr = std::max(maxerr, e);
-          err2 += e * e;
-          ref2 += in * in;
-          sat += std::fabs(out) >= static_cast<double>(scale) * fmax * (1.0 - 1e-6) ? 1.0 : 0.0;
-          count += 1;
-        }
-      }
-    }
-    st.max_abs_err = maxerr;
-    st.rms_rel_err = ref2 > 0 ? std::sqrt(err2 / ref2) : 0.0;
-    st.saturated = count > 0 ? sat / count : 0.0;
-    total.max_abs_err = std::max(total.max_abs_err, maxerr);
-    total.write_ms += st.write_ms;
-    total.read_ms += st.read_ms;
-    total_err2 += err2;
-    total_ref2 += ref2;
-    total_sat += sat;
-    if (json) {
-      layers_json.begin_object()
-          .key("layer")
-          .value(layer)
-          .key("scale")
-          .value(scale)
-          .key("max_abs_err")
-          .number(st.max_abs_err)
-          .key("rms_rel_err")
-          .number(st.rms_rel_err)
-          .key("saturated_fraction")
-          .number(st.saturated)
-          .key("write_ms")
-          .fixed(st.write_ms, 6)
-          .key("read_ms")
-          .fixed(st.read_ms, 6)
-          .key("bytes_match")
-          .value(st.bytes_match)
-          .end_object();
-    } else {
-      std::printf("%5d %12.6g %12.6g %12.6g %9.4f%% %10.3f %10.2f %10.3f %10.2f%s\n", layer, static_cast<double>(scale),
-                  st.max_abs_err, st.rms_rel_err, 100.0 * st.saturated, st.write_ms, gbps(bytes, st.write_ms),
-                  st.read_ms, gbps(bytes, st.read_ms), use_gpu ? (st.bytes_match ? "  equal" : "  DIFFERENT") : "");
-    }
-    if (progress) std::fprintf(stderr, "\r  layer %d/%d", layer + 1, table.num_layers());
+    backend2 = std::make_unique<GpuBackend>(0, std::move(ds));
+  } else {
+    backend2 = std::make_unique<CpuBackend>();
   }
-  if (progress) std::fputs("\r                    \r", stderr);
-  const double layers = table.num_layers();
-  const double rms = total_ref2 > 0 ? std::sqrt(total_err2 / total_ref2) : 0.0;
-  const double sat_frac =
-      total_sat / (layers * 2.0 * static_cast<double>(valid_tokens) * static_cast<double>(shape.row()));
+  if (!json) {
+    std::printf("\ncalibrated: wrote %s (%s, %d layers, scale = amax / 448%s); the same data with its scales:\n\n",
+                out.c_str(), to_json ? "kv_cache_scales.json, K and V merged with max" : "safetensors, K and V",
+                table.num_layers(), report.floored ? ", some floored to FLT_MIN" : "");
+    std::printf("%5s %12s %12s %12s %10s %10s %10s %10s %10s%s\n", "layer", "k scale", "max|err|", "rms rel err",
+                "saturated", "write ms", "write GB/s", "read ms", "read GB/s", use_gpu ? "  vs CPU" : "");
+  }
+  PassTotals after;
+  std::string after_json;
+  if (int rc = run_pass(*backend2, kq2, vq2, nullptr, &after, &after_json); rc >= 0) return rc;
   if (json) {
-    layers_json.end_array();
     JsonWriter o;
-    o.begin_object().key("file").value(file).key("backend").value(backend->name());
-    o.key("backend_reason").value(why).key("format").value(format_name(format));
-    o.key("dtype").value(dtype_name(shape.dtype)).key("tokens").value(static_cast<std::int64_t>(shape.tokens));
-    o.key("kv_heads").value(static_cast<std::int64_t>(shape.heads));
-    o.key("head_size").value(static_cast<std::int64_t>(shape.head_size));
-    o.key("block_size").value(static_cast<std::int64_t>(shape.block_size)).key("tp_rank").value(rank);
-    o.key("layers").raw(layers_json.str()).key("total").begin_object();
-    o.key("max_abs_err").number(total.max_abs_err).key("rms_rel_err").number(rms);
-    o.key("saturated_fraction").number(sat_frac).key("write_ms").fixed(total.write_ms, 6);
-    o.key("read_ms").fixed(total.read_ms, 6).key("write_gbps").fixed(gbps(bytes * layers, total.write_ms), 6);
-    o.key("read_gbps").fixed(gbps(bytes * layers, total.read_ms), 6).key("bytes_match").value(all_match);
-    o.end_object().end_object();
+    o.begin_object().key("before").raw(before_json).key("after").raw(after_json).key("calibration").begin_object();
+    o.key("out").value(out).key("floored").value(report.floored).key("rms_rel_err_before").number(before.rms);
+    o.key("rms_rel_err_after").number(after.rms).key("saturated_fraction_before").number(before.sat);
+    o.key("saturated_fraction_after").number(after.sat).end_object().end_object();
     std::printf("%s\n", o.str().c_str());
   } else {
-    std::printf("%5s %12s %12.6g %12.6g %9.4f%% %10.3f %10.2f %10.3f %10.2f%s\n", "total", "", total.max_abs_err, rms,
-                100.0 * sat_frac, total.write_ms, gbps(bytes * layers, total.write_ms), total.read_ms,
-                gbps(bytes * layers, total.read_ms), use_gpu ? (all_match ? "  equal" : "  DIFFERENT") : "");
-    std::printf("\n%s bytes per phase per layer: %.1f MB (K+V in %s, K+V fp8, slots)\n", backend->name(), bytes / 1e6,
-                dtype_name(shape.dtype));
+    std::printf("\ncalibration: rms rel err %.6g -> %.6g, saturated %.4f%% -> %.4f%%%s\n", before.rms, after.rms,
+                100.0 * before.sat, 100.0 * after.sat,
+                report.floored ? (", " + std::to_string(report.floored) + " scale(s) floored").c_str() : "");
   }
-  return all_match ? kExitOk : kExitRejected;
+  return before.all_match && after.all_match ? kExitOk : kExitRejected;
 }
 
 }  // namespace cli

@@ -114,4 +114,36 @@ Status validate(const PagedReadArgs& a) noexcept {
                      a.value_cache, a.k_scale, a.v_scale, "slots");
 }
 
+Status validate(const ObserveAmaxArgs& a) noexcept {
+  const char* op = "observe_amax";
+  if (Status s = check_common(op, Fp8Format::e4m3fn, a.dtype); s != Status::success) return s;
+  const TokenRows& r = a.rows;
+  if (r.num_tokens < 0) return bad(op, "num_tokens = " + std::to_string(r.num_tokens) + " is negative");
+  if (r.num_tokens == 0) return Status::success;
+  if (r.num_kv_heads <= 0 || r.head_size <= 0)
+    return bad(op, "num_kv_heads and head_size must be > 0, got " + std::to_string(r.num_kv_heads) + " and " +
+                       std::to_string(r.head_size));
+  std::int64_t row = 0;
+  if (!mul_ok(r.num_kv_heads, r.head_size, &row) || r.num_kv_heads > (kMaxI64 - 2) / 2)
+    return bad(op, "num_kv_heads * head_size overflows 64-bit sizes");
+  for (auto [name, stride] : {std::pair<const char*, std::int64_t>{"key_row_stride", r.key_row_stride},
+                              std::pair<const char*, std::int64_t>{"value_row_stride", r.value_row_stride}}) {
+    std::int64_t span = 0;
+    if (stride < row)
+      return bad(op, std::string(name) + " = " + std::to_string(stride) +
+                         " is smaller than num_kv_heads * head_size = " + std::to_string(row));
+    if (!mul_ok(stride, r.num_tokens, &span) || !mul_ok(span, static_cast<std::int64_t>(dtype_size(a.dtype)), &span))
+      return bad(op, std::string(name) + " * num_tokens overflows 64-bit sizes");
+  }
+  if (a.key == nullptr) return bad(op, "key is null");
+  if (a.value == nullptr) return bad(op, "value is null");
+  if (a.amax == nullptr) return bad(op, "amax is null");
+  if (!aligned(a.key, dtype_size(a.dtype)) || !aligned(a.value, dtype_size(a.dtype)))
+    return bad(op, std::string("key and value must be aligned to ") + std::to_string(dtype_size(a.dtype)) + " bytes");
+  if (a.slot_mapping != nullptr && !aligned(a.slot_mapping, alignof(std::int64_t)))
+    return bad(op, "slot_mapping is not aligned to 8 bytes");
+  if (!aligned(a.amax, alignof(float))) return bad(op, "amax is not aligned to 4 bytes");
+  return Status::success;
+}
+
 }  // namespace kvscale

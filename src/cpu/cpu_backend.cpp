@@ -240,6 +240,8 @@ std::size_t paged_chunks(std::size_t tokens, std::size_t row_elems) {
 
 }  // namespace
 
+Isa detail::current_isa() noexcept { return active_isa(); }
+
 Status quantize(const QuantizeArgs& a) noexcept {
   if (Status s = validate(a); s != Status::success) return s;
   if (a.n == 0) return Status::success;

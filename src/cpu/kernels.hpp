@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kvscale/cpu.hpp"
 #include "kvscale/kv_cache.hpp"
 
 namespace kvscale {
@@ -53,6 +54,10 @@ RowKernels avx512_kernels() noexcept;
 void quantize_row_scalar(Fp8Format f, DType t, const void* in, std::uint8_t* out, std::size_t n, float scale);
 void dequantize_row_scalar(Fp8Format f, DType t, const std::uint8_t* in, void* out, std::size_t n, float scale,
                            const DequantLut& lut);
+
+/// The ISA the backend uses now (detected, capped by set_max_isa()); for kernels outside
+/// cpu_backend.cpp (amax.cpp).
+Isa current_isa() noexcept;
 
 }  // namespace detail
 }  // namespace cpu

@@ -73,5 +73,16 @@ Status paged_read(const PagedReadArgs& a, Stream stream) noexcept {
   return Status::success;
 }
 
+Status observe_amax(const ObserveAmaxArgs& a, Stream stream) noexcept {
+  if (Status s = validate(a); s != Status::success) return s;
+  if (a.rows.num_tokens == 0) return Status::success;
+  if (Status s = check_paged_limits("observe_amax", a.rows); s != Status::success) return s;
+  const char* kernel = "observe_amax_kernel";
+  drop_stale_errors();
+  if (rt::error_t e = kernels::launch_observe_amax(a, rt::to_stream(stream), &kernel); e != rt::success)
+    return launch_failed(kernel, e);
+  return Status::success;
+}
+
 }  // namespace gpu
 }  // namespace kvscale

@@ -186,6 +186,8 @@ class Backend {
   virtual Status run(const DequantizeArgs& a) = 0;
   virtual Status run(const PagedWriteArgs& a) = 0;
   virtual Status run(const PagedReadArgs& a) = 0;
+  /// Calibration (not every backend has it).
+  virtual Status run(const ObserveAmaxArgs&) { return Status::unsupported; }
   /// Detail of the last failed run (default: the library's last_error_message()).
   virtual std::string failure_detail() const { return last_error_message(); }
   /// Waits for the backend's work (for timing); run() results are complete after download().
@@ -203,17 +205,19 @@ class CpuBackend final : public Backend {
   Status run(const DequantizeArgs& a) override { return cpu::dequantize(a); }
   Status run(const PagedWriteArgs& a) override { return cpu::paged_write(a); }
   Status run(const PagedReadArgs& a) override { return cpu::paged_read(a); }
+  Status run(const ObserveAmaxArgs& a) override { return cpu::observe_amax(a); }
 };
 
 // ---------------------------------------------------------------------------------------------
 // Cases
 
-enum class Op { quantize, dequantize, paged_write, paged_read };
+enum class Op { quantize, dequantize, paged_write, paged_read, observe_amax };
 inline const char* op_name(Op op) {
   switch (op) {
     case Op::quantize: return "quantize";
     case Op::dequantize: return "dequantize";
     case Op::paged_write: return "paged_write";
+    case Op::observe_amax: return "observe_amax";
     default: return "paged_read";
   }
 }
@@ -261,8 +265,10 @@ struct OpCase {
   std::int64_t pad = 0;
   std::int64_t base = 0;
   std::uint32_t max_blocks = 0;  // paged grid cap (0: the library's); emulated backends honour it
+  bool no_slots = false;         // observe_amax: slot_mapping = nullptr (every token counts)
 
   bool paged() const { return op == Op::paged_write || op == Op::paged_read; }
+  bool rows_op() const { return paged() || op == Op::observe_amax; }
   std::int64_t row() const { return shape.heads * shape.head_size; }
   std::int64_t stride() const { return row() + pad; }
   std::int64_t num_blocks() const { return (2 * shape.tokens + shape.block_size - 1) / shape.block_size + 1; }
@@ -274,6 +280,13 @@ struct OpCase {
 
   std::string name() const {
     std::string s = std::string(op_name(op)) + " " + describe(format, dtype);
+    if (op == Op::observe_amax) {
+      s = std::string(op_name(op)) + " " + dtype_name(dtype) + " " + std::to_string(shape.heads) + "x" +
+          std::to_string(shape.head_size) + " tokens=" + std::to_string(shape.tokens) + " pad=" + std::to_string(pad) +
+          " base=" + std::to_string(base) + (no_slots ? " no-slots" : "");
+      if (max_blocks) s += " max_blocks=" + std::to_string(max_blocks);
+      return s;
+    }
     if (paged()) {
       s += (layout == CacheLayout::nhd ? " NHD " : " HND ") + std::to_string(shape.heads) + "x" +
            std::to_string(shape.head_size) + " bs=" + std::to_string(shape.block_size) +
@@ -291,6 +304,8 @@ struct OpCase {
 
   /// Bytes read and written by one run (for eval_perf).
   std::size_t bytes_moved() const {
+    if (op == Op::observe_amax)
+      return static_cast<std::size_t>(shape.tokens) * (8 + 2 * static_cast<std::size_t>(row()) * es());
     if (!paged()) return n * (es() + 1);
     const auto tokens = static_cast<std::size_t>(shape.tokens), r = static_cast<std::size_t>(row());
     return tokens * (8 + 2 * r * (es() + 1));
@@ -331,6 +346,35 @@ struct OpCase {
       b.push_back(Buffer{"in", random_bytes(offsets.fp8_bytes + n + kGuard, seed), {}, 0, 0});  // every code appears
       b.push_back(Buffer{"out", random_bytes(wide + n * es() + kGuard, seed + 3000), {}, wide, wide + n * es()});
       b.push_back(scalar("scale", ks));
+    } else if (op == Op::observe_amax) {
+      const std::size_t row_bytes = static_cast<std::size_t>((shape.tokens * stride() + base) * es()) + kGuard;
+      const std::size_t first = static_cast<std::size_t>(base) * es();
+      const std::size_t elems = static_cast<std::size_t>(shape.tokens * stride());
+      Buffer key{"key", random_bytes(row_bytes, seed), {}, 0, 0};
+      Buffer value{"value", random_bytes(row_bytes, ~seed), {}, 0, 0};
+      const std::vector<std::uint8_t> kin = make_input(dtype, elems, seed, ks),
+                                      vin = make_input(dtype, elems, ~seed, vs);
+      std::memcpy(key.bytes.data() + first, kin.data(), kin.size());
+      std::memcpy(value.bytes.data() + first, vin.data(), vin.size());
+      // Any slots: negative ones are padding; large ones count (no cache is involved).
+      std::mt19937 rng(seed);
+      std::vector<std::int64_t> slots(static_cast<std::size_t>(shape.tokens));
+      for (std::size_t i = 0; i < slots.size(); ++i)
+        slots[i] = i % 7 == 0 ? (i % 2 ? -1 : -1000) : static_cast<std::int64_t>(rng() % 100000);
+      Buffer sb{"slots", std::vector<std::uint8_t>(slots.size() * 8 + 8), {}, 0, 0};
+      if (!slots.empty()) std::memcpy(sb.bytes.data(), slots.data(), slots.size() * 8);
+      // The running maxima: zeros, and earlier results (non-negative floats) that a call must keep
+      // where they are larger. Guard bytes follow.
+      const std::size_t na = static_cast<std::size_t>(amax_floats(shape.heads));
+      Buffer am{"amax", random_bytes(na * 4 + kGuard, seed + 9), {}, 0, na * 4};
+      for (std::size_t i = 0; i < na; ++i) {
+        const float old = (seed + i) % 3 == 0 ? ks * static_cast<float>((seed + i) % 700) : 0.0f;
+        std::memcpy(am.bytes.data() + 4 * i, &old, 4);
+      }
+      b.push_back(std::move(key));
+      b.push_back(std::move(value));
+      b.push_back(std::move(sb));
+      b.push_back(std::move(am));
     } else {
       const std::size_t row_bytes = static_cast<std::size_t>((shape.tokens * stride() + base) * es()) + kGuard;
       const std::size_t cache_bytes = static_cast<std::size_t>(cache().bytes());
@@ -389,6 +433,10 @@ struct OpCase {
       case Op::quantize: return be.run(QuantizeArgs{format, dtype, u8(0) + wide, u8(1) + offsets.fp8_bytes, n, f32(2)});
       case Op::dequantize:
         return be.run(DequantizeArgs{format, dtype, u8(0) + offsets.fp8_bytes, u8(1) + wide, n, f32(2)});
+      case Op::observe_amax:
+        return be.run(ObserveAmaxArgs{dtype, rows(), u8(0) + rows_at, u8(1) + rows_at,
+                                      no_slots ? nullptr : static_cast<const std::int64_t*>(p[2]),
+                                      static_cast<float*>(p[3])});
       case Op::paged_write:
         return be.run(PagedWriteArgs{format, dtype, rows(), u8(0) + rows_at, u8(1) + rows_at,
                                      static_cast<const std::int64_t*>(p[2]), cache(), u8(3), u8(4), f32(5), f32(6)});
@@ -546,6 +594,43 @@ inline std::vector<OpCase> paged_cases(Op op) {
               c.scale_v = (c.seed + (op == Op::paged_write ? 2 : 3)) % 5;
               v.push_back(c);
             }
+  return v;
+}
+
+/// observe_amax cases: dtypes x kPagedShapes x kPads x kBaseOffsets, with and without slots, plus
+/// long calls (many token chunks per head, and a grid cap of 2 blocks that makes blocks stride).
+inline std::vector<OpCase> amax_cases() {
+  std::vector<OpCase> v;
+  std::uint32_t seed = 500;
+  for (DType t : kDTypes) {
+    for (const PagedShape& s : kPagedShapes)
+      for (std::int64_t pad : kPads)
+        for (std::int64_t base : kBaseOffsets) {
+          OpCase c;
+          c.op = Op::observe_amax;
+          c.dtype = t;
+          c.shape = s;
+          c.pad = pad;
+          c.base = base;
+          c.seed = seed++;
+          c.no_slots = c.seed % 2 == 0;
+          c.scale_k = c.seed % 5;
+          c.scale_v = (c.seed + 2) % 5;
+          v.push_back(c);
+        }
+    for (const PagedShape& s : {PagedShape{8, 128, 16, 3001}, PagedShape{4, 64, 16, 0}, PagedShape{2, 7, 3, 2049}})
+      for (std::uint32_t mb : {0u, 2u}) {
+        OpCase c;
+        c.op = Op::observe_amax;
+        c.dtype = t;
+        c.shape = s;
+        c.seed = seed++;
+        c.max_blocks = mb;
+        c.scale_k = c.seed % 5;
+        c.scale_v = (c.seed + 1) % 5;
+        v.push_back(c);
+      }
+  }
   return v;
 }
 

@@ -50,6 +50,12 @@ class EmulatedBackend final : public Backend {
     const char* k = "";
     return check(kernels::launch_paged_read(a, nullptr, &k, max_blocks_), k);
   }
+  Status run(const ObserveAmaxArgs& a) override {
+    if (Status s = validate(a); s != Status::success || a.rows.num_tokens == 0) return s;
+    if (!kernels::paged_rows_supported(a.rows)) return Status::unsupported;
+    const char* k = "";
+    return check(kernels::launch_observe_amax(a, nullptr, &k, max_blocks_), k);
+  }
   /// The launch error of the last run ("" when it succeeded).
   const std::string& launch_error() const { return error_; }
   std::string failure_detail() const override { return error_.empty() ? last_error_message() : error_; }

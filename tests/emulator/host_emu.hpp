@@ -8,6 +8,7 @@
 //     fiber's registers), dim3, float4, uint4, make_float4, make_uint4;
 //   - __shared__: one instance per block (the blocks of a launch run one after another on the
 //     launching OS thread, so a function-local `static thread_local` is exactly block-shared);
+//   - atomicMax on unsigned (observe_amax);
 //   - __syncthreads(): a real barrier. A block's threads run as ucontext fibers: a fiber runs
 //     threads one after another until one waits at a barrier; then the next fiber takes over the
 //     remaining threads. Once every live thread waits (exited threads count as arrived), the
@@ -117,6 +118,14 @@ class BlockFilter {
 #define gridDim (::kvscale::emu::detail::regs.grid_dim)
 
 inline void __syncthreads() { ::kvscale::emu::syncthreads(); }
+
+/// atomicMax: the blocks of a launch run one after another on the launching OS thread, and its
+/// fibers switch only at barriers, so a plain read-modify-write is atomic here.
+inline unsigned atomicMax(unsigned* p, unsigned v) {
+  const unsigned old = *p;
+  if (v > old) *p = v;
+  return old;
+}
 
 #if defined(KVSCALE_EMU_ARCH) && (KVSCALE_EMU_ARCH == 942 || KVSCALE_EMU_ARCH == 950)
 #include "amdgcn_model.hpp"

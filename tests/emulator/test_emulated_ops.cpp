@@ -39,6 +39,9 @@ bool in_scope(Fp8Format f) {
 }
 
 std::string key_of(const OpCase& c) {
+  if (c.op == Op::observe_amax)
+    return std::string(op_name(c.op)) + "_" + dtype_name(c.dtype) + "_" + std::to_string(c.shape.heads) + "x" +
+           std::to_string(c.shape.head_size);
   std::string k = std::string(op_name(c.op)) + "_" + format_name(c.format) + "_" + dtype_name(c.dtype);
   if (c.paged()) {
     k += std::string(c.layout == CacheLayout::nhd ? "_NHD_" : "_HND_") + std::to_string(c.shape.heads) + "x" +
@@ -64,6 +67,7 @@ std::vector<Group> groups() {
       }
     }
   }
+  for (const OpCase& c : amax_cases()) all.push_back(c);  // format-independent: e4m3fn groups only
   std::vector<Group> out;
   std::map<std::string, std::size_t> index;
   for (const OpCase& c : all) {

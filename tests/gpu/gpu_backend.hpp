@@ -44,6 +44,7 @@ class GpuBackend final : public Backend {
   Status run(const DequantizeArgs& a) override { return gpu::dequantize(a, nullptr); }
   Status run(const PagedWriteArgs& a) override { return gpu::paged_write(a, nullptr); }
   Status run(const PagedReadArgs& a) override { return gpu::paged_read(a, nullptr); }
+  Status run(const ObserveAmaxArgs& a) override { return gpu::observe_amax(a, nullptr); }
   Status synchronize() override { return gpu::synchronize(nullptr); }
 
  private:

@@ -23,6 +23,7 @@ Status quantize(const QuantizeArgs&, Stream) noexcept { return unsupported("gpu:
 Status dequantize(const DequantizeArgs&, Stream) noexcept { return unsupported("gpu::dequantize"); }
 Status paged_write(const PagedWriteArgs&, Stream) noexcept { return unsupported("gpu::paged_write"); }
 Status paged_read(const PagedReadArgs&, Stream) noexcept { return unsupported("gpu::paged_read"); }
+Status observe_amax(const ObserveAmaxArgs&, Stream) noexcept { return unsupported("gpu::observe_amax"); }
 Status set_device(int) noexcept {
   return detail::fail(Status::no_device, "set_device: kvscale was built without a GPU backend");
 }
