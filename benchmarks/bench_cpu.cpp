@@ -255,7 +255,7 @@ struct Paged {
     a.key_cache = kc.data();
     a.value_cache = vc.data();
     a.cache = shape;
-    a.slots = slots.data();
+    a.slot_mapping = slots.data();
     a.key = key.data();
     a.value = value.data();
     a.k_scale = &ks;

@@ -197,7 +197,7 @@ class GpuBackend : public Backend {
     w.v_scale = scales_.v_scale(layer);
     r.key_cache = w.key_cache;
     r.value_cache = w.value_cache;
-    r.slots = w.slot_mapping;
+    r.slot_mapping = w.slot_mapping;
     r.key = key_out_.data();
     r.value = value_out_.data();
     r.k_scale = w.k_scale;
@@ -394,7 +394,7 @@ int cmd_roundtrip(const Args& args) {
   r.dtype = shape.dtype;
   r.rows = w.rows;
   r.cache = cache;
-  r.slots = slots.data();
+  r.slot_mapping = slots.data();
 
   if (!json) {
     std::printf("kvscale roundtrip: %s\n", file.c_str());
