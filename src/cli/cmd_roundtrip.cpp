@@ -37,7 +37,9 @@ const char kRoundtripUsage[] =
     "scale x fp8 max, plus outliers and padding slots), quantize them into a paged FP8 cache with\n"
     "the layer's scale, read them back, and report max |error|, RMS relative error, the saturated\n"
     "fraction and time/bandwidth per phase. On a GPU the cache and output bytes are compared with\n"
-    "the CPU reference. Without FILE, the bundled Llama-2-7B example is used.\n"
+    "the CPU reference. Without FILE, the bundled Llama-2-7B example is used. FILE may be any scales\n"
+    "source (scales file, checkpoint directory, .safetensors); per-head scales are passed to the\n"
+    "kernels with scale stride 1 (--kv-heads then defaults to, and must equal, the heads per rank).\n"
     "\n"
     "options:\n"
     "  --tp-size N --tp-rank R --num-layers L   context (all three, or none: taken from the file)\n"
@@ -47,7 +49,8 @@ const char kRoundtripUsage[] =
     "  --tokens N      tokens per layer (default 4096)     --kv-heads H   (default 8)\n"
     "  --head-size D   (default 128)                       --block-size B (default 16)\n"
     "  --dtype bf16|f16|f32  (default bf16)                --seed S       (default 1)\n"
-    "  --layout nhd|hnd      (default nhd)                 --json         machine-readable output\n";
+    "  --layout nhd|hnd|split (default nhd; split: vLLM ROCm, head-size % 16 == 0)\n"
+    "  --json                machine-readable output\n";
 
 namespace {
 
@@ -119,9 +122,10 @@ class Backend {
   virtual ~Backend() = default;
   virtual const char* name() const = 0;
   // Runs write then read for one layer; returns timings and fills cache/out host copies.
-  virtual Status run(PagedWriteArgs w, PagedReadArgs r, float k_scale, float v_scale, int layer, LayerStats* st,
-                     std::vector<std::uint8_t>* kc, std::vector<std::uint8_t>* vc, std::vector<unsigned char>* ko,
-                     std::vector<unsigned char>* vo) = 0;
+  // w and r carry the host scales (k_scale/v_scale and their strides); a GPU backend uses its
+  // DeviceScales for `layer` instead.
+  virtual Status run(PagedWriteArgs w, PagedReadArgs r, int layer, LayerStats* st, std::vector<std::uint8_t>* kc,
+                     std::vector<std::uint8_t>* vc, std::vector<unsigned char>* ko, std::vector<unsigned char>* vo) = 0;
 };
 
 // GB/s of `bytes` moved in `ms`; 0 when the timer saw no time (keeps the JSON valid).
@@ -134,13 +138,10 @@ double ms_since(std::chrono::steady_clock::time_point t0) {
 class CpuBackend : public Backend {
  public:
   const char* name() const override { return "cpu"; }
-  Status run(PagedWriteArgs w, PagedReadArgs r, float k_scale, float v_scale, int, LayerStats* st,
-             std::vector<std::uint8_t>* kc, std::vector<std::uint8_t>* vc, std::vector<unsigned char>* ko,
-             std::vector<unsigned char>* vo) override {
+  Status run(PagedWriteArgs w, PagedReadArgs r, int, LayerStats* st, std::vector<std::uint8_t>* kc,
+             std::vector<std::uint8_t>* vc, std::vector<unsigned char>* ko, std::vector<unsigned char>* vo) override {
     w.key_cache = kc->data();
     w.value_cache = vc->data();
-    w.k_scale = &k_scale;
-    w.v_scale = &v_scale;
     auto t0 = std::chrono::steady_clock::now();
     if (Status s = cpu::paged_write(w); s != Status::success) return s;
     st->write_ms = ms_since(t0);
@@ -148,8 +149,6 @@ class CpuBackend : public Backend {
     r.value_cache = vc->data();
     r.key = ko->data();
     r.value = vo->data();
-    r.k_scale = &k_scale;
-    r.v_scale = &v_scale;
     t0 = std::chrono::steady_clock::now();
     if (Status s = cpu::paged_read(r); s != Status::success) return s;
     st->read_ms = ms_since(t0);
@@ -162,7 +161,7 @@ class GpuBackend : public Backend {
   GpuBackend(int device, DeviceScales scales) : device_(device), scales_(std::move(scales)) {}
   const char* name() const override { return gpu::backend_name(); }
 
-  Status run(PagedWriteArgs w, PagedReadArgs r, float, float, int layer, LayerStats* st, std::vector<std::uint8_t>* kc,
+  Status run(PagedWriteArgs w, PagedReadArgs r, int layer, LayerStats* st, std::vector<std::uint8_t>* kc,
              std::vector<std::uint8_t>* vc, std::vector<unsigned char>* ko, std::vector<unsigned char>* vo) override {
     const std::size_t in_bytes =
         static_cast<std::size_t>(w.rows.num_tokens * w.rows.key_row_stride) * dtype_size(w.dtype);
@@ -195,6 +194,8 @@ class GpuBackend : public Backend {
     w.value_cache = static_cast<std::uint8_t*>(vc_.data());
     w.k_scale = scales_.k_scale(layer);
     w.v_scale = scales_.v_scale(layer);
+    w.k_scale_stride = scales_.k_scale_stride(layer);
+    w.v_scale_stride = scales_.v_scale_stride(layer);
     r.key_cache = w.key_cache;
     r.value_cache = w.value_cache;
     r.slot_mapping = w.slot_mapping;
@@ -202,6 +203,8 @@ class GpuBackend : public Backend {
     r.value = value_out_.data();
     r.k_scale = w.k_scale;
     r.v_scale = w.v_scale;
+    r.k_scale_stride = w.k_scale_stride;
+    r.v_scale_stride = w.v_scale_stride;
     float ms = 0;
     if ((s = timer_.start(stream)) != Status::success || (s = gpu::paged_write(w, stream)) != Status::success ||
         (s = timer_.stop(stream)) != Status::success || (s = timer_.elapsed_ms(&ms)) != Status::success)
@@ -256,6 +259,7 @@ int cmd_roundtrip(const Args& args) {
     std::int64_t* dst;
     std::int64_t lo, hi;
   };
+  const bool heads_given = args.value("--kv-heads").has_value();
   for (IntOpt o :
        {IntOpt{"--tokens", &shape.tokens, 1, 1 << 24}, IntOpt{"--kv-heads", &shape.heads, 1, 1024},
         IntOpt{"--head-size", &shape.head_size, 1, 4096}, IntOpt{"--block-size", &shape.block_size, 1, 4096}}) {
@@ -278,8 +282,10 @@ int cmd_roundtrip(const Args& args) {
   if (!parse_choice("--dtype", dtype, {"bf16", "f16", "f32"}, &err)) return usage(err);
   shape.dtype = dtype == "f32" ? DType::f32 : dtype == "f16" ? DType::f16 : DType::bf16;
   const std::string layout = args.value("--layout").value_or("nhd");
-  if (!parse_choice("--layout", layout, {"nhd", "hnd"}, &err)) return usage(err);
-  shape.layout = layout == "hnd" ? CacheLayout::hnd : CacheLayout::nhd;
+  if (!parse_choice("--layout", layout, {"nhd", "hnd", "split"}, &err)) return usage(err);
+  shape.layout = layout == "hnd" ? CacheLayout::hnd : layout == "split" ? CacheLayout::split : CacheLayout::nhd;
+  if (shape.layout == CacheLayout::split && shape.head_size % 16 != 0)
+    return usage("--layout split needs --head-size to be a multiple of 16");
   const std::string format_opt = args.value("--format").value_or("native");
   if (!parse_choice("--format", format_opt, {"e4m3fn", "e4m3fnuz", "native"}, &err)) return usage(err);
   const std::string backend_opt = args.value("--backend").value_or("auto");
@@ -291,7 +297,7 @@ int cmd_roundtrip(const Args& args) {
   LoadOptions lo;
   if (!parse_context(args, false, &lo.context, &err)) return usage(err);
   const int rank = lo.context ? lo.context->tp_rank : 0;
-  LoadResult loaded = load_scales_file(file, lo);
+  LoadResult loaded = load_scales(file, lo);
   if (!loaded.ok()) {
     for (const auto& d : loaded.diagnostics)
       std::fprintf(stderr, "%s:%s\n", file.c_str(), format_diagnostic(d).c_str());
@@ -340,11 +346,24 @@ int cmd_roundtrip(const Args& args) {
     }
   }
   const ScaleConversion conv{format, true};
-  std::vector<float> scales;
-  if (!effective_rank_scales(table, rank, LayerRange{}, conv, &scales, &err)) {
-    std::fprintf(stderr, "kvscale roundtrip: %s\n", err.c_str());
+  // [K | V][layer][head slot] with per-layer strides 0 (per tensor) or 1 (per head), as DeviceScales.
+  EffectiveScales eff;
+  if (Status s = effective_scales(table, rank, LayerRange{}, conv, &eff); s != Status::success) {
+    std::fprintf(stderr, "kvscale roundtrip: %s\n", last_error_message().c_str());
     return kExitRejected;
   }
+  bool per_head = false;
+  for (int l = 0; l < eff.num_layers; ++l) per_head = per_head || eff.k_stride[l] || eff.v_stride[l];
+  if (per_head) {
+    if (!heads_given) shape.heads = eff.head_slots;
+    if (shape.heads != eff.head_slots)
+      return usage("the scales are per head with " + std::to_string(eff.head_slots) +
+                   " KV heads per rank; --kv-heads must be " + std::to_string(eff.head_slots));
+  }
+  auto k_scales_of = [&](int layer) { return eff.values.data() + static_cast<std::size_t>(layer) * eff.head_slots; };
+  auto v_scales_of = [&](int layer) {
+    return eff.values.data() + static_cast<std::size_t>(eff.num_layers + layer) * eff.head_slots;
+  };
   std::unique_ptr<Backend> backend;
   std::string device_desc = "host CPU";
   if (use_gpu) {
@@ -403,10 +422,15 @@ int cmd_roundtrip(const Args& args) {
     std::printf("  backend  %s (%s), %s\n", backend->name(), why.c_str(), device_desc.c_str());
     std::printf("  format   %s (%s)%s\n", format_name(format), format_why.c_str(),
                 format == Fp8Format::e4m3fnuz ? ", scales x2" : "");
-    std::printf("  shape    %lld tokens (%lld padding) x %lld kv-heads x %lld head-size, %s, block %lld, %s\n\n",
+    std::printf("  shape    %lld tokens (%lld padding) x %lld kv-heads x %lld head-size, %s, block %lld, %s\n",
                 static_cast<long long>(shape.tokens), static_cast<long long>(shape.tokens - valid_tokens),
                 static_cast<long long>(shape.heads), static_cast<long long>(shape.head_size), dtype_name(shape.dtype),
-                static_cast<long long>(shape.block_size), layout == "hnd" ? "HND" : "NHD");
+                static_cast<long long>(shape.block_size),
+                layout == "hnd"     ? "HND"
+                : layout == "split" ? "split (vLLM ROCm)"
+                                    : "NHD");
+    std::printf("  scales   %s\n", per_head ? "per head (scale stride 1; the scale column shows K head 0)"
+                                            : "per tensor (scale stride 0)");
     std::printf("%5s %12s %12s %12s %10s %10s %10s %10s %10s%s\n", "layer", "scale", "max|err|", "rms rel err",
                 "saturated", "write ms", "write GB/s", "read ms", "read GB/s", use_gpu ? "  vs CPU" : "");
   }
@@ -419,14 +443,25 @@ int cmd_roundtrip(const Args& args) {
   double total_err2 = 0, total_ref2 = 0, total_sat = 0;
   bool all_match = true;
   for (int layer = 0; layer < table.num_layers(); ++layer) {
-    const float scale = scales[static_cast<std::size_t>(layer)];
-    // K/V: normal with amax near scale x fp8 max (~5 sigma over millions of samples), plus ~0.05%
-    // outliers beyond the range, which must saturate.
-    const double sigma = static_cast<double>(scale) * fmax / 5.0;
+    // Head h of K uses ks[h * kst] (V likewise): stride 0 per tensor, 1 per head.
+    const float* ks = k_scales_of(layer);
+    const float* vs = v_scales_of(layer);
+    const int kst = eff.k_stride[static_cast<std::size_t>(layer)], vst = eff.v_stride[static_cast<std::size_t>(layer)];
+    const float scale = ks[0];  // reported (head 0 of K when per head)
+    w.k_scale = r.k_scale = ks;
+    w.v_scale = r.v_scale = vs;
+    w.k_scale_stride = r.k_scale_stride = kst;
+    w.v_scale_stride = r.v_scale_stride = vst;
+    auto head_of = [&](std::size_t i) { return (i % shape.row()) / static_cast<std::size_t>(shape.head_size); };
+    // K/V: normal with amax near the head's scale x fp8 max (~5 sigma over millions of samples),
+    // plus ~0.05% outliers beyond the range, which must saturate.
     const std::size_t off = static_cast<std::size_t>(layer) * 131u % 4099u;  // a different window per layer
     for (std::size_t i = 0; i < n; ++i) {
-      double kx = sigma * static_cast<double>(z[i + off]);
-      double vx = -sigma * static_cast<double>(z[(i + off + n / 2) % n]);
+      const std::size_t h = head_of(i);
+      const double ksig = static_cast<double>(ks[h * static_cast<std::size_t>(kst)]) * fmax / 5.0;
+      const double vsig = static_cast<double>(vs[h * static_cast<std::size_t>(vst)]) * fmax / 5.0;
+      double kx = ksig * static_cast<double>(z[i + off]);
+      double vx = -vsig * static_cast<double>(z[(i + off + n / 2) % n]);
       if ((i * 2654435761u + static_cast<std::size_t>(layer)) % 2003u == 0) {
         kx *= 8.0;
         vx *= 8.0;
@@ -439,7 +474,7 @@ int cmd_roundtrip(const Args& args) {
     std::fill(key_out.begin(), key_out.end(), 0);
     std::fill(value_out.begin(), value_out.end(), 0);
     LayerStats st;
-    if (Status s = backend->run(w, r, scale, scale, layer, &st, &kc, &vc, &key_out, &value_out); s != Status::success) {
+    if (Status s = backend->run(w, r, layer, &st, &kc, &vc, &key_out, &value_out); s != Status::success) {
       std::fprintf(stderr, "kvscale roundtrip: layer %d failed: %s: %s\n", layer, status_name(s),
                    last_error_message().c_str());
       return kExitRejected;
@@ -451,7 +486,7 @@ int cmd_roundtrip(const Args& args) {
       ref_vo.assign(value_out.size(), 0);
       LayerStats ignored;
       CpuBackend ref;
-      if (ref.run(w, r, scale, scale, layer, &ignored, &ref_kc, &ref_vc, &ref_ko, &ref_vo) != Status::success) {
+      if (ref.run(w, r, layer, &ignored, &ref_kc, &ref_vc, &ref_ko, &ref_vo) != Status::success) {
         std::fprintf(stderr, "kvscale roundtrip: CPU reference failed: %s\n", last_error_message().c_str());
         return kExitRejected;
       }
@@ -470,7 +505,10 @@ int cmd_roundtrip(const Args& args) {
           maxerr = std::max(maxerr, e);
           err2 += e * e;
           ref2 += in * in;
-          sat += std::fabs(out) >= static_cast<double>(scale) * fmax * (1.0 - 1e-6) ? 1.0 : 0.0;
+          const std::size_t h = j / static_cast<std::size_t>(shape.head_size);
+          const double sc =
+              static_cast<double>(side ? vs[h * static_cast<std::size_t>(vst)] : ks[h * static_cast<std::size_t>(kst)]);
+          sat += std::fabs(out) >= sc * fmax * (1.0 - 1e-6) ? 1.0 : 0.0;
           count += 1;
         }
       }
@@ -524,6 +562,7 @@ int cmd_roundtrip(const Args& args) {
     o.key("kv_heads").value(static_cast<std::int64_t>(shape.heads));
     o.key("head_size").value(static_cast<std::int64_t>(shape.head_size));
     o.key("block_size").value(static_cast<std::int64_t>(shape.block_size)).key("tp_rank").value(rank);
+    o.key("layout").value(layout).key("scale_granularity").value(per_head ? "head" : "tensor");
     o.key("layers").raw(layers_json.str()).key("total").begin_object();
     o.key("max_abs_err").number(total.max_abs_err).key("rms_rel_err").number(rms);
     o.key("saturated_fraction").number(sat_frac).key("write_ms").fixed(total.write_ms, 6);
