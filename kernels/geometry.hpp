@@ -69,6 +69,16 @@ inline bool paged_rows_supported(const TokenRows& r) {
   return r.num_kv_heads > 0 && r.head_size > 0 && r.num_kv_heads <= kMaxRow / r.head_size;
 }
 
+/// The caches the paged kernels support: the heads of one slot span < 2^31 bytes
+/// ((num_kv_heads - 1) * head stride + head_size), so that the kernels step between heads with
+/// 32-bit offsets. Any number of blocks and slots is supported.
+inline bool paged_cache_supported(const PagedCacheShape& c) {
+  const std::int64_t hs = c.key_strides().head, h = c.num_kv_heads;
+  constexpr std::int64_t kMax = std::numeric_limits<std::int32_t>::max();
+  return h > 0 && hs >= 0 && c.head_size > 0 && c.head_size <= kMax &&
+         (h - 1) <= (kMax - c.head_size) / std::max<std::int64_t>(1, hs);
+}
+
 /// The split layout's kernels: blocks of kSplitVecs threads (16-element vectors of a window of the
 /// row) x kSplitTokens tokens, staging V through shared memory (paged.hip).
 constexpr std::uint32_t kSplitTokens = 16;

@@ -71,7 +71,7 @@ struct PagedParams {
   std::int64_t block_size;
   std::int64_t block_stride;  // cache bytes (K's; V's too, split included)
   std::int64_t slot_stride;   // (K's; split V's is 1)
-  std::int64_t head_stride;   // (K's; V's too, split included)
+  std::uint32_t head_stride;  // (K's; V's too, split included); < 2^31 (paged_cache_supported)
   std::int64_t vec_stride;    // cache bytes between the 16-element vectors of a head (split K: 16 * block_size)
   std::uint32_t heads;
   std::uint32_t head_size;
@@ -122,9 +122,12 @@ __device__ __forceinline__ void paged_token(const PagedParams<Op>& p, std::int64
       const std::uint32_t jj = is_v ? j - per_kv : j;
       const std::uint32_t seg = p.nseg == 1 ? 0u : jj / cps;
       const std::uint32_t e = (jj - seg * cps) * 16;  // element within the segment
-      const float s = is_v ? p.v_scale[seg * p.v_scale_stride] : p.k_scale[seg * p.k_scale_stride];
-      Op::template move16<F, T>((is_v ? vrow : krow) + seg * p.seg_len + e, (is_v ? vc : kc) + seg * p.head_stride + e,
-                                s);
+      // One pointer select and a 32-bit index (selecting between two loaded scales costs the
+      // native f32 writers on gfx942/gfx950 their last VGPRs).
+      const float* sp = is_v ? p.v_scale : p.k_scale;
+      const std::uint32_t si = seg * (is_v ? p.v_scale_stride : p.k_scale_stride);
+      Op::template move16<F, T>((is_v ? vrow : krow) + seg * p.seg_len + e,
+                                (is_v ? vc : kc) + (seg * p.head_stride + e), sp[si]);
     }
   } else {
     for (std::uint32_t seg = 0; seg < p.nseg; ++seg) {
@@ -148,6 +151,20 @@ __device__ __forceinline__ void paged_token(const PagedParams<Op>& p, std::int64
 // Every byte has one owner thread and one address derived from its own token's slot, so the result
 // never depends on slot order (any slots, any blocks in one group). Writes run row side, barrier,
 // cache side; reads the other way round.
+// The block barrier of the split kernels. On AMD device code: what __syncthreads() expands to (a
+// work-group release fence, s_barrier, an acquire fence), written with the compiler builtins so
+// that the device-only clang-22 build (-nogpulib, gfx942/gfx950) needs no device-library fence.
+// Elsewhere (CUDA, the host emulator) __syncthreads().
+__device__ __forceinline__ void block_sync() {
+#if defined(__HIP_DEVICE_COMPILE__) && defined(__AMDGCN__)
+  __builtin_amdgcn_fence(__ATOMIC_RELEASE, "workgroup");
+  __builtin_amdgcn_s_barrier();
+  __builtin_amdgcn_fence(__ATOMIC_ACQUIRE, "workgroup");
+#else
+  __syncthreads();
+#endif
+}
+
 struct SplitStage {
   static constexpr std::uint32_t kPitch = kSplitVecs * 16 + 16;  // padded against bank conflicts
   std::uint8_t tile[kSplitTokens * kPitch];
@@ -173,7 +190,7 @@ __device__ __forceinline__ void paged_split_tile(const PagedParams<Op>& p, Split
   const bool valid = t < p.num_tokens && place_slot(p, t, &block, &off);
   const std::int64_t bbase = block * p.block_stride;
   if (c == 0) st.vbase[g] = valid ? bbase + off : -1;
-  __syncthreads();
+  block_sync();
   const std::uint32_t cpv = p.head_size / 16;  // vectors per head
   const std::uint32_t nvec = p.heads * cpv;    // vectors per row
   for (std::uint32_t w0 = 0; w0 < nvec; w0 += kSplitVecs) {
@@ -183,8 +200,10 @@ __device__ __forceinline__ void paged_split_tile(const PagedParams<Op>& p, Split
       const std::uint32_t h = vi / cpv, v = vi - h * cpv;
       const Row krow = static_cast<Row>(p.key) + t * p.key_stride + vi * 16;
       const Row vrow = static_cast<Row>(p.value) + t * p.value_stride + vi * 16;
-      move16_any<Op, F, T, kVec>(krow, p.key_cache + bbase + off * p.slot_stride + h * p.head_stride + v * p.vec_stride,
-                                 p.k_scale[h * p.k_scale_stride]);
+      move16_any<Op, F, T, kVec>(
+          krow,
+          p.key_cache + bbase + off * p.slot_stride + static_cast<std::int64_t>(h) * p.head_stride + v * p.vec_stride,
+          p.k_scale[h * p.k_scale_stride]);
       move16_any<Op, F, T, kVec>(vrow, st.tile + g * SplitStage::kPitch + c * 16, p.v_scale[h * p.v_scale_stride]);
     };
     auto cache_side = [&] {
@@ -196,7 +215,8 @@ __device__ __forceinline__ void paged_split_tile(const PagedParams<Op>& p, Split
         const std::uint32_t h = vi / cpv;  // the same for the whole block
         const std::uint32_t e = (vi - h * cpv) * 16 + k;
         std::uint8_t* tb = st.tile + tok * SplitStage::kPitch + i * 16 + k;
-        const std::int64_t at = vb + h * p.head_stride + static_cast<std::int64_t>(e) * p.block_size;
+        const std::int64_t at =
+            vb + static_cast<std::int64_t>(h) * p.head_stride + static_cast<std::int64_t>(e) * p.block_size;
         if constexpr (Op::kToCache) {
           p.value_cache[at] = *tb;
         } else {
@@ -206,14 +226,14 @@ __device__ __forceinline__ void paged_split_tile(const PagedParams<Op>& p, Split
     };
     if constexpr (Op::kToCache) {
       row_side();
-      __syncthreads();
+      block_sync();
       cache_side();
     } else {
       cache_side();
-      __syncthreads();
+      block_sync();
       row_side();
     }
-    __syncthreads();  // the tile is reused by the next window
+    block_sync();  // the tile is reused by the next window
   }
 }
 
@@ -287,7 +307,7 @@ PagedParams<Op> params(const Args& a) {
   p.block_size = c.block_size;
   p.block_stride = s.block;
   p.slot_stride = s.slot;
-  p.head_stride = s.head;
+  p.head_stride = static_cast<std::uint32_t>(s.head);
   p.vec_stride = s.chunk_len == 16 ? s.chunk : 16;
   p.heads = static_cast<std::uint32_t>(r.num_kv_heads);
   p.head_size = static_cast<std::uint32_t>(r.head_size);

@@ -6,6 +6,7 @@
 #include <memory>
 #include <new>
 #include <string>
+#include <vector>
 
 #if defined(KVSCALE_X86_SIMD)
 #include <cpuid.h>
@@ -161,6 +162,7 @@ struct PagedJob {
   const std::int64_t* slots;
   std::int64_t block_size, heads, head_size;
   PagedSide side[2];
+  const std::uint32_t* order;  // tokens in slot order (split), or nullptr: in call order
   std::size_t tokens;
   std::size_t chunks;
 };
@@ -229,7 +231,8 @@ void paged_chunk(void* ctx, std::size_t i) {
   const auto& j = *static_cast<const PagedJob*>(ctx);
   const std::size_t es = dtype_size(j.t);
   const auto D = static_cast<std::size_t>(j.head_size);
-  for (std::size_t t = paged_chunk_begin(j, i), e = paged_chunk_begin(j, i + 1); t < e; ++t) {
+  for (std::size_t k = paged_chunk_begin(j, i), end = paged_chunk_begin(j, i + 1); k < end; ++k) {
+    const std::size_t t = j.order ? j.order[k] : k;
     const std::int64_t slot = j.slots[t];
     if (slot < 0) continue;
     const std::int64_t block = slot / j.block_size, off = slot - block * j.block_size;
@@ -299,6 +302,23 @@ PagedJob make_job(Fp8Format f, DType t, const TokenRows& r, const PagedCacheShap
   return j;
 }
 
+// The split layout spreads a token's V over head_size cache lines of its block (one byte each), so
+// tokens are visited in slot order: the tokens of one block then fill its lines together while
+// they are in cache (with random slots this is what keeps split near the dense layouts). Empty
+// when the layout does not need it or the order cannot be allocated (then: call order).
+std::vector<std::uint32_t> slot_order(const PagedCacheShape& c, const std::int64_t* slots, std::int64_t tokens) {
+  std::vector<std::uint32_t> order;
+  if (c.layout != CacheLayout::split || tokens < 2 || tokens > 0xFFFFFFFFll) return order;
+  try {
+    order.resize(static_cast<std::size_t>(tokens));
+  } catch (...) {
+    return {};
+  }
+  for (std::size_t t = 0; t < order.size(); ++t) order[t] = static_cast<std::uint32_t>(t);
+  std::sort(order.begin(), order.end(), [slots](std::uint32_t a, std::uint32_t b) { return slots[a] < slots[b]; });
+  return order;
+}
+
 }  // namespace
 
 Status quantize(const QuantizeArgs& a) noexcept {
@@ -334,6 +354,8 @@ Status paged_write(const PagedWriteArgs& a) noexcept {
   if (Status s = check_slots("paged_write", a.slot_mapping, a.rows.num_tokens, a.cache); s != Status::success) return s;
   PagedJob j = make_job(a.format, a.dtype, a.rows, a.cache, a.slot_mapping, a.key, a.value, a.key_cache, a.value_cache,
                         a.k_scale, a.v_scale, a.k_scale_stride, a.v_scale_stride);
+  const std::vector<std::uint32_t> order = slot_order(a.cache, a.slot_mapping, a.rows.num_tokens);
+  j.order = order.empty() ? nullptr : order.data();
   detail::parallel_for(j.chunks, paged_chunk<WriteOp>, &j);
   return Status::success;
 }
@@ -358,6 +380,8 @@ Status paged_read(const PagedReadArgs& a) noexcept {
       detail::build_dequant_lut(a.format, a.dtype, s.scales[h], &luts[i][static_cast<std::size_t>(h)]);
     s.luts = luts[i].get();
   }
+  const std::vector<std::uint32_t> order = slot_order(a.cache, a.slot_mapping, a.rows.num_tokens);
+  j.order = order.empty() ? nullptr : order.data();
   detail::parallel_for(j.chunks, paged_chunk<ReadOp>, &j);
   return Status::success;
 }
