@@ -431,6 +431,7 @@ int cmd_roundtrip(const Args& args) {
                                     : "NHD");
     std::printf("  scales   %s\n", per_head ? "per head (scale stride 1; the scale column shows K head 0)"
                                             : "per tensor (scale stride 0)");
+    std::printf("\n");
     std::printf("%5s %12s %12s %12s %10s %10s %10s %10s %10s%s\n", "layer", "scale", "max|err|", "rms rel err",
                 "saturated", "write ms", "write GB/s", "read ms", "read GB/s", use_gpu ? "  vs CPU" : "");
   }
