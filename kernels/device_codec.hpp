@@ -30,6 +30,14 @@
 #include "kvscale/half.hpp"
 #include "kvscale/kv_cache.hpp"
 
+// __restrict__ on a pointer whose type depends on a template parameter (Op::Row<T>): clang and
+// g++ accept it, nvcc refuses it ("restrict" is not allowed), so it is dropped there.
+#if defined(__CUDACC__) && !defined(__clang__)
+#define KVSCALE_RESTRICT_DEP
+#else
+#define KVSCALE_RESTRICT_DEP __restrict__
+#endif
+
 #if defined(__HIP_DEVICE_COMPILE__) && (defined(__gfx940__) || defined(__gfx941__) || defined(__gfx942__))
 #define KVSCALE_HW_FP8 1
 #define KVSCALE_HW_FP8_FORMAT ::kvscale::Fp8Format::e4m3fnuz
@@ -336,8 +344,8 @@ struct Dequantize {
 /// boundary of the FP8 side, 16-element vectors, a scalar tail. When both sides cannot be 16-byte
 /// aligned at the same element, all of it is scalar.
 template <class Op, Fp8Format F, DType T, typename I>
-__device__ __forceinline__ void transform_segment(typename Op::template Row<T> __restrict__ row,
-                                                  typename Op::Cache __restrict__ cache, I len, float s, I lane,
+__device__ __forceinline__ void transform_segment(typename Op::template Row<T> KVSCALE_RESTRICT_DEP row,
+                                                  typename Op::Cache KVSCALE_RESTRICT_DEP cache, I len, float s, I lane,
                                                   I nlanes) {
   I head = static_cast<I>((16u - (reinterpret_cast<std::uintptr_t>(cache) & 15u)) & 15u);
   if (head > len) head = len;

@@ -108,10 +108,10 @@ __device__ __forceinline__ void paged_token(const PagedParams<Op>& p, std::int64
   std::int64_t block, off;
   if (!place_slot(p, t, &block, &off)) return;
   const std::int64_t base = block * p.block_stride + off * p.slot_stride;
-  const Row __restrict__ krow = static_cast<Row>(p.key) + t * p.key_stride;
-  const Row __restrict__ vrow = static_cast<Row>(p.value) + t * p.value_stride;
-  const Cache __restrict__ kc = p.key_cache + base;
-  const Cache __restrict__ vc = p.value_cache + base;
+  const Row KVSCALE_RESTRICT_DEP krow = static_cast<Row>(p.key) + t * p.key_stride;
+  const Row KVSCALE_RESTRICT_DEP vrow = static_cast<Row>(p.value) + t * p.value_stride;
+  const Cache KVSCALE_RESTRICT_DEP kc = p.key_cache + base;
+  const Cache KVSCALE_RESTRICT_DEP vc = p.value_cache + base;
   const std::uint32_t lane = threadIdx.x;
   const std::uint32_t lanes = blockDim.x;
   if constexpr (kVec) {
