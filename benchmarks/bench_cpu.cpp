@@ -210,17 +210,30 @@ struct Paged {
   std::vector<std::uint8_t> kc, vc;
   std::vector<std::int64_t> slots;
   float ks = kScale, vs = 2 * kScale;
+  std::vector<float> per_head;
+  int scale_stride = 0;
   kvscale::PagedCacheShape shape;
   kvscale::TokenRows rows;
-  Paged(std::int64_t t, std::int64_t h) : tokens(t), heads(h) {
+  // layout: 0 dense NHD, 1 strided (NHD with 16 bytes of padding after every head, slot and block),
+  // 2 split (vLLM ROCm), 3 dense NHD with per-head scales.
+  Paged(std::int64_t t, std::int64_t h, int layout = 0) : tokens(t), heads(h) {
     const std::size_t row = static_cast<std::size_t>(h * 128);
     key = bf16_data(static_cast<std::size_t>(t) * row);
     value = key;
-    shape.layout = kvscale::CacheLayout::nhd;
+    shape.layout = layout == 2 ? kvscale::CacheLayout::split : kvscale::CacheLayout::nhd;
     shape.block_size = 16;
     shape.num_blocks = (t + 15) / 16 * 2;  // half the cache in use, slots scattered
     shape.num_kv_heads = h;
     shape.head_size = 128;
+    if (layout == 1) {
+      shape.head_stride = 128 + 16;
+      shape.slot_stride = h * shape.head_stride + 16;
+      shape.block_stride = 16 * shape.slot_stride + 16;
+    }
+    if (layout == 3) {
+      per_head.assign(static_cast<std::size_t>(h), kScale);
+      scale_stride = 1;
+    }
     kc.assign(static_cast<std::size_t>(shape.bytes()), 0);
     vc = kc;
     std::vector<std::int64_t> all(static_cast<std::size_t>(shape.num_slots()));
@@ -243,8 +256,9 @@ struct Paged {
     a.cache = shape;
     a.key_cache = kc.data();
     a.value_cache = vc.data();
-    a.k_scale = &ks;
-    a.v_scale = &vs;
+    a.k_scale = scale_stride ? per_head.data() : &ks;
+    a.v_scale = scale_stride ? per_head.data() : &vs;
+    a.k_scale_stride = a.v_scale_stride = scale_stride;
     return a;
   }
   kvscale::PagedReadArgs read() {
@@ -255,18 +269,19 @@ struct Paged {
     a.key_cache = kc.data();
     a.value_cache = vc.data();
     a.cache = shape;
-    a.slots = slots.data();
+    a.slot_mapping = slots.data();
     a.key = key.data();
     a.value = value.data();
-    a.k_scale = &ks;
-    a.v_scale = &vs;
+    a.k_scale = scale_stride ? per_head.data() : &ks;
+    a.v_scale = scale_stride ? per_head.data() : &vs;
+    a.k_scale_stride = a.v_scale_stride = scale_stride;
     return a;
   }
   double traffic() const { return static_cast<double>(tokens) * (static_cast<double>(heads) * 128 * 3 * 2 + 8); }
 };
 
-void BM_paged_write(benchmark::State& st) {
-  Paged p(st.range(0), st.range(1));
+void paged_write(benchmark::State& st, int layout) {
+  Paged p(st.range(0), st.range(1), layout);
   const auto a = p.write();
   for (auto _ : st) {
     if (cpu::paged_write(a) != kvscale::Status::success) st.SkipWithError("paged_write");
@@ -277,8 +292,8 @@ void BM_paged_write(benchmark::State& st) {
                                                   benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
-void BM_paged_read(benchmark::State& st) {
-  Paged p(st.range(0), st.range(1));
+void paged_read(benchmark::State& st, int layout) {
+  Paged p(st.range(0), st.range(1), layout);
   cpu::paged_write(p.write());
   const auto a = p.read();
   for (auto _ : st) {
@@ -289,6 +304,12 @@ void BM_paged_read(benchmark::State& st) {
   st.counters["us_per_call"] = benchmark::Counter(1e6 * static_cast<double>(st.iterations()),
                                                   benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
+
+void BM_paged_write(benchmark::State& st) { paged_write(st, 0); }
+void BM_paged_read(benchmark::State& st) { paged_read(st, 0); }
+// range(2): 1 strided, 2 split, 3 dense NHD with per-head scales.
+void BM_paged_write_layout(benchmark::State& st) { paged_write(st, static_cast<int>(st.range(2))); }
+void BM_paged_read_layout(benchmark::State& st) { paged_read(st, static_cast<int>(st.range(2))); }
 
 // memcpy with the same traffic as a paged op of (tokens, heads).
 void BM_memcpy_paged(benchmark::State& st) {
@@ -325,6 +346,14 @@ BENCHMARK(BM_scalar_dequantize)->Apply(sizes)->UseRealTime();
 BENCHMARK(BM_memcpy)->Apply([](benchmark::internal::Benchmark* b) { sizes_x(b, 3, 2); })->UseRealTime();
 BENCHMARK(BM_paged_write)->Apply(shapes)->UseRealTime();
 BENCHMARK(BM_paged_read)->Apply(shapes)->UseRealTime();
+// Layouts next to dense NHD in the same run (range(2): 1 strided, 2 split, 3 per-head scales):
+// compare with BM_paged_write/<tokens>/8 (issue 9 item 6: within 10 %; the summary prints the ratios).
+void layouts(benchmark::internal::Benchmark* b) {
+  for (std::int64_t layout : {1, 2, 3})
+    for (std::int64_t tokens : {256, 2048, 8192}) b->Args({tokens, 8, layout});
+}
+BENCHMARK(BM_paged_write_layout)->Apply(layouts)->UseRealTime();
+BENCHMARK(BM_paged_read_layout)->Apply(layouts)->UseRealTime();
 BENCHMARK(BM_memcpy_paged)->Apply(shapes)->UseRealTime();
 
 // ---- calibration: observe_amax (range = tokens, heads; head size 128, bf16) -------------------
@@ -438,6 +467,19 @@ class RatioReporter : public benchmark::ConsoleReporter {
       std::printf("%-26s %10.2f %10s %16.2f\n", label.c_str(), one / 1e9,
                   ratio(one, get("BM_read_memchr" + arg)).c_str(), get("BM_observe_amax" + arg) / 1e9);
     }
+    std::printf("\n%-30s %10s %10s\n", "layout (8 heads)", "GB/s", "/dense NHD");
+    const char* names[] = {"", "strided", "split", "NHD per-head"};
+    for (const char* k : {"paged_write", "paged_read"})
+      for (int layout : {1, 2, 3})
+        for (std::int64_t tokens : {256, 2048, 8192}) {
+          const std::string base = "/" + std::to_string(tokens) + "/8";
+          const double kr =
+              get(std::string("BM_") + k + "_layout" + base + "/" + std::to_string(layout) + "/real_time");
+          if (kr <= 0) continue;
+          const std::string label = std::string(k) + " " + names[layout] + " " + std::to_string(tokens) + "tok";
+          std::printf("%-30s %10.2f %10s\n", label.c_str(), kr / 1e9,
+                      ratio(kr, get(std::string("BM_") + k + base + "/real_time")).c_str());
+        }
   }
 
  private:

@@ -228,7 +228,8 @@ const Model kModels[] = {{"llama3-8b-tp1", 8, 128, 16}, {"llama3-70b-tp8", 1, 12
 
 enum class PagedOp { write, read, round_trip };
 
-void bm_paged(benchmark::State& st, PagedOp op, const Model& m, Fp8Format f, DType t, std::int64_t tokens, bool cold) {
+void bm_paged(benchmark::State& st, PagedOp op, const Model& m, Fp8Format f, DType t, std::int64_t tokens, bool cold,
+              CacheLayout layout = CacheLayout::nhd) {
   const std::size_t es = dtype_size(t);
   const std::size_t row = static_cast<std::size_t>(m.heads * m.head_size);
   const std::size_t nt = static_cast<std::size_t>(tokens);
@@ -240,7 +241,7 @@ void bm_paged(benchmark::State& st, PagedOp op, const Model& m, Fp8Format f, DTy
   std::int64_t num_slots = static_cast<std::int64_t>(std::max<std::size_t>(2 * nt, nt * sets));
   const std::int64_t num_blocks = (num_slots + m.block_size - 1) / m.block_size;
   num_slots = num_blocks * m.block_size;
-  const PagedCacheShape cache{CacheLayout::nhd, num_blocks, m.block_size, m.heads, m.head_size};
+  const PagedCacheShape cache{layout, num_blocks, m.block_size, m.heads, m.head_size};
   gpu::DeviceBuffer key = alloc(nt * row * es * sets), value = alloc(nt * row * es * sets);
   gpu::DeviceBuffer kc = alloc(static_cast<std::size_t>(cache.bytes())),
                     vc = alloc(static_cast<std::size_t>(cache.bytes()));
@@ -284,7 +285,7 @@ void bm_paged(benchmark::State& st, PagedOp op, const Model& m, Fp8Format f, DTy
   CopyBaseline copy(traffic, sets);
   work.copy = copy.fn();
 #if defined(KVSCALE_BENCH_HAVE_BASELINE)
-  if (op == PagedOp::write) {
+  if (op == PagedOp::write && layout == CacheLayout::nhd) {
     work.naive = [&](std::size_t i) {
       const std::size_t k = i % sets;
       const std::size_t ro = k * nt * row * es;
@@ -293,6 +294,17 @@ void bm_paged(benchmark::State& st, PagedOp op, const Model& m, Fp8Format f, DTy
                 ? Status::success
                 : Status::device_error,
             "baseline::paged_write");
+    };
+  }
+  if (op == PagedOp::write && layout == CacheLayout::split) {  // the same run: staged vs per-element V
+    work.naive = [&](std::size_t i) {
+      const std::size_t k = i % sets;
+      const std::size_t ro = k * nt * row * es;
+      check(baseline::paged_write_split(f, t, kp + ro, vp + ro, sl + k * nt, tokens, m.heads, m.head_size, m.block_size,
+                                        kcp, vcp, 0.02f, 0.03f, nullptr) == 0
+                ? Status::success
+                : Status::device_error,
+            "baseline::paged_write_split");
     };
   }
 #endif
@@ -395,6 +407,21 @@ void register_all() {
           const std::string name = std::string(on) + "/" + m.name + "/" + fmt(g_native) +
                                    "/bf16/tokens=" + std::to_string(tokens) + "/" + (cold ? "cold" : "warm");
           reg(name, [=, &m](benchmark::State& st) { bm_paged(st, op, m, g_native, bf16, tokens, cold); });
+        }
+      }
+    }
+  }
+  // Split layout (vLLM ROCm): the write with V staged through shared memory, against the naive
+  // per-element split writer (baseline::paged_write_split) in the same run, and the read.
+  for (const Model& m : kModels) {
+    for (bool cold : {false, true}) {
+      for (std::int64_t tokens : {32, 256, 2048, 8192}) {
+        for (PagedOp op : {PagedOp::write, PagedOp::read}) {
+          const std::string name = std::string(op == PagedOp::write ? "paged_write_split" : "paged_read_split") + "/" +
+                                   m.name + "/" + fmt(g_native) + "/bf16/tokens=" + std::to_string(tokens) + "/" +
+                                   (cold ? "cold" : "warm");
+          reg(name,
+              [=, &m](benchmark::State& st) { bm_paged(st, op, m, g_native, bf16, tokens, cold, CacheLayout::split); });
         }
       }
     }

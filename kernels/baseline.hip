@@ -61,6 +61,38 @@ __global__ void naive_paged_write(const typename dev::Wide<T>::type* key, const 
   }
 }
 
+// vLLM's reshape_and_cache for its ROCm layout: one token per block, element i of the row to
+// K[block][h][d / 16][off][d % 16] and V[block][h][d][off].
+template <Fp8Format F, DType T>
+__global__ void naive_paged_write_split(const typename dev::Wide<T>::type* key,
+                                        const typename dev::Wide<T>::type* value, const std::int64_t* slots,
+                                        std::int64_t heads, std::int64_t head_size, std::int64_t block_size,
+                                        std::uint8_t* key_cache, std::uint8_t* value_cache, float k_scale,
+                                        float v_scale) {
+  const std::int64_t t = blockIdx.x;
+  const std::int64_t slot = slots[t];
+  if (slot < 0) return;
+  const std::int64_t block = slot / block_size;
+  const std::int64_t off = slot % block_size;
+  const std::int64_t n = heads * head_size;
+  for (std::int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+    const std::int64_t h = i / head_size, d = i % head_size;
+    const std::int64_t head_base = (block * heads + h) * head_size * block_size;
+    const std::int64_t kdst = head_base + ((d / 16) * block_size + off) * 16 + d % 16;
+    const std::int64_t vdst = head_base + d * block_size + off;
+    float k, v;
+    if constexpr (T == DType::f16) {
+      k = half::f16_to_f32(key[t * n + i]);
+      v = half::f16_to_f32(value[t * n + i]);
+    } else {
+      k = dev::widen<T>(key[t * n + i]);
+      v = dev::widen<T>(value[t * n + i]);
+    }
+    key_cache[kdst] = fp8::quantize(F, k, k_scale);
+    value_cache[vdst] = fp8::quantize(F, v, v_scale);
+  }
+}
+
 constexpr unsigned kThreads = 512;
 
 // A plain read-only reduction: grid-stride 16-byte loads of two buffers, a shared-memory block
@@ -139,6 +171,20 @@ int read_max(const void* a, const void* b, std::size_t bytes, unsigned* out, voi
       static_cast<unsigned>(std::min<std::size_t>(8192, std::max<std::size_t>(1, (n + kThreads - 1) / kThreads)));
   read_max_kernel<<<grid, kThreads, 0, rt::to_stream(stream)>>>(static_cast<const uint4*>(a),
                                                                 static_cast<const uint4*>(b), n, out);
+int paged_write_split(Fp8Format f, DType t, const void* key, const void* value, const std::int64_t* slots,
+                      std::int64_t num_tokens, std::int64_t heads, std::int64_t head_size, std::int64_t block_size,
+                      std::uint8_t* key_cache, std::uint8_t* value_cache, float k_scale, float v_scale, void* stream) {
+  if (num_tokens <= 0) return 0;
+  const unsigned threads = static_cast<unsigned>(std::min<std::int64_t>(heads * head_size, kThreads));
+  kernels::dispatch(f, t, [&](auto fc, auto tc) {
+    constexpr Fp8Format F = decltype(fc)::value;
+    constexpr DType T = decltype(tc)::value;
+    using W = typename dev::Wide<T>::type;
+    naive_paged_write_split<F, T><<<static_cast<unsigned>(num_tokens), threads, 0, rt::to_stream(stream)>>>(
+        static_cast<const W*>(key), static_cast<const W*>(value), slots, heads, head_size, block_size, key_cache,
+        value_cache, k_scale, v_scale);
+    return 0;
+  });
   return static_cast<int>(rt::get_last_error());
 }
 

@@ -26,5 +26,10 @@ int paged_write(Fp8Format f, DType t, const void* key, const void* value, const 
 /// (`bytes` each, a multiple of 16, 16-byte aligned), one atomicMax per block into *out (device).
 int read_max(const void* a, const void* b, std::size_t bytes, unsigned* out, void* stream);
 
+/// Split layout (vLLM ROCm: K [nb, H, D/16, bs, 16], V [nb, H, D, bs]), one element per thread
+/// iteration as vLLM's reshape_and_cache does: V's byte stores are block_size bytes apart.
+int paged_write_split(Fp8Format f, DType t, const void* key, const void* value, const std::int64_t* slots,
+                      std::int64_t num_tokens, std::int64_t heads, std::int64_t head_size, std::int64_t block_size,
+                      std::uint8_t* key_cache, std::uint8_t* value_cache, float k_scale, float v_scale, void* stream);
 }  // namespace baseline
 }  // namespace kvscale

@@ -26,7 +26,7 @@ __global__ __launch_bounds__(kThreads) void quantize_kernel(const typename dev::
   const float s = *scale;
   const std::size_t lane = static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   const std::size_t lanes = static_cast<std::size_t>(gridDim.x) * blockDim.x;
-  dev::quantize_segment<F, T, std::size_t>(in, out, n, s, lane, lanes);
+  dev::transform_segment<dev::Quantize, F, T, std::size_t>(in, out, n, s, lane, lanes);
 }
 
 template <Fp8Format F, DType T>
@@ -36,7 +36,7 @@ __global__ __launch_bounds__(kThreads) void dequantize_kernel(const std::uint8_t
   const float s = *scale;
   const std::size_t lane = static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   const std::size_t lanes = static_cast<std::size_t>(gridDim.x) * blockDim.x;
-  dev::dequantize_segment<F, T, std::size_t>(in, out, n, s, lane, lanes);
+  dev::transform_segment<dev::Dequantize, F, T, std::size_t>(out, in, n, s, lane, lanes);
 }
 
 constexpr const char* kQuantizeNames[2][3] = {

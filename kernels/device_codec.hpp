@@ -30,6 +30,14 @@
 #include "kvscale/half.hpp"
 #include "kvscale/kv_cache.hpp"
 
+// __restrict__ on a pointer whose type depends on a template parameter (Op::Row<T>): clang and
+// g++ accept it, nvcc refuses it ("restrict" is not allowed), so it is dropped there.
+#if defined(__CUDACC__) && !defined(__clang__)
+#define KVSCALE_RESTRICT_DEP
+#else
+#define KVSCALE_RESTRICT_DEP __restrict__
+#endif
+
 #if defined(__HIP_DEVICE_COMPILE__) && (defined(__gfx940__) || defined(__gfx941__) || defined(__gfx942__))
 #define KVSCALE_HW_FP8 1
 #define KVSCALE_HW_FP8_FORMAT ::kvscale::Fp8Format::e4m3fnuz
@@ -298,35 +306,55 @@ __device__ __forceinline__ void dequantize16(const std::uint8_t* in, typename Wi
   store16<T>(out, v);
 }
 
-/// Quantizes one contiguous segment [0, len) with `nlanes` cooperating threads (this one is
-/// `lane`): a scalar head up to the first 16-byte boundary of `dst`, 16-element vectors, a scalar
-/// tail. When src and dst cannot both be 16-byte aligned at the same element, all of it is scalar.
-template <Fp8Format F, DType T, typename I>
-__device__ __forceinline__ void quantize_segment(const typename Wide<T>::type* __restrict__ src,
-                                                 std::uint8_t* __restrict__ dst, I len, float s, I lane, I nlanes) {
-  I head = static_cast<I>((16u - (reinterpret_cast<std::uintptr_t>(dst) & 15u)) & 15u);
-  if (head > len) head = len;
-  if ((reinterpret_cast<std::uintptr_t>(src + head) & 15u) != 0) head = len;
-  const I nvec = (len - head) / 16;
-  const I tail = head + nvec * 16;
-  for (I i = lane; i < nvec; i += nlanes) quantize16<F, T>(src + head + 16 * i, dst + head + 16 * i, s);
-  for (I i = lane; i < head; i += nlanes) dst[i] = quantize1<F, T>(src[i], s);
-  for (I i = tail + lane; i < len; i += nlanes) dst[i] = quantize1<F, T>(src[i], s);
-}
+/// The two directions of every kernel, as operations over (row, cache) pairs, so that each
+/// traversal is written once (rocPRIM's transform style): Quantize moves rows into the cache,
+/// Dequantize the cache into rows. Row<T> / Cache are the pointer types each side has.
+struct Quantize {
+  static constexpr bool kToCache = true;
+  template <DType T>
+  using Row = const typename Wide<T>::type*;
+  using Cache = std::uint8_t*;
+  template <Fp8Format F, DType T>
+  __device__ __forceinline__ static void move16(Row<T> row, Cache cache, float s) {
+    quantize16<F, T>(row, cache, s);
+  }
+  template <Fp8Format F, DType T>
+  __device__ __forceinline__ static void move1(Row<T> row, Cache cache, float s) {
+    *cache = quantize1<F, T>(*row, s);
+  }
+};
 
-/// The dequantizing counterpart of quantize_segment (alignment is driven by `src`, the codes).
-template <Fp8Format F, DType T, typename I>
-__device__ __forceinline__ void dequantize_segment(const std::uint8_t* __restrict__ src,
-                                                   typename Wide<T>::type* __restrict__ dst, I len, float s, I lane,
-                                                   I nlanes) {
-  I head = static_cast<I>((16u - (reinterpret_cast<std::uintptr_t>(src) & 15u)) & 15u);
+struct Dequantize {
+  static constexpr bool kToCache = false;
+  template <DType T>
+  using Row = typename Wide<T>::type*;
+  using Cache = const std::uint8_t*;
+  template <Fp8Format F, DType T>
+  __device__ __forceinline__ static void move16(Row<T> row, Cache cache, float s) {
+    dequantize16<F, T>(cache, row, s);
+  }
+  template <Fp8Format F, DType T>
+  __device__ __forceinline__ static void move1(Row<T> row, Cache cache, float s) {
+    *row = dequantize1<F, T>(*cache, s);
+  }
+};
+
+/// Moves one contiguous segment [0, len) between `row` and `cache` in Op's direction, with
+/// `nlanes` cooperating threads (this one is `lane`): a scalar head up to the first 16-byte
+/// boundary of the FP8 side, 16-element vectors, a scalar tail. When both sides cannot be 16-byte
+/// aligned at the same element, all of it is scalar.
+template <class Op, Fp8Format F, DType T, typename I>
+__device__ __forceinline__ void transform_segment(typename Op::template Row<T> KVSCALE_RESTRICT_DEP row,
+                                                  typename Op::Cache KVSCALE_RESTRICT_DEP cache, I len, float s, I lane,
+                                                  I nlanes) {
+  I head = static_cast<I>((16u - (reinterpret_cast<std::uintptr_t>(cache) & 15u)) & 15u);
   if (head > len) head = len;
-  if ((reinterpret_cast<std::uintptr_t>(dst + head) & 15u) != 0) head = len;
+  if ((reinterpret_cast<std::uintptr_t>(row + head) & 15u) != 0) head = len;
   const I nvec = (len - head) / 16;
   const I tail = head + nvec * 16;
-  for (I i = lane; i < nvec; i += nlanes) dequantize16<F, T>(src + head + 16 * i, dst + head + 16 * i, s);
-  for (I i = lane; i < head; i += nlanes) dst[i] = dequantize1<F, T>(src[i], s);
-  for (I i = tail + lane; i < len; i += nlanes) dst[i] = dequantize1<F, T>(src[i], s);
+  for (I i = lane; i < nvec; i += nlanes) Op::template move16<F, T>(row + head + 16 * i, cache + head + 16 * i, s);
+  for (I i = lane; i < head; i += nlanes) Op::template move1<F, T>(row + i, cache + i, s);
+  for (I i = tail + lane; i < len; i += nlanes) Op::template move1<F, T>(row + i, cache + i, s);
 }
 
 #endif  // KVSCALE_DEVICE_CODE

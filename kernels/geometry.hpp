@@ -51,10 +51,12 @@ inline Geometry contiguous_geometry(std::size_t n) {
 }
 
 /// Paged write/read: blocks of tx threads per token x ty tokens (tx * ty = 256, tx a power of two
-/// in [16, 256] sized to the token's 16-element units of K and V), and the vector-path decision.
+/// in [16, 256] sized to the token's 16-element units of K and V; 16 x 16 for the split layout),
+/// and the vector-path decision.
 struct PagedGeometry : Geometry {
-  /// Every row, cache and segment is 16-byte aligned: the kernels flatten K and V into 16-element
-  /// vectors. Otherwise each segment runs the scalar-head / vector / scalar-tail routine.
+  /// Every row, cache and segment is 16-byte aligned (every cache stride a multiple of 16): the
+  /// kernels flatten K and V into 16-element vectors. Otherwise each segment runs the scalar-head /
+  /// vector / scalar-tail routine (split: element by element).
   bool vec = false;
 };
 
@@ -67,25 +69,66 @@ inline bool paged_rows_supported(const TokenRows& r) {
   return r.num_kv_heads > 0 && r.head_size > 0 && r.num_kv_heads <= kMaxRow / r.head_size;
 }
 
+/// The caches the paged kernels support: the heads of one slot span < 2^31 bytes
+/// ((num_kv_heads - 1) * head stride + head_size), so that the kernels step between heads with
+/// 32-bit offsets. Any number of blocks and slots is supported.
+inline bool paged_cache_supported(const PagedCacheShape& c) {
+  const std::int64_t hs = c.key_strides().head, h = c.num_kv_heads;
+  constexpr std::int64_t kMax = std::numeric_limits<std::int32_t>::max();
+  return h > 0 && hs >= 0 && c.head_size > 0 && c.head_size <= kMax &&
+         (h - 1) <= (kMax - c.head_size) / std::max<std::int64_t>(1, hs);
+}
+
+/// The split layout's kernels: blocks of kSplitVecs threads (16-element vectors of a window of the
+/// row) x kSplitTokens tokens, staging V through shared memory (paged.hip).
+constexpr std::uint32_t kSplitTokens = 16;
+constexpr std::uint32_t kSplitVecs = 16;
+
+/// Whether the paged kernels treat a token's heads as one segment: adjacent heads (head stride ==
+/// head_size) sharing one scale. The split layout never does.
+inline bool paged_heads_merged(const PagedCacheShape& c, bool per_head_scales) {
+  return c.layout != CacheLayout::split && !per_head_scales && c.key_strides().head == c.head_size;
+}
+
 /// `max_blocks` is kMaxPagedBlocks in the library; tests lower it to exercise the split launches.
-inline PagedGeometry paged_geometry(DType dtype, const TokenRows& r, CacheLayout layout, const void* key,
-                                    const void* value, const void* key_cache, const void* value_cache,
+/// `per_head_scales`: a scale stride of the call is 1.
+inline PagedGeometry paged_geometry(DType dtype, const TokenRows& r, const PagedCacheShape& c, bool per_head_scales,
+                                    const void* key, const void* value, const void* key_cache, const void* value_cache,
                                     std::uint32_t max_blocks = kMaxPagedBlocks) {
   PagedGeometry g;
   const std::int64_t es = static_cast<std::int64_t>(dtype_size(dtype));
   const std::int64_t row = r.num_kv_heads * r.head_size;
-  const std::int64_t seg_len = layout == CacheLayout::nhd ? row : r.head_size;
-  g.vec = seg_len % 16 == 0 && aligned16(key) && aligned16(value) && aligned16(key_cache) && aligned16(value_cache) &&
-          (r.key_row_stride * es) % 16 == 0 && (r.value_row_stride * es) % 16 == 0;
-  const std::int64_t work = 2 * ((row + 15) / 16);  // 16-element units of K and V per token
+  const bool rows16 =
+      aligned16(key) && aligned16(value) && (r.key_row_stride * es) % 16 == 0 && (r.value_row_stride * es) % 16 == 0;
   std::uint32_t tx = 16;
-  while (tx < kBlockThreads && static_cast<std::int64_t>(tx) < work) tx *= 2;
+  if (c.layout == CacheLayout::split) {
+    // Only K is stored with vectors (V goes through shared memory one byte per thread).
+    g.vec = rows16 && aligned16(key_cache) && r.head_size % 16 == 0;
+    tx = kSplitVecs;
+  } else {
+    const CacheStrides s = c.key_strides();
+    const bool merged = paged_heads_merged(c, per_head_scales);
+    const std::int64_t seg_len = merged ? row : r.head_size;
+    g.vec = rows16 && seg_len % 16 == 0 && aligned16(key_cache) && aligned16(value_cache) && s.block % 16 == 0 &&
+            s.slot % 16 == 0 && (merged || s.head % 16 == 0);
+    const std::int64_t work = 2 * ((row + 15) / 16);  // 16-element units of K and V per token
+    while (tx < kBlockThreads && static_cast<std::int64_t>(tx) < work) tx *= 2;
+  }
   const std::uint32_t ty = kBlockThreads / tx;
   g.block.x = tx;
   g.block.y = ty;
   const std::int64_t blocks = std::max<std::int64_t>(1, (r.num_tokens + ty - 1) / ty);
   g.grid.x = static_cast<std::uint32_t>(std::min<std::int64_t>(std::max<std::uint32_t>(1, max_blocks), blocks));
   return g;
+}
+
+/// The dense preset of `layout` with per-tensor scales (the geometry does not depend on
+/// num_blocks or block_size there).
+inline PagedGeometry paged_geometry(DType dtype, const TokenRows& r, CacheLayout layout, const void* key,
+                                    const void* value, const void* key_cache, const void* value_cache,
+                                    std::uint32_t max_blocks = kMaxPagedBlocks) {
+  const PagedCacheShape c{layout, 1, 1, r.num_kv_heads, r.head_size};
+  return paged_geometry(dtype, r, c, false, key, value, key_cache, value_cache, max_blocks);
 }
 
 }  // namespace kernels

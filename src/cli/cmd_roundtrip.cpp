@@ -37,7 +37,9 @@ const char kRoundtripUsage[] =
     "scale x fp8 max, plus outliers and padding slots), quantize them into a paged FP8 cache with\n"
     "the layer's scale, read them back, and report max |error|, RMS relative error, the saturated\n"
     "fraction and time/bandwidth per phase. On a GPU the cache and output bytes are compared with\n"
-    "the CPU reference. Without FILE, the bundled Llama-2-7B example is used.\n"
+    "the CPU reference. Without FILE, the bundled Llama-2-7B example is used. FILE may be any scales\n"
+    "source (scales file, checkpoint directory, .safetensors); per-head scales are passed to the\n"
+    "kernels with scale stride 1 (--kv-heads then defaults to, and must equal, the heads per rank).\n"
     "\n"
     "options:\n"
     "  --tp-size N --tp-rank R --num-layers L   context (all three, or none: taken from the file)\n"
@@ -47,12 +49,8 @@ const char kRoundtripUsage[] =
     "  --tokens N      tokens per layer (default 4096)     --kv-heads H   (default 8)\n"
     "  --head-size D   (default 128)                       --block-size B (default 16)\n"
     "  --dtype bf16|f16|f32  (default bf16)                --seed S       (default 1)\n"
-    "  --layout nhd|hnd      (default nhd)                 --json         machine-readable output\n"
-    "  --calibrate OUT  also calibrate: observe_amax over every layer's synthetic K/V (padding\n"
-    "                   tokens skipped), write scale = amax / 448 per layer to OUT (.json: K and V\n"
-    "                   merged with max, rank 0 only; .safetensors: K and V apart), re-run the\n"
-    "                   round trip with OUT's scales, and report the error before and after\n"
-    "  --force          with --calibrate: replace OUT if it exists\n";
+    "  --layout nhd|hnd|split (default nhd; split: vLLM ROCm, head-size % 16 == 0)\n"
+    "  --json                machine-readable output\n";
 
 namespace {
 
@@ -124,9 +122,10 @@ class Backend {
   virtual ~Backend() = default;
   virtual const char* name() const = 0;
   // Runs write then read for one layer; returns timings and fills cache/out host copies.
-  virtual Status run(PagedWriteArgs w, PagedReadArgs r, float k_scale, float v_scale, int layer, LayerStats* st,
-                     std::vector<std::uint8_t>* kc, std::vector<std::uint8_t>* vc, std::vector<unsigned char>* ko,
-                     std::vector<unsigned char>* vo) = 0;
+  // w and r carry the host scales (k_scale/v_scale and their strides); a GPU backend uses its
+  // DeviceScales for `layer` instead.
+  virtual Status run(PagedWriteArgs w, PagedReadArgs r, int layer, LayerStats* st, std::vector<std::uint8_t>* kc,
+                     std::vector<std::uint8_t>* vc, std::vector<unsigned char>* ko, std::vector<unsigned char>* vo) = 0;
 };
 
 // GB/s of `bytes` moved in `ms`; 0 when the timer saw no time (keeps the JSON valid).
@@ -139,13 +138,10 @@ double ms_since(std::chrono::steady_clock::time_point t0) {
 class CpuBackend : public Backend {
  public:
   const char* name() const override { return "cpu"; }
-  Status run(PagedWriteArgs w, PagedReadArgs r, float k_scale, float v_scale, int, LayerStats* st,
-             std::vector<std::uint8_t>* kc, std::vector<std::uint8_t>* vc, std::vector<unsigned char>* ko,
-             std::vector<unsigned char>* vo) override {
+  Status run(PagedWriteArgs w, PagedReadArgs r, int, LayerStats* st, std::vector<std::uint8_t>* kc,
+             std::vector<std::uint8_t>* vc, std::vector<unsigned char>* ko, std::vector<unsigned char>* vo) override {
     w.key_cache = kc->data();
     w.value_cache = vc->data();
-    w.k_scale = &k_scale;
-    w.v_scale = &v_scale;
     auto t0 = std::chrono::steady_clock::now();
     if (Status s = cpu::paged_write(w); s != Status::success) return s;
     st->write_ms = ms_since(t0);
@@ -153,8 +149,6 @@ class CpuBackend : public Backend {
     r.value_cache = vc->data();
     r.key = ko->data();
     r.value = vo->data();
-    r.k_scale = &k_scale;
-    r.v_scale = &v_scale;
     t0 = std::chrono::steady_clock::now();
     if (Status s = cpu::paged_read(r); s != Status::success) return s;
     st->read_ms = ms_since(t0);
@@ -167,7 +161,7 @@ class GpuBackend : public Backend {
   GpuBackend(int device, DeviceScales scales) : device_(device), scales_(std::move(scales)) {}
   const char* name() const override { return gpu::backend_name(); }
 
-  Status run(PagedWriteArgs w, PagedReadArgs r, float, float, int layer, LayerStats* st, std::vector<std::uint8_t>* kc,
+  Status run(PagedWriteArgs w, PagedReadArgs r, int layer, LayerStats* st, std::vector<std::uint8_t>* kc,
              std::vector<std::uint8_t>* vc, std::vector<unsigned char>* ko, std::vector<unsigned char>* vo) override {
     const std::size_t in_bytes =
         static_cast<std::size_t>(w.rows.num_tokens * w.rows.key_row_stride) * dtype_size(w.dtype);
@@ -200,13 +194,17 @@ class GpuBackend : public Backend {
     w.value_cache = static_cast<std::uint8_t*>(vc_.data());
     w.k_scale = scales_.k_scale(layer);
     w.v_scale = scales_.v_scale(layer);
+    w.k_scale_stride = scales_.k_scale_stride(layer);
+    w.v_scale_stride = scales_.v_scale_stride(layer);
     r.key_cache = w.key_cache;
     r.value_cache = w.value_cache;
-    r.slots = w.slot_mapping;
+    r.slot_mapping = w.slot_mapping;
     r.key = key_out_.data();
     r.value = value_out_.data();
     r.k_scale = w.k_scale;
     r.v_scale = w.v_scale;
+    r.k_scale_stride = w.k_scale_stride;
+    r.v_scale_stride = w.v_scale_stride;
     float ms = 0;
     if ((s = timer_.start(stream)) != Status::success || (s = gpu::paged_write(w, stream)) != Status::success ||
         (s = timer_.stop(stream)) != Status::success || (s = timer_.elapsed_ms(&ms)) != Status::success)
@@ -261,6 +259,7 @@ int cmd_roundtrip(const Args& args) {
     std::int64_t* dst;
     std::int64_t lo, hi;
   };
+  const bool heads_given = args.value("--kv-heads").has_value();
   for (IntOpt o :
        {IntOpt{"--tokens", &shape.tokens, 1, 1 << 24}, IntOpt{"--kv-heads", &shape.heads, 1, 1024},
         IntOpt{"--head-size", &shape.head_size, 1, 4096}, IntOpt{"--block-size", &shape.block_size, 1, 4096}}) {
@@ -283,36 +282,22 @@ int cmd_roundtrip(const Args& args) {
   if (!parse_choice("--dtype", dtype, {"bf16", "f16", "f32"}, &err)) return usage(err);
   shape.dtype = dtype == "f32" ? DType::f32 : dtype == "f16" ? DType::f16 : DType::bf16;
   const std::string layout = args.value("--layout").value_or("nhd");
-  if (!parse_choice("--layout", layout, {"nhd", "hnd"}, &err)) return usage(err);
-  shape.layout = layout == "hnd" ? CacheLayout::hnd : CacheLayout::nhd;
+  if (!parse_choice("--layout", layout, {"nhd", "hnd", "split"}, &err)) return usage(err);
+  shape.layout = layout == "hnd" ? CacheLayout::hnd : layout == "split" ? CacheLayout::split : CacheLayout::nhd;
+  if (shape.layout == CacheLayout::split && shape.head_size % 16 != 0)
+    return usage("--layout split needs --head-size to be a multiple of 16");
   const std::string format_opt = args.value("--format").value_or("native");
   if (!parse_choice("--format", format_opt, {"e4m3fn", "e4m3fnuz", "native"}, &err)) return usage(err);
   const std::string backend_opt = args.value("--backend").value_or("auto");
   if (!parse_choice("--backend", backend_opt, {"auto", "hip", "cuda", "cpu"}, &err)) return usage(err);
   const bool json = args.has("--json");
-  const std::optional<std::string> calibrate = args.value("--calibrate");
-  if (calibrate) {
-    const auto ends = [&](const char* suffix) {
-      const std::size_t n = std::strlen(suffix);
-      return calibrate->size() > n && calibrate->compare(calibrate->size() - n, n, suffix) == 0;
-    };
-    if (!ends(".json") && !ends(".safetensors"))
-      return usage("--calibrate: OUT must end in .json or .safetensors, got '" + *calibrate + "'");
-    if (!args.has("--force") && access(calibrate->c_str(), F_OK) == 0) {
-      std::fprintf(stderr, "kvscale roundtrip: %s exists; use --force to replace it (nothing was run)\n",
-                   calibrate->c_str());
-      return kExitRejected;
-    }
-  } else if (args.has("--force")) {
-    return usage("--force only applies to --calibrate");
-  }
   const bool progress = !json && isatty(STDERR_FILENO);
 
   // 1. Load and validate.
   LoadOptions lo;
   if (!parse_context(args, false, &lo.context, &err)) return usage(err);
   const int rank = lo.context ? lo.context->tp_rank : 0;
-  LoadResult loaded = load_scales_file(file, lo);
+  LoadResult loaded = load_scales(file, lo);
   if (!loaded.ok()) {
     for (const auto& d : loaded.diagnostics)
       std::fprintf(stderr, "%s:%s\n", file.c_str(), format_diagnostic(d).c_str());
@@ -361,11 +346,24 @@ int cmd_roundtrip(const Args& args) {
     }
   }
   const ScaleConversion conv{format, true};
-  std::vector<float> scales;
-  if (!effective_rank_scales(table, rank, LayerRange{}, conv, &scales, &err)) {
-    std::fprintf(stderr, "kvscale roundtrip: %s\n", err.c_str());
+  // [K | V][layer][head slot] with per-layer strides 0 (per tensor) or 1 (per head), as DeviceScales.
+  EffectiveScales eff;
+  if (Status s = effective_scales(table, rank, LayerRange{}, conv, &eff); s != Status::success) {
+    std::fprintf(stderr, "kvscale roundtrip: %s\n", last_error_message().c_str());
     return kExitRejected;
   }
+  bool per_head = false;
+  for (int l = 0; l < eff.num_layers; ++l) per_head = per_head || eff.k_stride[l] || eff.v_stride[l];
+  if (per_head) {
+    if (!heads_given) shape.heads = eff.head_slots;
+    if (shape.heads != eff.head_slots)
+      return usage("the scales are per head with " + std::to_string(eff.head_slots) +
+                   " KV heads per rank; --kv-heads must be " + std::to_string(eff.head_slots));
+  }
+  auto k_scales_of = [&](int layer) { return eff.values.data() + static_cast<std::size_t>(layer) * eff.head_slots; };
+  auto v_scales_of = [&](int layer) {
+    return eff.values.data() + static_cast<std::size_t>(eff.num_layers + layer) * eff.head_slots;
+  };
   std::unique_ptr<Backend> backend;
   std::string device_desc = "host CPU";
   if (use_gpu) {
@@ -415,7 +413,7 @@ int cmd_roundtrip(const Args& args) {
   r.dtype = shape.dtype;
   r.rows = w.rows;
   r.cache = cache;
-  r.slots = slots.data();
+  r.slot_mapping = slots.data();
 
   if (!json) {
     std::printf("kvscale roundtrip: %s\n", file.c_str());
@@ -424,245 +422,163 @@ int cmd_roundtrip(const Args& args) {
     std::printf("  backend  %s (%s), %s\n", backend->name(), why.c_str(), device_desc.c_str());
     std::printf("  format   %s (%s)%s\n", format_name(format), format_why.c_str(),
                 format == Fp8Format::e4m3fnuz ? ", scales x2" : "");
-    std::printf("  shape    %lld tokens (%lld padding) x %lld kv-heads x %lld head-size, %s, block %lld, %s\n\n",
+    std::printf("  shape    %lld tokens (%lld padding) x %lld kv-heads x %lld head-size, %s, block %lld, %s\n",
                 static_cast<long long>(shape.tokens), static_cast<long long>(shape.tokens - valid_tokens),
                 static_cast<long long>(shape.heads), static_cast<long long>(shape.head_size), dtype_name(shape.dtype),
-                static_cast<long long>(shape.block_size), layout == "hnd" ? "HND" : "NHD");
+                static_cast<long long>(shape.block_size),
+                layout == "hnd"     ? "HND"
+                : layout == "split" ? "split (vLLM ROCm)"
+                                    : "NHD");
+    std::printf("  scales   %s\n", per_head ? "per head (scale stride 1; the scale column shows K head 0)"
+                                            : "per tensor (scale stride 0)");
+    std::printf("\n");
     std::printf("%5s %12s %12s %12s %10s %10s %10s %10s %10s%s\n", "layer", "scale", "max|err|", "rms rel err",
                 "saturated", "write ms", "write GB/s", "read ms", "read GB/s", use_gpu ? "  vs CPU" : "");
   }
   const double bytes = phase_bytes(shape, valid_tokens);
   const double fmax = static_cast<double>(fp8::max_finite(format));
-  const std::size_t amax_stride = static_cast<std::size_t>(amax_floats(shape.heads));
-  // One pass over every layer: the data come from the file's scales, and are quantized with kq/vq
-  // (the file's scales, or the calibrated ones). With `amax`, the data are also observed
-  // (cpu::observe_amax; padding tokens skipped). Text: prints the table. JSON: the object goes to
-  // *json_out. Returns an exit code to stop with, or -1.
-  struct PassTotals {
-    double rms = 0, sat = 0;
-    bool all_match = true;
-  };
-  auto run_pass = [&](Backend& pass_backend, const std::vector<float>& kq, const std::vector<float>& vq,
-                      std::vector<float>* amax, PassTotals* result, std::string* json_out) -> int {
-    JsonWriter layers_json;
-    layers_json.begin_array();
-    LayerStats total;
-    double total_err2 = 0, total_ref2 = 0, total_sat = 0;
-    bool all_match = true;
-    for (int layer = 0; layer < table.num_layers(); ++layer) {
-      const float scale = scales[static_cast<std::size_t>(layer)];  // of the data
-      const float ks = kq[static_cast<std::size_t>(layer)], vs = vq[static_cast<std::size_t>(layer)];
-      // K/V: normal with amax near scale x fp8 max (~5 sigma over millions of samples), plus ~0.05%
-      // outliers beyond the range, which must saturate.
-      const double sigma = static_cast<double>(scale) * fmax / 5.0;
-      const std::size_t off = static_cast<std::size_t>(layer) * 131u % 4099u;  // a different window per layer
-      for (std::size_t i = 0; i < n; ++i) {
-        double kx = sigma * static_cast<double>(z[i + off]);
-        double vx = -sigma * static_cast<double>(z[(i + off + n / 2) % n]);
-        if ((i * 2654435761u + static_cast<std::size_t>(layer)) % 2003u == 0) {
-          kx *= 8.0;
-          vx *= 8.0;
-        }
-        store(shape.dtype, key.data(), i, static_cast<float>(kx));
-        store(shape.dtype, value.data(), i, static_cast<float>(vx));
+  std::vector<LayerStats> stats;
+  JsonWriter layers_json;
+  layers_json.begin_array();
+  LayerStats total;
+  double total_err2 = 0, total_ref2 = 0, total_sat = 0;
+  bool all_match = true;
+  for (int layer = 0; layer < table.num_layers(); ++layer) {
+    // Head h of K uses ks[h * kst] (V likewise): stride 0 per tensor, 1 per head.
+    const float* ks = k_scales_of(layer);
+    const float* vs = v_scales_of(layer);
+    const int kst = eff.k_stride[static_cast<std::size_t>(layer)], vst = eff.v_stride[static_cast<std::size_t>(layer)];
+    const float scale = ks[0];  // reported (head 0 of K when per head)
+    w.k_scale = r.k_scale = ks;
+    w.v_scale = r.v_scale = vs;
+    w.k_scale_stride = r.k_scale_stride = kst;
+    w.v_scale_stride = r.v_scale_stride = vst;
+    auto head_of = [&](std::size_t i) { return (i % shape.row()) / static_cast<std::size_t>(shape.head_size); };
+    // K/V: normal with amax near the head's scale x fp8 max (~5 sigma over millions of samples),
+    // plus ~0.05% outliers beyond the range, which must saturate.
+    const std::size_t off = static_cast<std::size_t>(layer) * 131u % 4099u;  // a different window per layer
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::size_t h = head_of(i);
+      const double ksig = static_cast<double>(ks[h * static_cast<std::size_t>(kst)]) * fmax / 5.0;
+      const double vsig = static_cast<double>(vs[h * static_cast<std::size_t>(vst)]) * fmax / 5.0;
+      double kx = ksig * static_cast<double>(z[i + off]);
+      double vx = -vsig * static_cast<double>(z[(i + off + n / 2) % n]);
+      if ((i * 2654435761u + static_cast<std::size_t>(layer)) % 2003u == 0) {
+        kx *= 8.0;
+        vx *= 8.0;
       }
-      std::fill(kc.begin(), kc.end(), 0);
-      std::fill(vc.begin(), vc.end(), 0);
-      std::fill(key_out.begin(), key_out.end(), 0);
-      std::fill(value_out.begin(), value_out.end(), 0);
-      if (amax != nullptr) {
-        const ObserveAmaxArgs oa{shape.dtype,  w.rows,
-                                 key.data(),   value.data(),
-                                 slots.data(), amax->data() + static_cast<std::size_t>(layer) * amax_stride};
-        if (Status s = cpu::observe_amax(oa); s != Status::success) {
-          std::fprintf(stderr, "kvscale roundtrip: observe_amax failed: %s\n", last_error_message().c_str());
-          return kExitRejected;
-        }
-      }
-      LayerStats st;
-      if (Status s = pass_backend.run(w, r, ks, vs, layer, &st, &kc, &vc, &key_out, &value_out); s != Status::success) {
-        std::fprintf(stderr, "kvscale roundtrip: layer %d failed: %s: %s\n", layer, status_name(s),
-                     last_error_message().c_str());
-        return kExitRejected;
-      }
-      if (use_gpu) {  // the CPU reference on the same input must give the same bytes
-        ref_kc.assign(kc.size(), 0);
-        ref_vc.assign(vc.size(), 0);
-        ref_ko.assign(key_out.size(), 0);
-        ref_vo.assign(value_out.size(), 0);
-        LayerStats ignored;
-        CpuBackend ref;
-        if (ref.run(w, r, ks, vs, layer, &ignored, &ref_kc, &ref_vc, &ref_ko, &ref_vo) != Status::success) {
-          std::fprintf(stderr, "kvscale roundtrip: CPU reference failed: %s\n", last_error_message().c_str());
-          return kExitRejected;
-        }
-        st.bytes_match = ref_kc == kc && ref_vc == vc && ref_ko == key_out && ref_vo == value_out;
-        all_match = all_match && st.bytes_match;
-      }
-      double err2 = 0, ref2 = 0, maxerr = 0, sat = 0, count = 0;
-      for (std::size_t t = 0; t < slots.size(); ++t) {
-        if (slots[t] < 0) continue;
-        for (std::size_t j = 0; j < shape.row(); ++j) {
-          const std::size_t i = t * shape.row() + j;
-          for (int side = 0; side < 2; ++side) {
-            const double in = static_cast<double>(load(shape.dtype, side ? value.data() : key.data(), i));
-            const double out = static_cast<double>(load(shape.dtype, side ? value_out.data() : key_out.data(), i));
-            const double e = std::fabs(out - in);
-            maxerr = std::max(maxerr, e);
-            err2 += e * e;
-            ref2 += in * in;
-            sat += std::fabs(out) >= static_cast<double>(side ? vs : ks) * fmax * (1.0 - 1e-6) ? 1.0 : 0.0;
-            count += 1;
-          }
-        }
-      }
-      st.max_abs_err = maxerr;
-      st.rms_rel_err = ref2 > 0 ? std::sqrt(err2 / ref2) : 0.0;
-      st.saturated = count > 0 ? sat / count : 0.0;
-      total.max_abs_err = std::max(total.max_abs_err, maxerr);
-      total.write_ms += st.write_ms;
-      total.read_ms += st.read_ms;
-      total_err2 += err2;
-      total_ref2 += ref2;
-      total_sat += sat;
-      if (json) {
-        layers_json.begin_object()
-            .key("layer")
-            .value(layer)
-            .key("scale")
-            .value(ks)
-            .key("max_abs_err")
-            .number(st.max_abs_err)
-            .key("rms_rel_err")
-            .number(st.rms_rel_err)
-            .key("saturated_fraction")
-            .number(st.saturated)
-            .key("write_ms")
-            .fixed(st.write_ms, 6)
-            .key("read_ms")
-            .fixed(st.read_ms, 6)
-            .key("bytes_match")
-            .value(st.bytes_match)
-            .end_object();
-      } else {
-        std::printf("%5d %12.6g %12.6g %12.6g %9.4f%% %10.3f %10.2f %10.3f %10.2f%s\n", layer, static_cast<double>(ks),
-                    st.max_abs_err, st.rms_rel_err, 100.0 * st.saturated, st.write_ms, gbps(bytes, st.write_ms),
-                    st.read_ms, gbps(bytes, st.read_ms), use_gpu ? (st.bytes_match ? "  equal" : "  DIFFERENT") : "");
-      }
-      if (progress) std::fprintf(stderr, "\r  layer %d/%d", layer + 1, table.num_layers());
+      store(shape.dtype, key.data(), i, static_cast<float>(kx));
+      store(shape.dtype, value.data(), i, static_cast<float>(vx));
     }
-    if (progress) std::fputs("\r                    \r", stderr);
-    const double layers = table.num_layers();
-    const double rms = total_ref2 > 0 ? std::sqrt(total_err2 / total_ref2) : 0.0;
-    const double sat_frac =
-        total_sat / (layers * 2.0 * static_cast<double>(valid_tokens) * static_cast<double>(shape.row()));
-    if (json) {
-      layers_json.end_array();
-      JsonWriter o;
-      o.begin_object().key("file").value(file).key("backend").value(pass_backend.name());
-      o.key("backend_reason").value(why).key("format").value(format_name(format));
-      o.key("dtype").value(dtype_name(shape.dtype)).key("tokens").value(static_cast<std::int64_t>(shape.tokens));
-      o.key("kv_heads").value(static_cast<std::int64_t>(shape.heads));
-      o.key("head_size").value(static_cast<std::int64_t>(shape.head_size));
-      o.key("block_size").value(static_cast<std::int64_t>(shape.block_size)).key("tp_rank").value(rank);
-      o.key("layers").raw(layers_json.str()).key("total").begin_object();
-      o.key("max_abs_err").number(total.max_abs_err).key("rms_rel_err").number(rms);
-      o.key("saturated_fraction").number(sat_frac).key("write_ms").fixed(total.write_ms, 6);
-      o.key("read_ms").fixed(total.read_ms, 6).key("write_gbps").fixed(gbps(bytes * layers, total.write_ms), 6);
-      o.key("read_gbps").fixed(gbps(bytes * layers, total.read_ms), 6).key("bytes_match").value(all_match);
-      o.end_object().end_object();
-      *json_out = o.str();
-    } else {
-      std::printf("%5s %12s %12.6g %12.6g %9.4f%% %10.3f %10.2f %10.3f %10.2f%s\n", "total", "", total.max_abs_err, rms,
-                  100.0 * sat_frac, total.write_ms, gbps(bytes * layers, total.write_ms), total.read_ms,
-                  gbps(bytes * layers, total.read_ms), use_gpu ? (all_match ? "  equal" : "  DIFFERENT") : "");
-      std::printf("\n%s bytes per phase per layer: %.1f MB (K+V in %s, K+V fp8, slots)\n", pass_backend.name(),
-                  bytes / 1e6, dtype_name(shape.dtype));
-    }
-    result->rms = rms;
-    result->sat = sat_frac;
-    result->all_match = all_match;
-    return -1;
-  };
-
-  std::vector<float> amax;
-  if (calibrate) amax.assign(static_cast<std::size_t>(table.num_layers()) * amax_stride, 0.0f);
-  PassTotals before;
-  std::string before_json;
-  if (int rc = run_pass(*backend, scales, scales, calibrate ? &amax : nullptr, &before, &before_json); rc >= 0)
-    return rc;
-  if (!calibrate) {
-    if (json) std::printf("%s\n", before_json.c_str());
-    return before.all_match ? kExitOk : kExitRejected;
-  }
-
-  // 4. Calibration: amax -> scales (e4m3fn terms, one rank) -> OUT, then the same pass with OUT's
-  // scales as loaded back (what a server would use; x2 for fnuz applied as for any file).
-  const std::string& out = *calibrate;
-  ScaleTable calibrated;
-  CalibrationReport report;
-  CalibrationOptions co;
-  co.model_type = table.model_type();
-  WriteOptions wo;
-  wo.force = args.has("--force");
-  wo.merge = MergePolicy::max;  // JSON holds one scale per layer: max(K, V) never saturates more
-  const bool to_json = out.size() > 5 && out.compare(out.size() - 5, 5, ".json") == 0;
-  Status cs =
-      scales_from_amax(amax.data(), 1, table.num_layers(), static_cast<int>(shape.heads), co, &calibrated, &report);
-  if (cs == Status::success)
-    cs = to_json ? write_scales_json(calibrated, out, wo) : write_scales_safetensors(calibrated, out, wo);
-  if (cs != Status::success) {
-    std::fprintf(stderr, "kvscale roundtrip: calibration failed: %s: %s\n", status_name(cs),
-                 last_error_message().c_str());
-    return kExitRejected;
-  }
-  const LoadResult reloaded = load_scales(out);
-  EffectiveScales es;
-  if (!reloaded.ok() || effective_scales(reloaded.table, 0, LayerRange{}, conv, &es) != Status::success ||
-      es.num_layers != table.num_layers()) {
-    std::fprintf(stderr, "kvscale roundtrip: %s does not load back as %d layers\n", out.c_str(), table.num_layers());
-    return kExitRejected;
-  }
-  std::vector<float> kq2(static_cast<std::size_t>(es.num_layers)), vq2(kq2.size());
-  for (std::size_t l = 0; l < kq2.size(); ++l) {
-    kq2[l] = es.values[l * static_cast<std::size_t>(es.head_slots)];
-    vq2[l] = es.values[(kq2.size() + l) * static_cast<std::size_t>(es.head_slots)];
-  }
-  std::unique_ptr<Backend> backend2;
-  if (use_gpu) {
-    DeviceScales ds;
-    if (Status s = DeviceScales::create(0, reloaded.table, 0, LayerRange{}, conv, nullptr, &ds); s != Status::success) {
-      std::fprintf(stderr, "kvscale roundtrip: uploading the calibrated scales failed: %s: %s\n", status_name(s),
+    std::fill(kc.begin(), kc.end(), 0);
+    std::fill(vc.begin(), vc.end(), 0);
+    std::fill(key_out.begin(), key_out.end(), 0);
+    std::fill(value_out.begin(), value_out.end(), 0);
+    LayerStats st;
+    if (Status s = backend->run(w, r, layer, &st, &kc, &vc, &key_out, &value_out); s != Status::success) {
+      std::fprintf(stderr, "kvscale roundtrip: layer %d failed: %s: %s\n", layer, status_name(s),
                    last_error_message().c_str());
       return kExitRejected;
     }
-    backend2 = std::make_unique<GpuBackend>(0, std::move(ds));
-  } else {
-    backend2 = std::make_unique<CpuBackend>();
+    if (use_gpu) {  // the CPU reference on the same input must give the same bytes
+      ref_kc.assign(kc.size(), 0);
+      ref_vc.assign(vc.size(), 0);
+      ref_ko.assign(key_out.size(), 0);
+      ref_vo.assign(value_out.size(), 0);
+      LayerStats ignored;
+      CpuBackend ref;
+      if (ref.run(w, r, layer, &ignored, &ref_kc, &ref_vc, &ref_ko, &ref_vo) != Status::success) {
+        std::fprintf(stderr, "kvscale roundtrip: CPU reference failed: %s\n", last_error_message().c_str());
+        return kExitRejected;
+      }
+      st.bytes_match = ref_kc == kc && ref_vc == vc && ref_ko == key_out && ref_vo == value_out;
+      all_match = all_match && st.bytes_match;
+    }
+    double err2 = 0, ref2 = 0, maxerr = 0, sat = 0, count = 0;
+    for (std::size_t t = 0; t < slots.size(); ++t) {
+      if (slots[t] < 0) continue;
+      for (std::size_t j = 0; j < shape.row(); ++j) {
+        const std::size_t i = t * shape.row() + j;
+        for (int side = 0; side < 2; ++side) {
+          const double in = static_cast<double>(load(shape.dtype, side ? value.data() : key.data(), i));
+          const double out = static_cast<double>(load(shape.dtype, side ? value_out.data() : key_out.data(), i));
+          const double e = std::fabs(out - in);
+          maxerr = std::max(maxerr, e);
+          err2 += e * e;
+          ref2 += in * in;
+          const std::size_t h = j / static_cast<std::size_t>(shape.head_size);
+          const double sc =
+              static_cast<double>(side ? vs[h * static_cast<std::size_t>(vst)] : ks[h * static_cast<std::size_t>(kst)]);
+          sat += std::fabs(out) >= sc * fmax * (1.0 - 1e-6) ? 1.0 : 0.0;
+          count += 1;
+        }
+      }
+    }
+    st.max_abs_err = maxerr;
+    st.rms_rel_err = ref2 > 0 ? std::sqrt(err2 / ref2) : 0.0;
+    st.saturated = count > 0 ? sat / count : 0.0;
+    total.max_abs_err = std::max(total.max_abs_err, maxerr);
+    total.write_ms += st.write_ms;
+    total.read_ms += st.read_ms;
+    total_err2 += err2;
+    total_ref2 += ref2;
+    total_sat += sat;
+    if (json) {
+      layers_json.begin_object()
+          .key("layer")
+          .value(layer)
+          .key("scale")
+          .value(scale)
+          .key("max_abs_err")
+          .number(st.max_abs_err)
+          .key("rms_rel_err")
+          .number(st.rms_rel_err)
+          .key("saturated_fraction")
+          .number(st.saturated)
+          .key("write_ms")
+          .fixed(st.write_ms, 6)
+          .key("read_ms")
+          .fixed(st.read_ms, 6)
+          .key("bytes_match")
+          .value(st.bytes_match)
+          .end_object();
+    } else {
+      std::printf("%5d %12.6g %12.6g %12.6g %9.4f%% %10.3f %10.2f %10.3f %10.2f%s\n", layer, static_cast<double>(scale),
+                  st.max_abs_err, st.rms_rel_err, 100.0 * st.saturated, st.write_ms, gbps(bytes, st.write_ms),
+                  st.read_ms, gbps(bytes, st.read_ms), use_gpu ? (st.bytes_match ? "  equal" : "  DIFFERENT") : "");
+    }
+    if (progress) std::fprintf(stderr, "\r  layer %d/%d", layer + 1, table.num_layers());
   }
-  if (!json) {
-    std::printf("\ncalibrated: wrote %s (%s, %d layers, scale = amax / 448%s); the same data with its scales:\n\n",
-                out.c_str(), to_json ? "kv_cache_scales.json, K and V merged with max" : "safetensors, K and V",
-                table.num_layers(), report.floored ? ", some floored to FLT_MIN" : "");
-    std::printf("%5s %12s %12s %12s %10s %10s %10s %10s %10s%s\n", "layer", "k scale", "max|err|", "rms rel err",
-                "saturated", "write ms", "write GB/s", "read ms", "read GB/s", use_gpu ? "  vs CPU" : "");
-  }
-  PassTotals after;
-  std::string after_json;
-  if (int rc = run_pass(*backend2, kq2, vq2, nullptr, &after, &after_json); rc >= 0) return rc;
+  if (progress) std::fputs("\r                    \r", stderr);
+  const double layers = table.num_layers();
+  const double rms = total_ref2 > 0 ? std::sqrt(total_err2 / total_ref2) : 0.0;
+  const double sat_frac =
+      total_sat / (layers * 2.0 * static_cast<double>(valid_tokens) * static_cast<double>(shape.row()));
   if (json) {
+    layers_json.end_array();
     JsonWriter o;
-    o.begin_object().key("before").raw(before_json).key("after").raw(after_json).key("calibration").begin_object();
-    o.key("out").value(out).key("floored").value(report.floored).key("rms_rel_err_before").number(before.rms);
-    o.key("rms_rel_err_after").number(after.rms).key("saturated_fraction_before").number(before.sat);
-    o.key("saturated_fraction_after").number(after.sat).end_object().end_object();
+    o.begin_object().key("file").value(file).key("backend").value(backend->name());
+    o.key("backend_reason").value(why).key("format").value(format_name(format));
+    o.key("dtype").value(dtype_name(shape.dtype)).key("tokens").value(static_cast<std::int64_t>(shape.tokens));
+    o.key("kv_heads").value(static_cast<std::int64_t>(shape.heads));
+    o.key("head_size").value(static_cast<std::int64_t>(shape.head_size));
+    o.key("block_size").value(static_cast<std::int64_t>(shape.block_size)).key("tp_rank").value(rank);
+    o.key("layout").value(layout).key("scale_granularity").value(per_head ? "head" : "tensor");
+    o.key("layers").raw(layers_json.str()).key("total").begin_object();
+    o.key("max_abs_err").number(total.max_abs_err).key("rms_rel_err").number(rms);
+    o.key("saturated_fraction").number(sat_frac).key("write_ms").fixed(total.write_ms, 6);
+    o.key("read_ms").fixed(total.read_ms, 6).key("write_gbps").fixed(gbps(bytes * layers, total.write_ms), 6);
+    o.key("read_gbps").fixed(gbps(bytes * layers, total.read_ms), 6).key("bytes_match").value(all_match);
+    o.end_object().end_object();
     std::printf("%s\n", o.str().c_str());
   } else {
-    std::printf("\ncalibration: rms rel err %.6g -> %.6g, saturated %.4f%% -> %.4f%%%s\n", before.rms, after.rms,
-                100.0 * before.sat, 100.0 * after.sat,
-                report.floored ? (", " + std::to_string(report.floored) + " scale(s) floored").c_str() : "");
+    std::printf("%5s %12s %12.6g %12.6g %9.4f%% %10.3f %10.2f %10.3f %10.2f%s\n", "total", "", total.max_abs_err, rms,
+                100.0 * sat_frac, total.write_ms, gbps(bytes * layers, total.write_ms), total.read_ms,
+                gbps(bytes * layers, total.read_ms), use_gpu ? (all_match ? "  equal" : "  DIFFERENT") : "");
+    std::printf("\n%s bytes per phase per layer: %.1f MB (K+V in %s, K+V fp8, slots)\n", backend->name(), bytes / 1e6,
+                dtype_name(shape.dtype));
   }
-  return before.all_match && after.all_match ? kExitOk : kExitRejected;
+  return all_match ? kExitOk : kExitRejected;
 }
 
 }  // namespace cli

@@ -1,5 +1,6 @@
 // Argument validation shared by every backend (the validating layer above the raw kernels).
 // Only shapes, pointers and alignment are looked at: data pointers may be device memory.
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <string>
@@ -14,7 +15,7 @@ constexpr std::int64_t kMaxI64 = std::numeric_limits<std::int64_t>::max();
 
 bool is_valid(Fp8Format f) { return f == Fp8Format::e4m3fn || f == Fp8Format::e4m3fnuz; }
 bool is_valid(DType t) { return t == DType::f32 || t == DType::f16 || t == DType::bf16; }
-bool is_valid(CacheLayout l) { return l == CacheLayout::nhd || l == CacheLayout::hnd; }
+bool is_valid(CacheLayout l) { return l == CacheLayout::nhd || l == CacheLayout::hnd || l == CacheLayout::split; }
 
 bool aligned(const void* p, std::size_t a) { return reinterpret_cast<std::uintptr_t>(p) % a == 0; }
 
@@ -51,10 +52,92 @@ Status check_contiguous(const char* op, Fp8Format f, DType t, const void* in, co
   return Status::success;
 }
 
+// One dimension of a cache: `count` positions `stride` bytes apart.
+struct Dim {
+  std::int64_t stride, count;
+};
+
+// Sorted by stride, the dimensions that have more than one position; false if the strides do not
+// nest (a stride smaller than the extent of the dimensions below it) or an extent overflows.
+// ext[i] is the extent (largest offset + 1) of dims[0..i).
+bool nested(const CacheStrides& s, const PagedCacheShape& c, Dim* dims, std::int64_t* ext, int* n) {
+  Dim all[4] = {
+      {s.block, c.num_blocks}, {s.slot, c.block_size}, {s.head, c.num_kv_heads}, {s.chunk, c.head_size / s.chunk_len}};
+  *n = 0;
+  for (const Dim& d : all)
+    if (d.count > 1) dims[(*n)++] = d;
+  for (int i = 1; i < *n; ++i)  // insertion sort (std::sort on 4 elements trips -Warray-bounds in GCC 12)
+    for (int j = i; j > 0 && dims[j].stride < dims[j - 1].stride; --j) std::swap(dims[j], dims[j - 1]);
+  ext[0] = s.chunk_len;  // the contiguous run of every chunk
+  for (int i = 0; i < *n; ++i) {
+    if (dims[i].stride < ext[i]) return false;
+    std::int64_t span = 0;
+    if (!mul_ok(dims[i].stride, dims[i].count - 1, &span) || span > kMaxI64 - ext[i]) return false;
+    ext[i + 1] = span + ext[i];
+  }
+  return true;
+}
+
+// K at 0 and V at d > 0 (same strides): true when no byte is an element of both (the rule of
+// kv_cache.hpp: at some dimension whose stride divides every stride above it, the residue of d
+// lies between the extent below and stride - extent).
+bool interleave_disjoint(const Dim* dims, const std::int64_t* ext, int n, std::int64_t d) {
+  for (int i = 0; i < n; ++i) {
+    const std::int64_t s = dims[i].stride;
+    bool divides = true;
+    for (int j = i + 1; j < n; ++j) divides = divides && dims[j].stride % s == 0;
+    if (!divides) continue;
+    const std::int64_t r = d % s;
+    if (r >= ext[i] && r <= s - ext[i]) return true;
+  }
+  return false;
+}
+
+Status check_cache(const char* op, const PagedCacheShape& c, const void* kc, const void* vc) {
+  if (c.layout == CacheLayout::split) {
+    if (c.strided()) return bad(op, "the split layout is dense: block_stride, slot_stride and head_stride must be 0");
+    if (c.head_size % 16 != 0)
+      return bad(op, "the split layout needs head_size to be a multiple of 16, got " + std::to_string(c.head_size));
+  } else if (c.strided() && (c.block_stride <= 0 || c.slot_stride <= 0 || c.head_stride <= 0)) {
+    return bad(op, "block_stride, slot_stride and head_stride must all be > 0 (or all 0 for the dense preset), got " +
+                       std::to_string(c.block_stride) + ", " + std::to_string(c.slot_stride) + ", " +
+                       std::to_string(c.head_stride));
+  }
+  if (c.allocation_bytes < 0) return bad(op, "allocation_bytes is negative");
+  Dim dims[4];
+  std::int64_t ext[5];
+  int n = 0;
+  if (!nested(c.key_strides(), c, dims, ext, &n))
+    return bad(op, "the cache strides (block " + std::to_string(c.block_stride) + ", slot " +
+                       std::to_string(c.slot_stride) + ", head " + std::to_string(c.head_stride) +
+                       ") overlap distinct elements or overflow 64-bit sizes");
+  const std::int64_t span = ext[n];  // == c.bytes()
+  const auto k = reinterpret_cast<std::uintptr_t>(kc), v = reinterpret_cast<std::uintptr_t>(vc);
+  const std::uintptr_t lo = std::min(k, v), hi = std::max(k, v);
+  const std::uintptr_t d = hi - lo;
+  if (d < static_cast<std::uintptr_t>(span)) {  // the byte ranges of K and V intersect
+    if (c.layout == CacheLayout::split || d == 0 || !interleave_disjoint(dims, ext, n, static_cast<std::int64_t>(d)))
+      return bad(op, "key_cache and value_cache overlap: value_cache - key_cache = " +
+                         std::to_string(static_cast<std::int64_t>(v - k)) + " bytes, each cache spans " +
+                         std::to_string(span) + " bytes");
+  }
+  if (c.allocation_bytes > 0 &&
+      (d > static_cast<std::uintptr_t>(kMaxI64 - span) || static_cast<std::int64_t>(d) + span > c.allocation_bytes))
+    return bad(op, "the caches need " + std::to_string(static_cast<std::int64_t>(d) + span) +
+                       " bytes from min(key_cache, value_cache), more than allocation_bytes = " +
+                       std::to_string(c.allocation_bytes));
+  return Status::success;
+}
+
+Status check_scale_stride(const char* op, const char* name, int stride) {
+  if (stride == 0 || stride == 1) return Status::success;
+  return bad(op, std::string(name) + " = " + std::to_string(stride) + " (must be 0: per tensor, or 1: per head)");
+}
+
 // Shared by paged write and read: shapes of the rows and the cache, and their agreement.
 Status check_paged(const char* op, Fp8Format f, DType t, const TokenRows& r, const PagedCacheShape& c, const void* key,
                    const void* value, const std::int64_t* slots, const void* kc, const void* vc, const float* ks,
-                   const float* vs, const char* slots_name) {
+                   const float* vs, int kss, int vss) {
   if (Status s = check_common(op, f, t); s != Status::success) return s;
   if (r.num_tokens < 0) return bad(op, "num_tokens = " + std::to_string(r.num_tokens) + " is negative");
   if (r.num_tokens == 0) return Status::success;
@@ -84,17 +167,19 @@ Status check_paged(const char* op, Fp8Format f, DType t, const TokenRows& r, con
   }
   if (key == nullptr) return bad(op, "key is null");
   if (value == nullptr) return bad(op, "value is null");
-  if (slots == nullptr) return bad(op, std::string(slots_name) + " is null");
+  if (slots == nullptr) return bad(op, "slot_mapping is null");
   if (kc == nullptr) return bad(op, "key_cache is null");
   if (vc == nullptr) return bad(op, "value_cache is null");
   if (ks == nullptr) return bad(op, "k_scale is null");
   if (vs == nullptr) return bad(op, "v_scale is null");
   if (!aligned(key, dtype_size(t)) || !aligned(value, dtype_size(t)))
     return bad(op, std::string("key and value must be aligned to ") + std::to_string(dtype_size(t)) + " bytes");
-  if (!aligned(slots, alignof(std::int64_t))) return bad(op, std::string(slots_name) + " is not aligned to 8 bytes");
+  if (!aligned(slots, alignof(std::int64_t))) return bad(op, "slot_mapping is not aligned to 8 bytes");
   if (!aligned(ks, alignof(float)) || !aligned(vs, alignof(float)))
     return bad(op, "k_scale and v_scale must be aligned to 4 bytes");
-  return Status::success;
+  if (Status s = check_scale_stride(op, "k_scale_stride", kss); s != Status::success) return s;
+  if (Status s = check_scale_stride(op, "v_scale_stride", vss); s != Status::success) return s;
+  return check_cache(op, c, kc, vc);
 }
 
 }  // namespace
@@ -107,11 +192,11 @@ Status validate(const DequantizeArgs& a) noexcept {
 }
 Status validate(const PagedWriteArgs& a) noexcept {
   return check_paged("paged_write", a.format, a.dtype, a.rows, a.cache, a.key, a.value, a.slot_mapping, a.key_cache,
-                     a.value_cache, a.k_scale, a.v_scale, "slot_mapping");
+                     a.value_cache, a.k_scale, a.v_scale, a.k_scale_stride, a.v_scale_stride);
 }
 Status validate(const PagedReadArgs& a) noexcept {
-  return check_paged("paged_read", a.format, a.dtype, a.rows, a.cache, a.key, a.value, a.slots, a.key_cache,
-                     a.value_cache, a.k_scale, a.v_scale, "slots");
+  return check_paged("paged_read", a.format, a.dtype, a.rows, a.cache, a.key, a.value, a.slot_mapping, a.key_cache,
+                     a.value_cache, a.k_scale, a.v_scale, a.k_scale_stride, a.v_scale_stride);
 }
 
 Status validate(const ObserveAmaxArgs& a) noexcept {

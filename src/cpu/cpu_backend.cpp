@@ -2,7 +2,11 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <cstring>
+#include <memory>
+#include <new>
 #include <string>
+#include <vector>
 
 #if defined(KVSCALE_X86_SIMD)
 #include <cpuid.h>
@@ -134,96 +138,123 @@ void dequant_chunk(void* ctx, std::size_t i) {
   if (b < e) fn(j.f, j.t, j.in + b, j.out + b * dtype_size(j.t), e - b, j.scale, *j.lut);
 }
 
-// Paged ops: tokens are split into contiguous ranges.
+// Paged ops: one traversal (paged_chunk) for write and read, a template over the operation (as
+// rocPRIM's transform is over its functor). Tokens are split into contiguous ranges; each token
+// visits K then V, head by head (or the whole row at once when the heads are adjacent and share
+// one scale), and hands (row run, cache place, length, head) to the operation.
+
+// One side (K or V) of a paged op. `rows` are const for writes, `cache` for reads; the operation
+// casts back the side it writes.
+struct PagedSide {
+  unsigned char* rows;
+  std::size_t row_stride;  // bytes between tokens
+  std::uint8_t* cache;
+  CacheStrides st;
+  const float* scales;  // host
+  int scale_stride;
+  const DequantLut* luts;  // reads: one per head (scale_stride 1) or one
+};
+
 struct PagedJob {
   RowKernels k;
   Fp8Format f;
   DType t;
-  const TokenRows* rows;
-  const PagedCacheShape* cache;
   const std::int64_t* slots;
-  // write: src = key/value rows, dst = caches. read: the other way round.
-  const unsigned char* key_rows_in;
-  const unsigned char* value_rows_in;
-  unsigned char* key_rows_out;
-  unsigned char* value_rows_out;
-  const std::uint8_t* key_cache_in;
-  const std::uint8_t* value_cache_in;
-  std::uint8_t* key_cache_out;
-  std::uint8_t* value_cache_out;
-  float k_scale;
-  float v_scale;
-  const DequantLut* k_lut;
-  const DequantLut* v_lut;
+  std::int64_t block_size, heads, head_size;
+  PagedSide side[2];
+  const std::uint32_t* order;  // tokens in slot order (split), or nullptr: in call order
   std::size_t tokens;
   std::size_t chunks;
+};
+
+// Staging for heads made of several runs (split): quantize into it then scatter, or gather into it
+// then dequantize. A multiple of 16 elements.
+constexpr std::size_t kStage = 2048;
+
+// Moves `len` elements between a row run and the cache runs starting at `cache`.
+struct WriteOp {
+  void operator()(const PagedJob& j, const PagedSide& s, const unsigned char* row, std::uint8_t* cache, std::size_t len,
+                  std::int64_t head) const {
+    const float scale = s.scales[head * s.scale_stride];
+    const auto run = static_cast<std::size_t>(s.st.chunk_len);
+    if (run >= len) {
+      j.k.quantize(j.f, j.t, row, cache, len, scale);
+      return;
+    }
+    alignas(64) std::uint8_t stage[kStage];
+    const std::size_t es = dtype_size(j.t), chunk = static_cast<std::size_t>(s.st.chunk);
+    for (std::size_t b = 0; b < len; b += kStage) {
+      const std::size_t n = std::min(kStage, len - b);
+      j.k.quantize(j.f, j.t, row + b * es, stage, n, scale);
+      std::uint8_t* dst = cache + (b / run) * chunk;
+      if (run == 1) {
+        for (std::size_t e = 0; e < n; ++e) dst[e * chunk] = stage[e];
+      } else {
+        for (std::size_t e = 0; e < n; e += run) std::memcpy(dst + (e / run) * chunk, stage + e, run);
+      }
+    }
+  }
+};
+
+struct ReadOp {
+  void operator()(const PagedJob& j, const PagedSide& s, unsigned char* row, const std::uint8_t* cache, std::size_t len,
+                  std::int64_t head) const {
+    const std::size_t h = static_cast<std::size_t>(head * s.scale_stride);
+    const float scale = s.scales[h];
+    const DequantLut& lut = s.luts[h];
+    const auto run = static_cast<std::size_t>(s.st.chunk_len);
+    if (run >= len) {
+      j.k.dequantize(j.f, j.t, cache, row, len, scale, lut);
+      return;
+    }
+    alignas(64) std::uint8_t stage[kStage];
+    const std::size_t es = dtype_size(j.t), chunk = static_cast<std::size_t>(s.st.chunk);
+    for (std::size_t b = 0; b < len; b += kStage) {
+      const std::size_t n = std::min(kStage, len - b);
+      const std::uint8_t* src = cache + (b / run) * chunk;
+      if (run == 1) {
+        for (std::size_t e = 0; e < n; ++e) stage[e] = src[e * chunk];
+      } else {
+        for (std::size_t e = 0; e < n; e += run) std::memcpy(stage + e, src + (e / run) * chunk, run);
+      }
+      j.k.dequantize(j.f, j.t, stage, row + b * es, n, scale, lut);
+    }
+  }
 };
 
 std::size_t paged_chunk_begin(const PagedJob& j, std::size_t i) {
   return i >= j.chunks ? j.tokens : j.tokens * i / j.chunks;
 }
 
-void write_chunk(void* ctx, std::size_t i) {
+template <class Op>
+void paged_chunk(void* ctx, std::size_t i) {
   const auto& j = *static_cast<const PagedJob*>(ctx);
-  const TokenRows& r = *j.rows;
-  const PagedCacheShape& c = *j.cache;
   const std::size_t es = dtype_size(j.t);
-  const std::size_t D = static_cast<std::size_t>(r.head_size);
-  const std::size_t row = static_cast<std::size_t>(r.num_kv_heads) * D;
-  for (std::size_t t = paged_chunk_begin(j, i), e = paged_chunk_begin(j, i + 1); t < e; ++t) {
+  const auto D = static_cast<std::size_t>(j.head_size);
+  for (std::size_t k = paged_chunk_begin(j, i), end = paged_chunk_begin(j, i + 1); k < end; ++k) {
+    const std::size_t t = j.order ? j.order[k] : k;
     const std::int64_t slot = j.slots[t];
     if (slot < 0) continue;
-    const unsigned char* k = j.key_rows_in + t * static_cast<std::size_t>(r.key_row_stride) * es;
-    const unsigned char* v = j.value_rows_in + t * static_cast<std::size_t>(r.value_row_stride) * es;
-    if (c.layout == CacheLayout::nhd) {
-      const auto off = static_cast<std::size_t>(c.offset(slot, 0));
-      j.k.quantize(j.f, j.t, k, j.key_cache_out + off, row, j.k_scale);
-      j.k.quantize(j.f, j.t, v, j.value_cache_out + off, row, j.v_scale);
-    } else {
-      for (std::int64_t h = 0; h < r.num_kv_heads; ++h) {
-        const auto off = static_cast<std::size_t>(c.offset(slot, h));
-        const std::size_t src = static_cast<std::size_t>(h) * D * es;
-        j.k.quantize(j.f, j.t, k + src, j.key_cache_out + off, D, j.k_scale);
-        j.k.quantize(j.f, j.t, v + src, j.value_cache_out + off, D, j.v_scale);
-      }
-    }
-  }
-}
-
-void read_chunk(void* ctx, std::size_t i) {
-  const auto& j = *static_cast<const PagedJob*>(ctx);
-  const TokenRows& r = *j.rows;
-  const PagedCacheShape& c = *j.cache;
-  const std::size_t es = dtype_size(j.t);
-  const std::size_t D = static_cast<std::size_t>(r.head_size);
-  const std::size_t row = static_cast<std::size_t>(r.num_kv_heads) * D;
-  for (std::size_t t = paged_chunk_begin(j, i), e = paged_chunk_begin(j, i + 1); t < e; ++t) {
-    const std::int64_t slot = j.slots[t];
-    if (slot < 0) continue;
-    unsigned char* k = j.key_rows_out + t * static_cast<std::size_t>(r.key_row_stride) * es;
-    unsigned char* v = j.value_rows_out + t * static_cast<std::size_t>(r.value_row_stride) * es;
-    if (c.layout == CacheLayout::nhd) {
-      const auto off = static_cast<std::size_t>(c.offset(slot, 0));
-      j.k.dequantize(j.f, j.t, j.key_cache_in + off, k, row, j.k_scale, *j.k_lut);
-      j.k.dequantize(j.f, j.t, j.value_cache_in + off, v, row, j.v_scale, *j.v_lut);
-    } else {
-      for (std::int64_t h = 0; h < r.num_kv_heads; ++h) {
-        const auto off = static_cast<std::size_t>(c.offset(slot, h));
-        const std::size_t dst = static_cast<std::size_t>(h) * D * es;
-        j.k.dequantize(j.f, j.t, j.key_cache_in + off, k + dst, D, j.k_scale, *j.k_lut);
-        j.k.dequantize(j.f, j.t, j.value_cache_in + off, v + dst, D, j.v_scale, *j.v_lut);
+    const std::int64_t block = slot / j.block_size, off = slot - block * j.block_size;
+    for (const PagedSide& s : j.side) {
+      unsigned char* row = s.rows + t * s.row_stride;
+      std::uint8_t* cache = s.cache + block * s.st.block + off * s.st.slot;
+      if (s.st.head == s.st.chunk_len && s.st.chunk_len == j.head_size && s.scale_stride == 0) {
+        Op{}(j, s, row, cache, static_cast<std::size_t>(j.heads) * D, 0);  // adjacent heads, one scale
+      } else {
+        for (std::int64_t h = 0; h < j.heads; ++h)
+          Op{}(j, s, row + static_cast<std::size_t>(h) * D * es, cache + h * s.st.head, D, h);
       }
     }
   }
 }
 
 // Every slot must be < num_slots() (negative = padding) before anything is written.
-Status check_slots(const char* op, const char* name, const std::int64_t* slots, std::int64_t tokens,
-                   const PagedCacheShape& c) {
+Status check_slots(const char* op, const std::int64_t* slots, std::int64_t tokens, const PagedCacheShape& c) {
   const std::int64_t limit = c.num_slots();
   for (std::int64_t t = 0; t < tokens; ++t) {
     if (slots[t] >= limit)
-      return kvscale::detail::fail(Status::invalid_argument, std::string(op) + ": " + name + "[" + std::to_string(t) +
+      return kvscale::detail::fail(Status::invalid_argument, std::string(op) + ": slot_mapping[" + std::to_string(t) +
                                                                  "] = " + std::to_string(slots[t]) +
                                                                  " is outside the cache (" + std::to_string(limit) +
                                                                  " slots)");
@@ -236,6 +267,56 @@ std::size_t paged_chunks(std::size_t tokens, std::size_t row_elems) {
   const std::size_t total = tokens * row_elems * 2;
   if (threads <= 1 || total < kParallelMin || tokens < 2) return 1;
   return std::min<std::size_t>(tokens, std::min<std::size_t>(total / kMinChunk, static_cast<std::size_t>(threads) * 4));
+}
+
+// The job of a paged op; `luts` (reads) holds the dequantize tables of every head that has its own
+// scale (empty otherwise).
+PagedJob make_job(Fp8Format f, DType t, const TokenRows& r, const PagedCacheShape& c, const std::int64_t* slots,
+                  const void* key, const void* value, const std::uint8_t* kc, const std::uint8_t* vc, const float* ks,
+                  const float* vs, int kss, int vss) {
+  PagedJob j{};
+  j.k = kernels();
+  j.f = f;
+  j.t = t;
+  j.slots = slots;
+  j.block_size = c.block_size;
+  j.heads = r.num_kv_heads;
+  j.head_size = r.head_size;
+  const std::size_t es = dtype_size(t);
+  j.side[0] = PagedSide{const_cast<unsigned char*>(static_cast<const unsigned char*>(key)),
+                        static_cast<std::size_t>(r.key_row_stride) * es,
+                        const_cast<std::uint8_t*>(kc),
+                        c.key_strides(),
+                        ks,
+                        kss,
+                        nullptr};
+  j.side[1] = PagedSide{const_cast<unsigned char*>(static_cast<const unsigned char*>(value)),
+                        static_cast<std::size_t>(r.value_row_stride) * es,
+                        const_cast<std::uint8_t*>(vc),
+                        c.value_strides(),
+                        vs,
+                        vss,
+                        nullptr};
+  j.tokens = static_cast<std::size_t>(r.num_tokens);
+  j.chunks = paged_chunks(j.tokens, static_cast<std::size_t>(r.num_kv_heads * r.head_size));
+  return j;
+}
+
+// The split layout spreads a token's V over head_size cache lines of its block (one byte each), so
+// tokens are visited in slot order: the tokens of one block then fill its lines together while
+// they are in cache (with random slots this is what keeps split near the dense layouts). Empty
+// when the layout does not need it or the order cannot be allocated (then: call order).
+std::vector<std::uint32_t> slot_order(const PagedCacheShape& c, const std::int64_t* slots, std::int64_t tokens) {
+  std::vector<std::uint32_t> order;
+  if (c.layout != CacheLayout::split || tokens < 2 || tokens > 0xFFFFFFFFll) return order;
+  try {
+    order.resize(static_cast<std::size_t>(tokens));
+  } catch (...) {
+    return {};
+  }
+  for (std::size_t t = 0; t < order.size(); ++t) order[t] = static_cast<std::uint32_t>(t);
+  std::sort(order.begin(), order.end(), [slots](std::uint32_t a, std::uint32_t b) { return slots[a] < slots[b]; });
+  return order;
 }
 
 }  // namespace
@@ -272,51 +353,38 @@ Status dequantize(const DequantizeArgs& a) noexcept {
 Status paged_write(const PagedWriteArgs& a) noexcept {
   if (Status s = validate(a); s != Status::success) return s;
   if (a.rows.num_tokens == 0) return Status::success;
-  if (Status s = check_slots("paged_write", "slot_mapping", a.slot_mapping, a.rows.num_tokens, a.cache);
-      s != Status::success)
-    return s;
-  PagedJob j{};
-  j.k = kernels();
-  j.f = a.format;
-  j.t = a.dtype;
-  j.rows = &a.rows;
-  j.cache = &a.cache;
-  j.slots = a.slot_mapping;
-  j.key_rows_in = static_cast<const unsigned char*>(a.key);
-  j.value_rows_in = static_cast<const unsigned char*>(a.value);
-  j.key_cache_out = a.key_cache;
-  j.value_cache_out = a.value_cache;
-  j.k_scale = *a.k_scale;
-  j.v_scale = *a.v_scale;
-  j.tokens = static_cast<std::size_t>(a.rows.num_tokens);
-  j.chunks = paged_chunks(j.tokens, static_cast<std::size_t>(a.rows.num_kv_heads * a.rows.head_size));
-  detail::parallel_for(j.chunks, write_chunk, &j);
+  if (Status s = check_slots("paged_write", a.slot_mapping, a.rows.num_tokens, a.cache); s != Status::success) return s;
+  PagedJob j = make_job(a.format, a.dtype, a.rows, a.cache, a.slot_mapping, a.key, a.value, a.key_cache, a.value_cache,
+                        a.k_scale, a.v_scale, a.k_scale_stride, a.v_scale_stride);
+  const std::vector<std::uint32_t> order = slot_order(a.cache, a.slot_mapping, a.rows.num_tokens);
+  j.order = order.empty() ? nullptr : order.data();
+  detail::parallel_for(j.chunks, paged_chunk<WriteOp>, &j);
   return Status::success;
 }
 
 Status paged_read(const PagedReadArgs& a) noexcept {
   if (Status s = validate(a); s != Status::success) return s;
   if (a.rows.num_tokens == 0) return Status::success;
-  if (Status s = check_slots("paged_read", "slots", a.slots, a.rows.num_tokens, a.cache); s != Status::success)
-    return s;
-  PagedJob j{};
-  j.k = kernels();
-  j.f = a.format;
-  j.t = a.dtype;
-  j.rows = &a.rows;
-  j.cache = &a.cache;
-  j.slots = a.slots;
-  j.key_cache_in = a.key_cache;
-  j.value_cache_in = a.value_cache;
-  j.key_rows_out = static_cast<unsigned char*>(a.key);
-  j.value_rows_out = static_cast<unsigned char*>(a.value);
-  j.k_scale = *a.k_scale;
-  j.v_scale = *a.v_scale;
-  j.k_lut = &dequant_lut(a.format, a.dtype, j.k_scale);
-  j.v_lut = &dequant_lut(a.format, a.dtype, j.v_scale);
-  j.tokens = static_cast<std::size_t>(a.rows.num_tokens);
-  j.chunks = paged_chunks(j.tokens, static_cast<std::size_t>(a.rows.num_kv_heads * a.rows.head_size));
-  detail::parallel_for(j.chunks, read_chunk, &j);
+  if (Status s = check_slots("paged_read", a.slot_mapping, a.rows.num_tokens, a.cache); s != Status::success) return s;
+  PagedJob j = make_job(a.format, a.dtype, a.rows, a.cache, a.slot_mapping, a.key, a.value, a.key_cache, a.value_cache,
+                        a.k_scale, a.v_scale, a.k_scale_stride, a.v_scale_stride);
+  // Per-tensor scales use the calling thread's cached tables; per-head ones get a table per head.
+  std::unique_ptr<DequantLut[]> luts[2];
+  for (int i = 0; i < 2; ++i) {
+    PagedSide& s = j.side[i];
+    if (s.scale_stride == 0) {
+      s.luts = &dequant_lut(a.format, a.dtype, *s.scales);
+      continue;
+    }
+    luts[i].reset(new (std::nothrow) DequantLut[static_cast<std::size_t>(a.rows.num_kv_heads)]);
+    if (!luts[i]) return kvscale::detail::fail(Status::out_of_memory, "paged_read: dequantize tables");
+    for (std::int64_t h = 0; h < a.rows.num_kv_heads; ++h)
+      detail::build_dequant_lut(a.format, a.dtype, s.scales[h], &luts[i][static_cast<std::size_t>(h)]);
+    s.luts = luts[i].get();
+  }
+  const std::vector<std::uint32_t> order = slot_order(a.cache, a.slot_mapping, a.rows.num_tokens);
+  j.order = order.empty() ? nullptr : order.data();
+  detail::parallel_for(j.chunks, paged_chunk<ReadOp>, &j);
   return Status::success;
 }
 

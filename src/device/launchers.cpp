@@ -21,11 +21,17 @@ Status launch_failed(const char* kernel, rt::error_t e) noexcept {
 
 // The paged kernels index within a token's row with 32-bit offsets (kernels/geometry.hpp); any
 // number of tokens launches (the grid is capped and strides over them).
-Status check_paged_limits(const char* op, const TokenRows& r) noexcept {
+Status check_paged_limits(const char* op, const TokenRows& r, const PagedCacheShape& c) noexcept {
   if (!kernels::paged_rows_supported(r))
     return detail::fail(Status::unsupported, std::string(op) + ": rows of " +
                                                  std::to_string(r.num_kv_heads * r.head_size) +
                                                  " elements are too long for the GPU kernels");
+  if (!kernels::paged_cache_supported(c))
+    return detail::fail(Status::unsupported, std::string(op) +
+                                                 ": the heads of one slot span more than 2^31 bytes "
+                                                 "(head stride " +
+                                                 std::to_string(c.key_strides().head) +
+                                                 "); too far for the GPU kernels");
   return Status::success;
 }
 
@@ -54,7 +60,7 @@ Status dequantize(const DequantizeArgs& a, Stream stream) noexcept {
 Status paged_write(const PagedWriteArgs& a, Stream stream) noexcept {
   if (Status s = validate(a); s != Status::success) return s;
   if (a.rows.num_tokens == 0) return Status::success;
-  if (Status s = check_paged_limits("paged_write", a.rows); s != Status::success) return s;
+  if (Status s = check_paged_limits("paged_write", a.rows, a.cache); s != Status::success) return s;
   const char* kernel = "paged_write_kernel";
   drop_stale_errors();
   if (rt::error_t e = kernels::launch_paged_write(a, rt::to_stream(stream), &kernel); e != rt::success)
@@ -65,7 +71,7 @@ Status paged_write(const PagedWriteArgs& a, Stream stream) noexcept {
 Status paged_read(const PagedReadArgs& a, Stream stream) noexcept {
   if (Status s = validate(a); s != Status::success) return s;
   if (a.rows.num_tokens == 0) return Status::success;
-  if (Status s = check_paged_limits("paged_read", a.rows); s != Status::success) return s;
+  if (Status s = check_paged_limits("paged_read", a.rows, a.cache); s != Status::success) return s;
   const char* kernel = "paged_read_kernel";
   drop_stale_errors();
   if (rt::error_t e = kernels::launch_paged_read(a, rt::to_stream(stream), &kernel); e != rt::success)

@@ -38,6 +38,13 @@ namespace test {
 inline const Fp8Format kFormats[] = {Fp8Format::e4m3fn, Fp8Format::e4m3fnuz};
 inline const DType kDTypes[] = {DType::f32, DType::f16, DType::bf16};
 inline const CacheLayout kLayouts[] = {CacheLayout::nhd, CacheLayout::hnd};
+
+/// How a paged case lays out its caches (with OpCase::layout).
+enum class CacheKind : std::uint8_t {
+  dense = 0,      ///< the layout's preset (strides 0): nhd, hnd or split
+  strided = 1,    ///< explicit strides with padding between heads, slots and blocks (nhd- or hnd-like)
+  kv_shared = 2,  ///< vLLM v1: K and V in one allocation [num_blocks, 2, block_size, heads, head_size]
+};
 /// Edge sizes around the vector width (16), the block (256 threads x 16) and a large one.
 inline const std::size_t kSizes[] = {0, 1, 15, 16, 17, 127, 128, 129, 4095, 4096, 4097, 1000000};
 constexpr std::size_t kGuard = 64;  // sentinel bytes after every output view
@@ -266,6 +273,8 @@ struct OpCase {
   std::int64_t base = 0;
   std::uint32_t max_blocks = 0;  // paged grid cap (0: the library's); emulated backends honour it
   bool no_slots = false;         // observe_amax: slot_mapping = nullptr (every token counts)
+  CacheKind kind = CacheKind::dense;
+  int k_scale_stride = 0, v_scale_stride = 0;  // 1: one scale per head (kScales[(scale + h) % 5])
 
   bool paged() const { return op == Op::paged_write || op == Op::paged_read; }
   bool rows_op() const { return paged() || op == Op::observe_amax; }
@@ -273,7 +282,44 @@ struct OpCase {
   std::int64_t stride() const { return row() + pad; }
   std::int64_t num_blocks() const { return (2 * shape.tokens + shape.block_size - 1) / shape.block_size + 1; }
   PagedCacheShape cache() const {
-    return PagedCacheShape{layout, num_blocks(), shape.block_size, shape.heads, shape.head_size};
+    PagedCacheShape c{layout, num_blocks(), shape.block_size, shape.heads, shape.head_size};
+    const std::int64_t H = shape.heads, D = shape.head_size, bs = shape.block_size;
+    if (kind == CacheKind::strided && layout == CacheLayout::nhd) {
+      c.head_stride = D + 16;
+      c.slot_stride = H * c.head_stride + 16;
+      c.block_stride = bs * c.slot_stride + 32;
+    } else if (kind == CacheKind::strided) {  // hnd-like
+      c.slot_stride = D + 16;
+      c.head_stride = bs * c.slot_stride + 16;
+      c.block_stride = H * c.head_stride + 48;
+    } else if (kind == CacheKind::kv_shared) {
+      c.head_stride = D;
+      c.slot_stride = H * D;
+      c.block_stride = 2 * bs * H * D;
+      c.allocation_bytes = value_offset() + c.bytes();
+    }
+    return c;
+  }
+  /// kv_shared: value_cache - key_cache in the one allocation.
+  std::int64_t value_offset() const { return shape.block_size * shape.heads * shape.head_size; }
+  /// Bytes of the cache buffer(s): each cache, or the shared allocation.
+  std::size_t cache_buffer_bytes() const {
+    return static_cast<std::size_t>(kind == CacheKind::kv_shared ? cache().allocation_bytes : cache().bytes());
+  }
+  /// Scale of head h (per head when the stride is 1).
+  float k_scale_of(std::int64_t h) const {
+    return kScales[(scale_k + static_cast<std::uint32_t>(h * k_scale_stride)) % 5];
+  }
+  float v_scale_of(std::int64_t h) const {
+    return kScales[(scale_v + static_cast<std::uint32_t>(h * v_scale_stride)) % 5];
+  }
+  std::string layout_label() const {
+    std::string l = layout == CacheLayout::nhd ? "NHD" : layout == CacheLayout::hnd ? "HND" : "split";
+    if (kind == CacheKind::strided) l += "-strided";
+    if (kind == CacheKind::kv_shared) l += "-kvshared";
+    if (k_scale_stride || v_scale_stride)
+      l += "-heads" + std::to_string(k_scale_stride) + std::to_string(v_scale_stride);
+    return l;
   }
   TokenRows rows() const { return TokenRows{shape.tokens, shape.heads, shape.head_size, stride(), stride()}; }
   std::size_t es() const { return dtype_size(dtype); }
@@ -288,9 +334,9 @@ struct OpCase {
       return s;
     }
     if (paged()) {
-      s += (layout == CacheLayout::nhd ? " NHD " : " HND ") + std::to_string(shape.heads) + "x" +
-           std::to_string(shape.head_size) + " bs=" + std::to_string(shape.block_size) +
-           " tokens=" + std::to_string(shape.tokens) + " pad=" + std::to_string(pad) + " base=" + std::to_string(base);
+      s += " " + layout_label() + " " + std::to_string(shape.heads) + "x" + std::to_string(shape.head_size) +
+           " bs=" + std::to_string(shape.block_size) + " tokens=" + std::to_string(shape.tokens) +
+           " pad=" + std::to_string(pad) + " base=" + std::to_string(base);
       if (max_blocks) s += " max_blocks=" + std::to_string(max_blocks);
     } else {
       s += every_code ? " every code" : " n=" + std::to_string(n);
@@ -318,6 +364,14 @@ struct OpCase {
     auto scalar = [](const char* name, float v) {
       Buffer s{name, std::vector<std::uint8_t>(4), {}, 0, 0};
       std::memcpy(s.bytes.data(), &v, 4);
+      return s;
+    };
+    auto per_head = [&](const char* name, bool k) {
+      Buffer s{name, std::vector<std::uint8_t>(static_cast<std::size_t>(shape.heads) * 4), {}, 0, 0};
+      for (std::int64_t h = 0; h < shape.heads; ++h) {
+        const float v = k ? k_scale_of(h) : v_scale_of(h);
+        std::memcpy(s.bytes.data() + 4 * h, &v, 4);
+      }
       return s;
     };
     if (op == Op::quantize) {
@@ -377,7 +431,8 @@ struct OpCase {
       b.push_back(std::move(am));
     } else {
       const std::size_t row_bytes = static_cast<std::size_t>((shape.tokens * stride() + base) * es()) + kGuard;
-      const std::size_t cache_bytes = static_cast<std::size_t>(cache().bytes());
+      const std::size_t cache_bytes = cache_buffer_bytes();
+      const bool shared = kind == CacheKind::kv_shared;  // one allocation: buffer 4 is unused
       const std::size_t first = static_cast<std::size_t>(base) * es();
       const std::size_t last = first + static_cast<std::size_t>(shape.tokens * stride()) * es();
       // Distinct random slots; every 7th is padding (-1, or another negative), one is past the end.
@@ -408,17 +463,20 @@ struct OpCase {
         b.push_back(std::move(key));
         b.push_back(std::move(value));
         b.push_back(std::move(sb));
-        b.push_back(Buffer{"key_cache", random_bytes(cache_bytes + kGuard, seed + 5), {}, 0, cache_bytes});
-        b.push_back(Buffer{"value_cache", random_bytes(cache_bytes + kGuard, seed + 6), {}, 0, cache_bytes});
+        b.push_back(Buffer{
+            shared ? "kv_cache" : "key_cache", random_bytes(cache_bytes + kGuard, seed + 5), {}, 0, cache_bytes});
+        b.push_back(shared ? Buffer{"unused", random_bytes(kGuard, seed + 6), {}, 0, 0}
+                           : Buffer{"value_cache", random_bytes(cache_bytes + kGuard, seed + 6), {}, 0, cache_bytes});
       } else {
-        b.push_back(Buffer{"key_cache", random_bytes(cache_bytes + kGuard, seed), {}, 0, 0});
-        b.push_back(Buffer{"value_cache", random_bytes(cache_bytes + kGuard, ~seed), {}, 0, 0});
+        b.push_back(Buffer{shared ? "kv_cache" : "key_cache", random_bytes(cache_bytes + kGuard, seed), {}, 0, 0});
+        b.push_back(Buffer{
+            shared ? "unused" : "value_cache", random_bytes(shared ? kGuard : cache_bytes + kGuard, ~seed), {}, 0, 0});
         b.push_back(std::move(sb));
         b.push_back(Buffer{"key", random_bytes(row_bytes, seed + 7), {}, first, last});
         b.push_back(Buffer{"value", random_bytes(row_bytes, seed + 8), {}, first, last});
       }
-      b.push_back(scalar("k_scale", ks));
-      b.push_back(scalar("v_scale", vs));
+      b.push_back(k_scale_stride ? per_head("k_scale", true) : scalar("k_scale", ks));
+      b.push_back(v_scale_stride ? per_head("v_scale", false) : scalar("v_scale", vs));
     }
     return b;
   }
@@ -437,13 +495,17 @@ struct OpCase {
         return be.run(ObserveAmaxArgs{dtype, rows(), u8(0) + rows_at, u8(1) + rows_at,
                                       no_slots ? nullptr : static_cast<const std::int64_t*>(p[2]),
                                       static_cast<float*>(p[3])});
-      case Op::paged_write:
+      case Op::paged_write: {
+        std::uint8_t* vc = kind == CacheKind::kv_shared ? u8(3) + value_offset() : u8(4);
         return be.run(PagedWriteArgs{format, dtype, rows(), u8(0) + rows_at, u8(1) + rows_at,
-                                     static_cast<const std::int64_t*>(p[2]), cache(), u8(3), u8(4), f32(5), f32(6)});
-      default:
-        return be.run(PagedReadArgs{format, dtype, rows(), u8(0), u8(1), cache(),
-                                    static_cast<const std::int64_t*>(p[2]), u8(3) + rows_at, u8(4) + rows_at, f32(5),
-                                    f32(6)});
+                                     static_cast<const std::int64_t*>(p[2]), cache(), u8(3), vc, f32(5), f32(6),
+                                     k_scale_stride, v_scale_stride});
+      }
+      default: {
+        const std::uint8_t* vc = kind == CacheKind::kv_shared ? u8(0) + value_offset() : u8(1);
+        return be.run(PagedReadArgs{format, dtype, rows(), u8(0), vc, cache(), static_cast<const std::int64_t*>(p[2]),
+                                    u8(3) + rows_at, u8(4) + rows_at, f32(5), f32(6), k_scale_stride, v_scale_stride});
+      }
     }
   }
 };
@@ -631,6 +693,45 @@ inline std::vector<OpCase> amax_cases() {
         v.push_back(c);
       }
   }
+  return v;
+}
+
+/// Layout cases: formats x dtypes x {dense NHD/HND with per-head scales, strided NHD-/HND-like, K/V
+/// in one allocation, split} x shapes x row pads {0, 1}, K and V scale strides cycling over
+/// (0,0), (1,0), (0,1), (1,1) (the dense presets over the three with a per-head scale).
+inline std::vector<OpCase> layout_cases(Op op) {
+  struct Kind {
+    CacheLayout layout;
+    CacheKind kind;
+  };
+  const Kind kinds[] = {{CacheLayout::nhd, CacheKind::dense},     {CacheLayout::hnd, CacheKind::dense},
+                        {CacheLayout::nhd, CacheKind::strided},   {CacheLayout::hnd, CacheKind::strided},
+                        {CacheLayout::nhd, CacheKind::kv_shared}, {CacheLayout::split, CacheKind::dense}};
+  const PagedShape split_shapes[] = {{8, 128, 16, 37}, {1, 128, 16, 5}, {2, 48, 5, 23}, {3, 16, 3, 9}};
+  std::vector<OpCase> v;
+  std::uint32_t seed = op == Op::paged_write ? 5000 : 7000;
+  for (Fp8Format f : kFormats)
+    for (DType t : kDTypes)
+      for (const Kind& k : kinds)
+        for (std::size_t si = 0; si < 4; ++si)
+          for (std::int64_t pad : {std::int64_t{0}, std::int64_t{1}}) {
+            OpCase c;
+            c.op = op;
+            c.format = f;
+            c.dtype = t;
+            c.layout = k.layout;
+            c.kind = k.kind;
+            c.shape = k.layout == CacheLayout::split ? split_shapes[si] : kPagedShapes[si];
+            c.pad = pad;
+            c.seed = seed++;
+            c.scale_k = c.seed % 5;
+            c.scale_v = (c.seed + 2) % 5;
+            const std::uint32_t combo =
+                k.kind == CacheKind::dense && k.layout != CacheLayout::split ? 1 + c.seed % 3 : c.seed % 4;
+            c.k_scale_stride = static_cast<int>(combo & 1);
+            c.v_scale_stride = static_cast<int>(combo >> 1);
+            v.push_back(c);
+          }
   return v;
 }
 

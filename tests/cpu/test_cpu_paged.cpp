@@ -170,7 +170,7 @@ TEST(CpuPaged, WriteThenReadMatchReference) {
             r.key_cache = kc.data();
             r.value_cache = vc.data();
             r.cache = shape;
-            r.slots = slots.data();
+            r.slot_mapping = slots.data();
             r.key = kr.data() + es;
             r.value = vr.data() + es;
             r.k_scale = &k_scale;
@@ -213,7 +213,7 @@ struct Fixture {
     r.rows = rows_of(c);
     r.key = key.data();
     r.value = value.data();
-    r.slots = slots.data();
+    r.slot_mapping = slots.data();
     r.cache = shape_of(c);
     r.key_cache = kc.data();
     r.value_cache = vc.data();
@@ -236,7 +236,8 @@ TEST(CpuPaged, SlotOutOfRangeWritesNothing) {
 
     const std::vector<std::uint16_t> key0 = fx.key, value0 = fx.value;
     EXPECT_EQ(cpu::paged_read(fx.read()), Status::invalid_argument);
-    EXPECT_NE(kvscale::last_error_message().find("slots[3]"), std::string::npos) << kvscale::last_error_message();
+    EXPECT_NE(kvscale::last_error_message().find("slot_mapping[3]"), std::string::npos)
+        << kvscale::last_error_message();
     EXPECT_TRUE(fx.key == key0);
     EXPECT_TRUE(fx.value == value0);
   }
@@ -273,7 +274,7 @@ TEST(CpuPaged, InvalidArguments) {
   EXPECT_EQ(w([](PagedWriteArgs& a) { a.rows.num_tokens = -1; }), Status::invalid_argument);
   EXPECT_EQ(w([](PagedWriteArgs& a) { a.cache.layout = static_cast<CacheLayout>(7); }), Status::invalid_argument);
   EXPECT_EQ(r([](PagedReadArgs& a) { a.key = nullptr; }), Status::invalid_argument);
-  EXPECT_EQ(r([](PagedReadArgs& a) { a.slots = nullptr; }), Status::invalid_argument);
+  EXPECT_EQ(r([](PagedReadArgs& a) { a.slot_mapping = nullptr; }), Status::invalid_argument);
   EXPECT_EQ(r([](PagedReadArgs& a) { a.v_scale = nullptr; }), Status::invalid_argument);
   EXPECT_EQ(r([](PagedReadArgs& a) { a.rows.head_size = 4; }), Status::invalid_argument);
   EXPECT_EQ(r([](PagedReadArgs& a) { a.value = reinterpret_cast<unsigned char*>(a.value) + 1; }),

@@ -40,13 +40,13 @@ class EmulatedBackend final : public Backend {
   }
   Status run(const PagedWriteArgs& a) override {
     if (Status s = validate(a); s != Status::success || a.rows.num_tokens == 0) return s;
-    if (!kernels::paged_rows_supported(a.rows)) return Status::unsupported;
+    if (!kernels::paged_rows_supported(a.rows) || !kernels::paged_cache_supported(a.cache)) return Status::unsupported;
     const char* k = "";
     return check(kernels::launch_paged_write(a, nullptr, &k, max_blocks_), k);
   }
   Status run(const PagedReadArgs& a) override {
     if (Status s = validate(a); s != Status::success || a.rows.num_tokens == 0) return s;
-    if (!kernels::paged_rows_supported(a.rows)) return Status::unsupported;
+    if (!kernels::paged_rows_supported(a.rows) || !kernels::paged_cache_supported(a.cache)) return Status::unsupported;
     const char* k = "";
     return check(kernels::launch_paged_read(a, nullptr, &k, max_blocks_), k);
   }

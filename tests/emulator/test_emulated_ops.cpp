@@ -5,6 +5,7 @@
 // cap that makes every block stride over several tokens. One test instance per group of cases.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <ostream>
 #include <string>
@@ -44,8 +45,10 @@ std::string key_of(const OpCase& c) {
            std::to_string(c.shape.head_size);
   std::string k = std::string(op_name(c.op)) + "_" + format_name(c.format) + "_" + dtype_name(c.dtype);
   if (c.paged()) {
-    k += std::string(c.layout == CacheLayout::nhd ? "_NHD_" : "_HND_") + std::to_string(c.shape.heads) + "x" +
-         std::to_string(c.shape.head_size) + "_bs" + std::to_string(c.shape.block_size);
+    std::string l = c.layout_label();
+    std::replace(l.begin(), l.end(), '-', '_');
+    k += "_" + l + "_" + std::to_string(c.shape.heads) + "x" + std::to_string(c.shape.head_size) + "_bs" +
+         std::to_string(c.shape.block_size);
   } else {
     k += c.every_code ? "_every_code" : "_n" + std::to_string(c.n);
   }
@@ -58,6 +61,14 @@ std::vector<Group> groups() {
     for (const OpCase& c : contiguous_cases(op)) all.push_back(c);
   for (const OpCase& c : every_code_cases()) all.push_back(c);
   for (Op op : {Op::paged_write, Op::paged_read}) {
+    for (const OpCase& c : layout_cases(op)) {
+      all.push_back(c);
+      if (c.pad == 0 && c.layout == CacheLayout::split) {  // capped grids for the staged kernels too
+        OpCase s = c;
+        s.max_blocks = 1;
+        all.push_back(s);
+      }
+    }
     for (const OpCase& c : paged_cases(op)) {
       all.push_back(c);
       if (c.pad == 0 && c.base == 0) {  // capped grids: launches of 2 blocks for all the tokens

@@ -37,6 +37,14 @@ TEST_F(GpuPaged, ReadMatchesCpuBitForBitAndLeavesPaddingRowsAlone) {
   expect_all_match(paged_cases(Op::paged_read), be);
 }
 
+// Strided caches, K and V in one allocation, the split layout (V staged through shared memory),
+// per-head scales (strides 0 and 1 mixed for K and V).
+TEST_F(GpuPaged, LayoutsAndPerHeadScalesMatchCpuBitForBit) {
+  GpuBackend be(device());
+  expect_all_match(layout_cases(Op::paged_write), be);
+  expect_all_match(layout_cases(Op::paged_read), be);
+}
+
 TEST_F(GpuPaged, ZeroTokensIsANoOp) {
   PagedWriteArgs w{};
   EXPECT_EQ(gpu::paged_write(w, nullptr), Status::success);

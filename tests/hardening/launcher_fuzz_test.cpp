@@ -292,7 +292,7 @@ kvscale::PagedReadArgs read_args(const Paged& p) {
   fill_common(a, p);
   a.key_cache = p.kc;
   a.value_cache = p.vc;
-  a.slots = p.slots;
+  a.slot_mapping = p.slots;
   a.key = p.key;
   a.value = p.value;
   return a;
@@ -335,7 +335,7 @@ Mutation break_paged(Rng& rng, Args& b, const Paged& p, const Ptrs& ptr) {
       }
     case 7: b.format = bad_format(rng); return {"bad format"};
     case 8: b.dtype = bad_dtype(rng); return {"bad dtype"};
-    case 9: b.cache.layout = static_cast<CacheLayout>(rng.in(2, 255)); return {"bad layout"};
+    case 9: b.cache.layout = static_cast<CacheLayout>(rng.in(3, 255)); return {"bad layout"};
     case 10: b.rows.num_tokens = rng.pick<std::int64_t>({-1, kI64Min}); return {"negative num_tokens"};
     case 11:
       b.rows.num_kv_heads = b.cache.num_kv_heads = rng.pick<std::int64_t>({0, -1, kI64Min});
@@ -484,7 +484,7 @@ void fuzz_paged_read(std::uint64_t seed, int cases) {
     const void* value = b.value;
     const Ptrs ptrs{&key,
                     &value,
-                    &b.slots,
+                    &b.slot_mapping,
                     &b.k_scale,
                     &b.v_scale,
                     [&] { b.key_cache = nullptr; },
@@ -496,7 +496,7 @@ void fuzz_paged_read(std::uint64_t seed, int cases) {
     std::vector<std::int64_t> slots(p.slots, p.slots + p.rows.num_tokens);
     if (m.token >= 0) {
       slots[static_cast<std::size_t>(m.token)] = m.slot;
-      b.slots = slots.data();
+      b.slot_mapping = slots.data();
     }
     const std::string& label = m.label;
     const std::vector<unsigned char> k0(p.key, p.key + p.key_bytes), v0(p.value, p.value + p.value_bytes);

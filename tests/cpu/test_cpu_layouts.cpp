@@ -1,0 +1,204 @@
+// cpu::paged_write / cpu::paged_read on every cache layout (dense NHD/HND presets, explicit
+// strides, K and V in one allocation, split) with per-tensor and per-head scales (strides 0 and 1
+// mixed for K and V), against a brute-force reference written out from the layout definitions in
+// kv_cache.hpp: every byte of every buffer (caches, rows, guards) must be what the reference says.
+// The cases are op_case.hpp's layout_cases(), which the emulated kernels and GPUs also run.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "common/op_case.hpp"
+#include "cpu/cpu_test_util.hpp"
+#include "kvscale/cpu.hpp"
+
+namespace kvscale {
+namespace test {
+namespace {
+
+// Byte offset of element e of (slot, head h) in the key (k) or value cache, from the case's own
+// numbers (not PagedCacheShape's accessors).
+std::int64_t ref_offset(const OpCase& c, bool k, std::int64_t slot, std::int64_t h, std::int64_t e) {
+  const std::int64_t H = c.shape.heads, D = c.shape.head_size, bs = c.shape.block_size;
+  const std::int64_t b = slot / bs, o = slot % bs;
+  const PagedCacheShape s = c.cache();
+  switch (c.kind) {
+    case CacheKind::strided:
+    case CacheKind::kv_shared:
+      return b * s.block_stride + o * s.slot_stride + h * s.head_stride + e +
+             (k || c.kind == CacheKind::strided ? 0 : c.value_offset());
+    default: break;
+  }
+  if (c.layout == CacheLayout::nhd) return ((b * bs + o) * H + h) * D + e;
+  if (c.layout == CacheLayout::hnd) return ((b * H + h) * bs + o) * D + e;
+  // split: K [nb, H, D/16, bs, 16], V [nb, H, D, bs]
+  if (k) return (((b * H + h) * (D / 16) + e / 16) * bs + o) * 16 + e % 16;
+  return ((b * H + h) * D + e) * bs + o;
+}
+
+// The buffers the CPU backend must leave, computed element by element.
+std::vector<std::vector<std::uint8_t>> reference(const OpCase& c, const std::vector<Buffer>& init) {
+  std::vector<std::vector<std::uint8_t>> out;
+  for (const Buffer& b : init) out.push_back(b.reference_bytes.empty() ? b.bytes : b.reference_bytes);
+  const bool write = c.op == Op::paged_write;
+  const bool shared = c.kind == CacheKind::kv_shared;
+  std::vector<std::int64_t> slots(static_cast<std::size_t>(c.shape.tokens));
+  std::memcpy(slots.data(), out[2].data(), slots.size() * 8);
+  const std::size_t es = c.es(), first = static_cast<std::size_t>(c.base) * es;
+  for (std::int64_t t = 0; t < c.shape.tokens; ++t) {
+    const std::int64_t slot = slots[static_cast<std::size_t>(t)];
+    if (slot < 0) continue;
+    for (int kv = 0; kv < 2; ++kv) {
+      const bool k = kv == 0;
+      // write: rows 0/1, caches 3/4; read: caches 0/1, rows 3/4. kv_shared: V lives in the K buffer.
+      const std::size_t rows_i = (write ? 0 : 3) + static_cast<std::size_t>(kv);
+      const std::size_t cache_i = (write ? 3 : 0) + (shared ? 0 : static_cast<std::size_t>(kv));
+      for (std::int64_t h = 0; h < c.shape.heads; ++h) {
+        const float scale = k ? c.k_scale_of(h) : c.v_scale_of(h);
+        for (std::int64_t e = 0; e < c.shape.head_size; ++e) {
+          const auto at = static_cast<std::size_t>(ref_offset(c, k, slot, h, e));
+          const std::size_t elem = static_cast<std::size_t>(t * c.stride() + h * c.shape.head_size + e);
+          if (write) {
+            const std::uint32_t raw = cputest::load_raw(c.dtype, out[rows_i].data() + first, elem);
+            out[cache_i][at] = ref::quantize(c.format, cputest::widen(c.dtype, raw), scale);
+          } else {
+            const std::uint32_t raw = cputest::ref_dequant(c.format, c.dtype, out[cache_i][at], scale);
+            cputest::store_raw(c.dtype, &raw, 1, out[rows_i].data() + first + elem * es);
+          }
+        }
+      }
+    }
+  }
+  return out;
+}
+
+void check_all(Op op, int threads) {
+  CpuBackend cpu;
+  cpu::set_num_threads(threads);
+  int n = 0;
+  for (const OpCase& c : layout_cases(op)) {
+    const std::vector<Buffer> init = c.init();
+    const RunResult got = run(c, init, cpu);
+    ASSERT_EQ(got.status, Status::success) << c.name() << ": " << got.message;
+    const auto want = reference(c, init);
+    for (std::size_t i = 0; i < init.size(); ++i)
+      ASSERT_EQ(diff_bytes(want[i], got.buffers[i]), "") << c.name() << " buffer " << init[i].name;
+    ++n;
+  }
+  EXPECT_GT(n, 0);
+  cpu::set_num_threads(0);
+}
+
+TEST(CpuLayouts, WriteMatchesBruteForce) { check_all(Op::paged_write, 1); }
+TEST(CpuLayouts, ReadMatchesBruteForce) { check_all(Op::paged_read, 1); }
+TEST(CpuLayouts, WriteMatchesBruteForceThreaded) { check_all(Op::paged_write, 2); }
+TEST(CpuLayouts, ReadMatchesBruteForceThreaded) { check_all(Op::paged_read, 2); }
+
+// validate(): the stride, allocation and scale-stride rules of kv_cache.hpp.
+struct ValidateFixture {
+  std::vector<std::uint16_t> rows = std::vector<std::uint16_t>(4 * 64);
+  std::vector<std::int64_t> slots{0, 1, 2, 3};
+  std::vector<std::uint8_t> mem = std::vector<std::uint8_t>(1 << 16);
+  float scales[4] = {1, 1, 1, 1};
+  PagedWriteArgs a;
+  ValidateFixture() {
+    a.dtype = DType::bf16;
+    a.rows = TokenRows{4, 2, 32, 64, 64};
+    a.key = a.value = rows.data();
+    a.slot_mapping = slots.data();
+    a.cache = PagedCacheShape{CacheLayout::nhd, 4, 4, 2, 32};
+    a.key_cache = mem.data();
+    a.value_cache = mem.data() + 8192;
+    a.k_scale = a.v_scale = scales;
+  }
+};
+
+TEST(CpuLayouts, ValidateChecksStridesAllocationAndScaleStrides) {
+  auto status = [](const std::function<void(PagedWriteArgs&)>& edit) {
+    ValidateFixture fx;
+    edit(fx.a);
+    return validate(fx.a);
+  };
+  EXPECT_EQ(status([](PagedWriteArgs&) {}), Status::success);
+  // Strides: all or none; positive; nested.
+  EXPECT_EQ(status([](PagedWriteArgs& a) { a.cache.head_stride = 32; }), Status::invalid_argument);
+  EXPECT_EQ(status([](PagedWriteArgs& a) {
+              a.cache.head_stride = 48;
+              a.cache.slot_stride = 96;
+              a.cache.block_stride = 400;
+            }),
+            Status::success);
+  EXPECT_EQ(status([](PagedWriteArgs& a) {  // heads overlap (head stride < head_size)
+              a.cache.head_stride = 16;
+              a.cache.slot_stride = 64;
+              a.cache.block_stride = 256;
+            }),
+            Status::invalid_argument);
+  EXPECT_EQ(status([](PagedWriteArgs& a) {  // slot 1 lands inside block 0's heads
+              a.cache.head_stride = 32;
+              a.cache.slot_stride = 32;
+              a.cache.block_stride = 256;
+            }),
+            Status::invalid_argument);
+  // K and V: overlapping ranges are refused unless they interleave (vLLM v1 [nb, 2, bs, H, D]).
+  EXPECT_EQ(status([](PagedWriteArgs& a) { a.value_cache = a.key_cache; }), Status::invalid_argument);
+  EXPECT_EQ(status([](PagedWriteArgs& a) { a.value_cache = a.key_cache + 64; }), Status::invalid_argument);
+  auto v1 = [](PagedWriteArgs& a) {
+    a.cache.head_stride = 32;
+    a.cache.slot_stride = 64;
+    a.cache.block_stride = 2 * 4 * 64;
+    a.value_cache = a.key_cache + 4 * 64;
+    a.cache.allocation_bytes = 4 * 2 * 4 * 64;
+  };
+  EXPECT_EQ(status(v1), Status::success);
+  EXPECT_EQ(status([&](PagedWriteArgs& a) {
+              v1(a);
+              a.value_cache = a.key_cache + 4 * 64 - 32;
+            }),
+            Status::invalid_argument);
+  EXPECT_EQ(status([&](PagedWriteArgs& a) {
+              v1(a);
+              a.cache.allocation_bytes -= 1;
+            }),
+            Status::invalid_argument);
+  EXPECT_EQ(status([](PagedWriteArgs& a) { a.cache.allocation_bytes = 8192 + 1024 - 1; }), Status::invalid_argument);
+  EXPECT_EQ(status([](PagedWriteArgs& a) { a.cache.allocation_bytes = 8192 + 1024; }), Status::success);
+  // Split: dense only, head_size % 16 == 0.
+  EXPECT_EQ(status([](PagedWriteArgs& a) { a.cache.layout = CacheLayout::split; }), Status::success);
+  EXPECT_EQ(status([](PagedWriteArgs& a) {
+              a.cache.layout = CacheLayout::split;
+              a.cache.head_stride = 32;
+              a.cache.slot_stride = 64;
+              a.cache.block_stride = 256;
+            }),
+            Status::invalid_argument);
+  EXPECT_EQ(status([](PagedWriteArgs& a) {
+              a.cache.layout = CacheLayout::split;
+              a.rows = TokenRows{4, 2, 24, 64, 64};
+              a.cache.head_size = 24;
+            }),
+            Status::invalid_argument);
+  EXPECT_NE(last_error_message().find("multiple of 16"), std::string::npos) << last_error_message();
+  // Scale strides: 0 or 1.
+  EXPECT_EQ(status([](PagedWriteArgs& a) { a.k_scale_stride = 1; }), Status::success);
+  EXPECT_EQ(status([](PagedWriteArgs& a) { a.v_scale_stride = 2; }), Status::invalid_argument);
+  EXPECT_EQ(status([](PagedWriteArgs& a) { a.k_scale_stride = -1; }), Status::invalid_argument);
+}
+
+TEST(CpuLayouts, PresetsResolveToTheirDenseStrides) {
+  const PagedCacheShape nhd{CacheLayout::nhd, 3, 16, 8, 128}, hnd{CacheLayout::hnd, 3, 16, 8, 128};
+  EXPECT_EQ(nhd.bytes(), 3 * 16 * 8 * 128);
+  EXPECT_EQ(hnd.bytes(), 3 * 16 * 8 * 128);
+  EXPECT_EQ(nhd.offset(17, 3), ((1 * 16 + 1) * 8 + 3) * 128);
+  EXPECT_EQ(hnd.offset(17, 3), ((1 * 8 + 3) * 16 + 1) * 128);
+  const PagedCacheShape split{CacheLayout::split, 3, 16, 8, 128};
+  EXPECT_EQ(split.bytes(), 3 * 16 * 8 * 128);
+  EXPECT_EQ(split.key_offset(17, 3, 37), (((1 * 8 + 3) * 8 + 2) * 16 + 1) * 16 + 5);
+  EXPECT_EQ(split.value_offset(17, 3, 37), ((1 * 8 + 3) * 128 + 37) * 16 + 1);
+}
+
+}  // namespace
+}  // namespace test
+}  // namespace kvscale
