@@ -171,6 +171,9 @@ int read_max(const void* a, const void* b, std::size_t bytes, unsigned* out, voi
       static_cast<unsigned>(std::min<std::size_t>(8192, std::max<std::size_t>(1, (n + kThreads - 1) / kThreads)));
   read_max_kernel<<<grid, kThreads, 0, rt::to_stream(stream)>>>(static_cast<const uint4*>(a),
                                                                 static_cast<const uint4*>(b), n, out);
+  return static_cast<int>(rt::get_last_error());
+}
+
 int paged_write_split(Fp8Format f, DType t, const void* key, const void* value, const std::int64_t* slots,
                       std::int64_t num_tokens, std::int64_t heads, std::int64_t head_size, std::int64_t block_size,
                       std::uint8_t* key_cache, std::uint8_t* value_cache, float k_scale, float v_scale, void* stream) {

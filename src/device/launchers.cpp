@@ -21,11 +21,16 @@ Status launch_failed(const char* kernel, rt::error_t e) noexcept {
 
 // The paged kernels index within a token's row with 32-bit offsets (kernels/geometry.hpp); any
 // number of tokens launches (the grid is capped and strides over them).
-Status check_paged_limits(const char* op, const TokenRows& r, const PagedCacheShape& c) noexcept {
+Status check_rows_limits(const char* op, const TokenRows& r) noexcept {
   if (!kernels::paged_rows_supported(r))
     return detail::fail(Status::unsupported, std::string(op) + ": rows of " +
                                                  std::to_string(r.num_kv_heads * r.head_size) +
                                                  " elements are too long for the GPU kernels");
+  return Status::success;
+}
+
+Status check_paged_limits(const char* op, const TokenRows& r, const PagedCacheShape& c) noexcept {
+  if (Status s = check_rows_limits(op, r); s != Status::success) return s;
   if (!kernels::paged_cache_supported(c))
     return detail::fail(Status::unsupported, std::string(op) +
                                                  ": the heads of one slot span more than 2^31 bytes "
@@ -82,7 +87,7 @@ Status paged_read(const PagedReadArgs& a, Stream stream) noexcept {
 Status observe_amax(const ObserveAmaxArgs& a, Stream stream) noexcept {
   if (Status s = validate(a); s != Status::success) return s;
   if (a.rows.num_tokens == 0) return Status::success;
-  if (Status s = check_paged_limits("observe_amax", a.rows); s != Status::success) return s;
+  if (Status s = check_rows_limits("observe_amax", a.rows); s != Status::success) return s;
   const char* kernel = "observe_amax_kernel";
   drop_stale_errors();
   if (rt::error_t e = kernels::launch_observe_amax(a, rt::to_stream(stream), &kernel); e != rt::success)
