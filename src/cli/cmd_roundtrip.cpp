@@ -50,7 +50,12 @@ const char kRoundtripUsage[] =
     "  --head-size D   (default 128)                       --block-size B (default 16)\n"
     "  --dtype bf16|f16|f32  (default bf16)                --seed S       (default 1)\n"
     "  --layout nhd|hnd|split (default nhd; split: vLLM ROCm, head-size % 16 == 0)\n"
-    "  --json                machine-readable output\n";
+    "  --json                machine-readable output\n"
+    "  --calibrate OUT  also calibrate: observe_amax over every layer's synthetic K/V (padding\n"
+    "                   tokens skipped), write scale = amax / 448 per layer to OUT (.json: K and V\n"
+    "                   merged with max, rank 0 only; .safetensors: K and V apart), re-run the\n"
+    "                   round trip with OUT's scales, and report the error before and after\n"
+    "  --force          with --calibrate: replace OUT if it exists\n";
 
 namespace {
 
@@ -244,6 +249,303 @@ std::string example_file() {
   return "";
 }
 
+// ---- one pass over every layer -------------------------------------------------------------
+
+// The scales of one layer as the kernels take them: head h of K uses k[h * k_stride] (V likewise),
+// stride 0 per tensor, 1 per head.
+struct LayerScales {
+  const float* k = nullptr;
+  const float* v = nullptr;
+  int k_stride = 0, v_stride = 0;
+  double of(int side, std::size_t h) const {
+    return static_cast<double>(side ? v[h * static_cast<std::size_t>(v_stride)]
+                                    : k[h * static_cast<std::size_t>(k_stride)]);
+  }
+};
+
+// Layer `layer` of effective scales laid out [K | V][layer][head slot], as DeviceScales holds them.
+LayerScales layer_scales(const EffectiveScales& e, int layer) {
+  const std::size_t l = static_cast<std::size_t>(layer), slots = static_cast<std::size_t>(e.head_slots);
+  const float* base = e.values.data();
+  return LayerScales{base + l * slots, base + (static_cast<std::size_t>(e.num_layers) + l) * slots, e.k_stride[l],
+                     e.v_stride[l]};
+}
+
+struct ErrorSums {
+  double err2 = 0, ref2 = 0, max_abs = 0, sat = 0, count = 0;
+};
+
+// The buffers of a run, shared by its passes: one set of standard normals, slots with padding,
+// caches sized with spare blocks, the host copies of the outputs and of the CPU reference.
+class RoundTrip {
+ public:
+  RoundTrip(const Shape& shape, Fp8Format format)
+      : shape_(shape), n_(shape.elems()), fmax_(static_cast<double>(fp8::max_finite(format))) {
+    z_ = standard_normals(n_ + 4099, shape.seed);
+    const std::int64_t blocks = (shape.tokens + shape.block_size - 1) / shape.block_size + 4;
+    const PagedCacheShape cache{shape.layout, blocks, shape.block_size, shape.heads, shape.head_size};
+    slots_.resize(static_cast<std::size_t>(shape.tokens));
+    std::vector<std::int64_t> perm(static_cast<std::size_t>(cache.num_slots()));
+    for (std::size_t i = 0; i < perm.size(); ++i) perm[i] = static_cast<std::int64_t>(i);
+    std::uint64_t s = shape.seed ^ 0xA5A5A5A5ull;
+    for (std::size_t i = perm.size() - 1; i > 0; --i) std::swap(perm[i], perm[splitmix(s) % (i + 1)]);
+    for (std::size_t t = 0; t < slots_.size(); ++t) slots_[t] = (t % 61 == 7) ? -1 : perm[t];  // ~1.6% padding
+    for (auto sl : slots_) valid_tokens_ += sl >= 0;
+    const std::size_t bytes = n_ * dtype_size(shape.dtype);
+    key_.resize(bytes);
+    value_.resize(bytes);
+    key_out_.resize(bytes);
+    value_out_.resize(bytes);
+    kc_.resize(static_cast<std::size_t>(cache.bytes()));
+    vc_.resize(kc_.size());
+    w_.format = r_.format = format;
+    w_.dtype = r_.dtype = shape.dtype;
+    w_.rows = r_.rows = TokenRows{shape.tokens, shape.heads, shape.head_size, static_cast<std::int64_t>(shape.row()),
+                                  static_cast<std::int64_t>(shape.row())};
+    w_.key = key_.data();
+    w_.value = value_.data();
+    w_.slot_mapping = r_.slot_mapping = slots_.data();
+    w_.cache = r_.cache = cache;
+  }
+
+  std::int64_t valid_tokens() const { return valid_tokens_; }
+  std::size_t amax_stride() const { return static_cast<std::size_t>(amax_floats(shape_.heads)); }
+
+  // One layer: K/V generated from `data`, written to the paged cache and read back with `quant` on
+  // `backend` (a GPU backend uses its DeviceScales, which must hold `quant`); on a GPU the CPU
+  // reference must give the same bytes. With `amax` (amax_stride() floats), K/V are observed first
+  // (padding tokens skipped). Prints the reason and returns false on failure.
+  bool run_layer(Backend& backend, bool gpu, int layer, const LayerScales& data, const LayerScales& quant, float* amax,
+                 LayerStats* st, ErrorSums* sums) {
+    generate(layer, data);
+    if (amax != nullptr) {
+      const ObserveAmaxArgs oa{shape_.dtype, w_.rows, key_.data(), value_.data(), slots_.data(), amax};
+      if (cpu::observe_amax(oa) != Status::success) {
+        std::fprintf(stderr, "kvscale roundtrip: observe_amax failed: %s\n", last_error_message().c_str());
+        return false;
+      }
+    }
+    PagedWriteArgs w = w_;
+    PagedReadArgs r = r_;
+    w.k_scale = r.k_scale = quant.k;
+    w.v_scale = r.v_scale = quant.v;
+    w.k_scale_stride = r.k_scale_stride = quant.k_stride;
+    w.v_scale_stride = r.v_scale_stride = quant.v_stride;
+    zero(&kc_, &vc_, &key_out_, &value_out_);
+    if (Status s = backend.run(w, r, layer, st, &kc_, &vc_, &key_out_, &value_out_); s != Status::success) {
+      std::fprintf(stderr, "kvscale roundtrip: layer %d failed: %s: %s\n", layer, status_name(s),
+                   last_error_message().c_str());
+      return false;
+    }
+    if (gpu) {  // the CPU reference on the same input must give the same bytes
+      ref_kc_.resize(kc_.size());
+      ref_vc_.resize(vc_.size());
+      ref_ko_.resize(key_out_.size());
+      ref_vo_.resize(value_out_.size());
+      zero(&ref_kc_, &ref_vc_, &ref_ko_, &ref_vo_);
+      LayerStats ignored;
+      CpuBackend ref;
+      if (ref.run(w, r, layer, &ignored, &ref_kc_, &ref_vc_, &ref_ko_, &ref_vo_) != Status::success) {
+        std::fprintf(stderr, "kvscale roundtrip: CPU reference failed: %s\n", last_error_message().c_str());
+        return false;
+      }
+      st->bytes_match = ref_kc_ == kc_ && ref_vc_ == vc_ && ref_ko_ == key_out_ && ref_vo_ == value_out_;
+    }
+    *sums = measure(quant);
+    st->max_abs_err = sums->max_abs;
+    st->rms_rel_err = sums->ref2 > 0 ? std::sqrt(sums->err2 / sums->ref2) : 0.0;
+    st->saturated = sums->count > 0 ? sums->sat / sums->count : 0.0;
+    return true;
+  }
+
+ private:
+  template <typename... V>
+  static void zero(V*... v) {
+    (std::fill(v->begin(), v->end(), 0), ...);
+  }
+
+  // K/V: normal with amax near the head's scale x fp8 max (~5 sigma over millions of samples),
+  // plus ~0.05% outliers beyond the range, which must saturate. Depends on the layer and `data` only.
+  void generate(int layer, const LayerScales& data) {
+    const std::size_t off = static_cast<std::size_t>(layer) * 131u % 4099u;  // a different window per layer
+    for (std::size_t i = 0; i < n_; ++i) {
+      const std::size_t h = (i % shape_.row()) / static_cast<std::size_t>(shape_.head_size);
+      double kx = data.of(0, h) * fmax_ / 5.0 * static_cast<double>(z_[i + off]);
+      double vx = -data.of(1, h) * fmax_ / 5.0 * static_cast<double>(z_[(i + off + n_ / 2) % n_]);
+      if ((i * 2654435761u + static_cast<std::size_t>(layer)) % 2003u == 0) {
+        kx *= 8.0;
+        vx *= 8.0;
+      }
+      store(shape_.dtype, key_.data(), i, static_cast<float>(kx));
+      store(shape_.dtype, value_.data(), i, static_cast<float>(vx));
+    }
+  }
+
+  // The error of the outputs against the inputs over the valid tokens; saturated against `quant`.
+  ErrorSums measure(const LayerScales& quant) const {
+    ErrorSums e;
+    for (std::size_t t = 0; t < slots_.size(); ++t) {
+      if (slots_[t] < 0) continue;
+      for (std::size_t j = 0; j < shape_.row(); ++j) {
+        const std::size_t i = t * shape_.row() + j, h = j / static_cast<std::size_t>(shape_.head_size);
+        for (int side = 0; side < 2; ++side) {
+          const double in = static_cast<double>(load(shape_.dtype, side ? value_.data() : key_.data(), i));
+          const double out = static_cast<double>(load(shape_.dtype, side ? value_out_.data() : key_out_.data(), i));
+          const double d = std::fabs(out - in);
+          e.max_abs = std::max(e.max_abs, d);
+          e.err2 += d * d;
+          e.ref2 += in * in;
+          e.sat += std::fabs(out) >= quant.of(side, h) * fmax_ * (1.0 - 1e-6) ? 1.0 : 0.0;
+          e.count += 1;
+        }
+      }
+    }
+    return e;
+  }
+
+  Shape shape_;
+  std::size_t n_;
+  double fmax_;
+  std::vector<float> z_;
+  std::vector<std::int64_t> slots_;
+  std::int64_t valid_tokens_ = 0;
+  std::vector<unsigned char> key_, value_, key_out_, value_out_, ref_ko_, ref_vo_;
+  std::vector<std::uint8_t> kc_, vc_, ref_kc_, ref_vc_;
+  PagedWriteArgs w_;
+  PagedReadArgs r_;
+};
+
+// What the output says about the run; the same for every pass.
+struct RunInfo {
+  std::string file, why, layout;
+  Shape shape;
+  Fp8Format format = Fp8Format::e4m3fn;
+  int rank = 0;
+  bool per_head = false, gpu = false, json = false, progress = false;
+};
+
+struct PassTotals {
+  double rms = 0, sat = 0;
+  bool all_match = true;
+  std::string json;  // the pass's object, with --json
+};
+
+void print_table_header(const RunInfo& info, const char* scale_label) {
+  std::printf("%5s %12s %12s %12s %10s %10s %10s %10s %10s%s\n", "layer", scale_label, "max|err|", "rms rel err",
+              "saturated", "write ms", "write GB/s", "read ms", "read GB/s", info.gpu ? "  vs CPU" : "");
+}
+
+// One pass over every layer of `data` (which also gives the data), quantized with `quant`. Text:
+// prints the rows and the total. JSON: the pass's object goes to result->json. With `amax`
+// ([layer][amax_stride()] floats), the data are also observed. Returns false on failure.
+bool run_pass(RoundTrip& rt, Backend& backend, const RunInfo& info, const EffectiveScales& data,
+              const EffectiveScales& quant, std::vector<float>* amax, PassTotals* result) {
+  const double bytes = phase_bytes(info.shape, rt.valid_tokens());
+  JsonWriter layers_json;
+  layers_json.begin_array();
+  LayerStats total;
+  ErrorSums sums;
+  for (int layer = 0; layer < data.num_layers; ++layer) {
+    const LayerScales q = layer_scales(quant, layer);
+    float* layer_amax = amax ? amax->data() + static_cast<std::size_t>(layer) * rt.amax_stride() : nullptr;
+    LayerStats st;
+    ErrorSums e;
+    if (!rt.run_layer(backend, info.gpu, layer, layer_scales(data, layer), q, layer_amax, &st, &e)) return false;
+    result->all_match = result->all_match && st.bytes_match;
+    total.max_abs_err = std::max(total.max_abs_err, st.max_abs_err);
+    total.write_ms += st.write_ms;
+    total.read_ms += st.read_ms;
+    sums.err2 += e.err2;
+    sums.ref2 += e.ref2;
+    sums.sat += e.sat;
+    const float scale = q.k[0];  // reported: head 0 of K when per head
+    if (info.json) {
+      layers_json.begin_object().key("layer").value(layer).key("scale").value(scale);
+      layers_json.key("max_abs_err").number(st.max_abs_err).key("rms_rel_err").number(st.rms_rel_err);
+      layers_json.key("saturated_fraction").number(st.saturated).key("write_ms").fixed(st.write_ms, 6);
+      layers_json.key("read_ms").fixed(st.read_ms, 6).key("bytes_match").value(st.bytes_match).end_object();
+    } else {
+      std::printf("%5d %12.6g %12.6g %12.6g %9.4f%% %10.3f %10.2f %10.3f %10.2f%s\n", layer, static_cast<double>(scale),
+                  st.max_abs_err, st.rms_rel_err, 100.0 * st.saturated, st.write_ms, gbps(bytes, st.write_ms),
+                  st.read_ms, gbps(bytes, st.read_ms), info.gpu ? (st.bytes_match ? "  equal" : "  DIFFERENT") : "");
+    }
+    if (info.progress) std::fprintf(stderr, "\r  layer %d/%d", layer + 1, data.num_layers);
+  }
+  if (info.progress) std::fputs("\r                    \r", stderr);
+  const double layers = data.num_layers;
+  const Shape& shape = info.shape;
+  result->rms = sums.ref2 > 0 ? std::sqrt(sums.err2 / sums.ref2) : 0.0;
+  result->sat = sums.sat / (layers * 2.0 * static_cast<double>(rt.valid_tokens()) * static_cast<double>(shape.row()));
+  if (info.json) {
+    layers_json.end_array();
+    JsonWriter o;
+    o.begin_object().key("file").value(info.file).key("backend").value(backend.name());
+    o.key("backend_reason").value(info.why).key("format").value(format_name(info.format));
+    o.key("dtype").value(dtype_name(shape.dtype)).key("tokens").value(static_cast<std::int64_t>(shape.tokens));
+    o.key("kv_heads").value(static_cast<std::int64_t>(shape.heads));
+    o.key("head_size").value(static_cast<std::int64_t>(shape.head_size));
+    o.key("block_size").value(static_cast<std::int64_t>(shape.block_size)).key("tp_rank").value(info.rank);
+    o.key("layout").value(info.layout).key("scale_granularity").value(info.per_head ? "head" : "tensor");
+    o.key("layers").raw(layers_json.str()).key("total").begin_object();
+    o.key("max_abs_err").number(total.max_abs_err).key("rms_rel_err").number(result->rms);
+    o.key("saturated_fraction").number(result->sat).key("write_ms").fixed(total.write_ms, 6);
+    o.key("read_ms").fixed(total.read_ms, 6).key("write_gbps").fixed(gbps(bytes * layers, total.write_ms), 6);
+    o.key("read_gbps").fixed(gbps(bytes * layers, total.read_ms), 6).key("bytes_match").value(result->all_match);
+    o.end_object().end_object();
+    result->json = o.str();
+  } else {
+    std::printf("%5s %12s %12.6g %12.6g %9.4f%% %10.3f %10.2f %10.3f %10.2f%s\n", "total", "", total.max_abs_err,
+                result->rms, 100.0 * result->sat, total.write_ms, gbps(bytes * layers, total.write_ms), total.read_ms,
+                gbps(bytes * layers, total.read_ms), info.gpu ? (result->all_match ? "  equal" : "  DIFFERENT") : "");
+    std::printf("\n%s bytes per phase per layer: %.1f MB (K+V in %s, K+V fp8, slots)\n", backend.name(), bytes / 1e6,
+                dtype_name(shape.dtype));
+  }
+  return true;
+}
+
+// The backend of a pass: the GPU's with `table`'s scales of `rank` uploaded, or the CPU's. Prints
+// the reason and returns null on failure.
+std::unique_ptr<Backend> make_backend(bool gpu, const ScaleTable& table, int rank, const ScaleConversion& conv,
+                                      const char* what) {
+  if (!gpu) return std::make_unique<CpuBackend>();
+  DeviceScales ds;
+  if (Status s = DeviceScales::create(0, table, rank, LayerRange{}, conv, nullptr, &ds); s != Status::success) {
+    std::fprintf(stderr, "kvscale roundtrip: uploading the %s failed: %s: %s\n", what, status_name(s),
+                 last_error_message().c_str());
+    return nullptr;
+  }
+  return std::make_unique<GpuBackend>(0, std::move(ds));
+}
+
+bool ends_with(const std::string& s, const char* suffix) {
+  const std::size_t n = std::strlen(suffix);
+  return s.size() > n && s.compare(s.size() - n, n, suffix) == 0;
+}
+
+// Calibration: amax ([layer][amax_floats(heads)], one rank) -> per-tensor scales = amax / 448 ->
+// `out` (.json: K and V merged with max; .safetensors: K and V apart). Prints the reason and
+// returns false on failure.
+bool write_calibrated(const std::vector<float>& amax, int num_layers, std::int64_t heads,
+                      const std::optional<std::string>& model_type, const std::string& out, bool force,
+                      CalibrationReport* report) {
+  ScaleTable calibrated;
+  CalibrationOptions co;
+  co.model_type = model_type;
+  WriteOptions wo;
+  wo.force = force;
+  wo.merge = MergePolicy::max;  // JSON holds one scale per layer: max(K, V) never saturates more
+  Status s = scales_from_amax(amax.data(), 1, num_layers, static_cast<int>(heads), co, &calibrated, report);
+  if (s == Status::success)
+    s = ends_with(out, ".json") ? write_scales_json(calibrated, out, wo)
+                                : write_scales_safetensors(calibrated, out, wo);
+  if (s != Status::success) {
+    std::fprintf(stderr, "kvscale roundtrip: calibration failed: %s: %s\n", status_name(s),
+                 last_error_message().c_str());
+    return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 int cmd_roundtrip(const Args& args) {
@@ -291,7 +593,18 @@ int cmd_roundtrip(const Args& args) {
   const std::string backend_opt = args.value("--backend").value_or("auto");
   if (!parse_choice("--backend", backend_opt, {"auto", "hip", "cuda", "cpu"}, &err)) return usage(err);
   const bool json = args.has("--json");
-  const bool progress = !json && isatty(STDERR_FILENO);
+  const std::optional<std::string> calibrate = args.value("--calibrate");
+  if (calibrate) {
+    if (!ends_with(*calibrate, ".json") && !ends_with(*calibrate, ".safetensors"))
+      return usage("--calibrate: OUT must end in .json or .safetensors, got '" + *calibrate + "'");
+    if (!args.has("--force") && access(calibrate->c_str(), F_OK) == 0) {
+      std::fprintf(stderr, "kvscale roundtrip: %s exists; use --force to replace it (nothing was run)\n",
+                   calibrate->c_str());
+      return kExitRejected;
+    }
+  } else if (args.has("--force")) {
+    return usage("--force only applies to --calibrate");
+  }
 
   // 1. Load and validate.
   LoadOptions lo;
@@ -360,61 +673,14 @@ int cmd_roundtrip(const Args& args) {
       return usage("the scales are per head with " + std::to_string(eff.head_slots) +
                    " KV heads per rank; --kv-heads must be " + std::to_string(eff.head_slots));
   }
-  auto k_scales_of = [&](int layer) { return eff.values.data() + static_cast<std::size_t>(layer) * eff.head_slots; };
-  auto v_scales_of = [&](int layer) {
-    return eff.values.data() + static_cast<std::size_t>(eff.num_layers + layer) * eff.head_slots;
-  };
-  std::unique_ptr<Backend> backend;
+  std::unique_ptr<Backend> backend = make_backend(use_gpu, table, rank, conv, "scales");
+  if (!backend) return kExitRejected;
   std::string device_desc = "host CPU";
-  if (use_gpu) {
-    DeviceScales ds;
-    if (Status s = DeviceScales::create(0, table, rank, LayerRange{}, conv, nullptr, &ds); s != Status::success) {
-      std::fprintf(stderr, "kvscale roundtrip: uploading the scales failed: %s: %s\n", status_name(s),
-                   last_error_message().c_str());
-      return kExitRejected;
-    }
-    gpu::device_description(0, &device_desc);
-    backend = std::make_unique<GpuBackend>(0, std::move(ds));
-  } else {
-    backend = std::make_unique<CpuBackend>();
-  }
+  if (use_gpu) gpu::device_description(0, &device_desc);
 
-  // 3. Data: one set of standard normals, slots with padding, caches sized with spare blocks.
-  const std::size_t n = shape.elems();
-  const std::vector<float> z = standard_normals(n + 4099, shape.seed);
-  const std::int64_t blocks = (shape.tokens + shape.block_size - 1) / shape.block_size + 4;
-  PagedCacheShape cache{shape.layout, blocks, shape.block_size, shape.heads, shape.head_size};
-  std::vector<std::int64_t> slots(static_cast<std::size_t>(shape.tokens));
-  {
-    std::vector<std::int64_t> perm(static_cast<std::size_t>(cache.num_slots()));
-    for (std::size_t i = 0; i < perm.size(); ++i) perm[i] = static_cast<std::int64_t>(i);
-    std::uint64_t s = shape.seed ^ 0xA5A5A5A5ull;
-    for (std::size_t i = perm.size() - 1; i > 0; --i) std::swap(perm[i], perm[splitmix(s) % (i + 1)]);
-    for (std::size_t t = 0; t < slots.size(); ++t) slots[t] = (t % 61 == 7) ? -1 : perm[t];  // ~1.6% padding
-  }
-  std::int64_t valid_tokens = 0;
-  for (auto sl : slots) valid_tokens += sl >= 0;
-  const std::size_t ebytes = dtype_size(shape.dtype);
-  std::vector<unsigned char> key(n * ebytes), value(n * ebytes), key_out(n * ebytes), value_out(n * ebytes);
-  std::vector<std::uint8_t> kc(static_cast<std::size_t>(cache.bytes())), vc(kc.size()), ref_kc, ref_vc;
-  std::vector<unsigned char> ref_ko, ref_vo;
-
-  PagedWriteArgs w;
-  w.format = format;
-  w.dtype = shape.dtype;
-  w.rows = TokenRows{shape.tokens, shape.heads, shape.head_size, static_cast<std::int64_t>(shape.row()),
-                     static_cast<std::int64_t>(shape.row())};
-  w.key = key.data();
-  w.value = value.data();
-  w.slot_mapping = slots.data();
-  w.cache = cache;
-  PagedReadArgs r;
-  r.format = format;
-  r.dtype = shape.dtype;
-  r.rows = w.rows;
-  r.cache = cache;
-  r.slot_mapping = slots.data();
-
+  // 3. The first pass: the file's scales give the data and quantize them.
+  RoundTrip rt(shape, format);
+  const RunInfo info{file, why, layout, shape, format, rank, per_head, use_gpu, json, !json && isatty(STDERR_FILENO)};
   if (!json) {
     std::printf("kvscale roundtrip: %s\n", file.c_str());
     std::printf("  scales   tp_size %d, rank %d, %d layers, model_type %s\n", table.tp_size(), rank, table.num_layers(),
@@ -423,7 +689,7 @@ int cmd_roundtrip(const Args& args) {
     std::printf("  format   %s (%s)%s\n", format_name(format), format_why.c_str(),
                 format == Fp8Format::e4m3fnuz ? ", scales x2" : "");
     std::printf("  shape    %lld tokens (%lld padding) x %lld kv-heads x %lld head-size, %s, block %lld, %s\n",
-                static_cast<long long>(shape.tokens), static_cast<long long>(shape.tokens - valid_tokens),
+                static_cast<long long>(shape.tokens), static_cast<long long>(shape.tokens - rt.valid_tokens()),
                 static_cast<long long>(shape.heads), static_cast<long long>(shape.head_size), dtype_name(shape.dtype),
                 static_cast<long long>(shape.block_size),
                 layout == "hnd"     ? "HND"
@@ -432,153 +698,54 @@ int cmd_roundtrip(const Args& args) {
     std::printf("  scales   %s\n", per_head ? "per head (scale stride 1; the scale column shows K head 0)"
                                             : "per tensor (scale stride 0)");
     std::printf("\n");
-    std::printf("%5s %12s %12s %12s %10s %10s %10s %10s %10s%s\n", "layer", "scale", "max|err|", "rms rel err",
-                "saturated", "write ms", "write GB/s", "read ms", "read GB/s", use_gpu ? "  vs CPU" : "");
+    print_table_header(info, "scale");
   }
-  const double bytes = phase_bytes(shape, valid_tokens);
-  const double fmax = static_cast<double>(fp8::max_finite(format));
-  std::vector<LayerStats> stats;
-  JsonWriter layers_json;
-  layers_json.begin_array();
-  LayerStats total;
-  double total_err2 = 0, total_ref2 = 0, total_sat = 0;
-  bool all_match = true;
-  for (int layer = 0; layer < table.num_layers(); ++layer) {
-    // Head h of K uses ks[h * kst] (V likewise): stride 0 per tensor, 1 per head.
-    const float* ks = k_scales_of(layer);
-    const float* vs = v_scales_of(layer);
-    const int kst = eff.k_stride[static_cast<std::size_t>(layer)], vst = eff.v_stride[static_cast<std::size_t>(layer)];
-    const float scale = ks[0];  // reported (head 0 of K when per head)
-    w.k_scale = r.k_scale = ks;
-    w.v_scale = r.v_scale = vs;
-    w.k_scale_stride = r.k_scale_stride = kst;
-    w.v_scale_stride = r.v_scale_stride = vst;
-    auto head_of = [&](std::size_t i) { return (i % shape.row()) / static_cast<std::size_t>(shape.head_size); };
-    // K/V: normal with amax near the head's scale x fp8 max (~5 sigma over millions of samples),
-    // plus ~0.05% outliers beyond the range, which must saturate.
-    const std::size_t off = static_cast<std::size_t>(layer) * 131u % 4099u;  // a different window per layer
-    for (std::size_t i = 0; i < n; ++i) {
-      const std::size_t h = head_of(i);
-      const double ksig = static_cast<double>(ks[h * static_cast<std::size_t>(kst)]) * fmax / 5.0;
-      const double vsig = static_cast<double>(vs[h * static_cast<std::size_t>(vst)]) * fmax / 5.0;
-      double kx = ksig * static_cast<double>(z[i + off]);
-      double vx = -vsig * static_cast<double>(z[(i + off + n / 2) % n]);
-      if ((i * 2654435761u + static_cast<std::size_t>(layer)) % 2003u == 0) {
-        kx *= 8.0;
-        vx *= 8.0;
-      }
-      store(shape.dtype, key.data(), i, static_cast<float>(kx));
-      store(shape.dtype, value.data(), i, static_cast<float>(vx));
-    }
-    std::fill(kc.begin(), kc.end(), 0);
-    std::fill(vc.begin(), vc.end(), 0);
-    std::fill(key_out.begin(), key_out.end(), 0);
-    std::fill(value_out.begin(), value_out.end(), 0);
-    LayerStats st;
-    if (Status s = backend->run(w, r, layer, &st, &kc, &vc, &key_out, &value_out); s != Status::success) {
-      std::fprintf(stderr, "kvscale roundtrip: layer %d failed: %s: %s\n", layer, status_name(s),
-                   last_error_message().c_str());
-      return kExitRejected;
-    }
-    if (use_gpu) {  // the CPU reference on the same input must give the same bytes
-      ref_kc.assign(kc.size(), 0);
-      ref_vc.assign(vc.size(), 0);
-      ref_ko.assign(key_out.size(), 0);
-      ref_vo.assign(value_out.size(), 0);
-      LayerStats ignored;
-      CpuBackend ref;
-      if (ref.run(w, r, layer, &ignored, &ref_kc, &ref_vc, &ref_ko, &ref_vo) != Status::success) {
-        std::fprintf(stderr, "kvscale roundtrip: CPU reference failed: %s\n", last_error_message().c_str());
-        return kExitRejected;
-      }
-      st.bytes_match = ref_kc == kc && ref_vc == vc && ref_ko == key_out && ref_vo == value_out;
-      all_match = all_match && st.bytes_match;
-    }
-    double err2 = 0, ref2 = 0, maxerr = 0, sat = 0, count = 0;
-    for (std::size_t t = 0; t < slots.size(); ++t) {
-      if (slots[t] < 0) continue;
-      for (std::size_t j = 0; j < shape.row(); ++j) {
-        const std::size_t i = t * shape.row() + j;
-        for (int side = 0; side < 2; ++side) {
-          const double in = static_cast<double>(load(shape.dtype, side ? value.data() : key.data(), i));
-          const double out = static_cast<double>(load(shape.dtype, side ? value_out.data() : key_out.data(), i));
-          const double e = std::fabs(out - in);
-          maxerr = std::max(maxerr, e);
-          err2 += e * e;
-          ref2 += in * in;
-          const std::size_t h = j / static_cast<std::size_t>(shape.head_size);
-          const double sc =
-              static_cast<double>(side ? vs[h * static_cast<std::size_t>(vst)] : ks[h * static_cast<std::size_t>(kst)]);
-          sat += std::fabs(out) >= sc * fmax * (1.0 - 1e-6) ? 1.0 : 0.0;
-          count += 1;
-        }
-      }
-    }
-    st.max_abs_err = maxerr;
-    st.rms_rel_err = ref2 > 0 ? std::sqrt(err2 / ref2) : 0.0;
-    st.saturated = count > 0 ? sat / count : 0.0;
-    total.max_abs_err = std::max(total.max_abs_err, maxerr);
-    total.write_ms += st.write_ms;
-    total.read_ms += st.read_ms;
-    total_err2 += err2;
-    total_ref2 += ref2;
-    total_sat += sat;
-    if (json) {
-      layers_json.begin_object()
-          .key("layer")
-          .value(layer)
-          .key("scale")
-          .value(scale)
-          .key("max_abs_err")
-          .number(st.max_abs_err)
-          .key("rms_rel_err")
-          .number(st.rms_rel_err)
-          .key("saturated_fraction")
-          .number(st.saturated)
-          .key("write_ms")
-          .fixed(st.write_ms, 6)
-          .key("read_ms")
-          .fixed(st.read_ms, 6)
-          .key("bytes_match")
-          .value(st.bytes_match)
-          .end_object();
-    } else {
-      std::printf("%5d %12.6g %12.6g %12.6g %9.4f%% %10.3f %10.2f %10.3f %10.2f%s\n", layer, static_cast<double>(scale),
-                  st.max_abs_err, st.rms_rel_err, 100.0 * st.saturated, st.write_ms, gbps(bytes, st.write_ms),
-                  st.read_ms, gbps(bytes, st.read_ms), use_gpu ? (st.bytes_match ? "  equal" : "  DIFFERENT") : "");
-    }
-    if (progress) std::fprintf(stderr, "\r  layer %d/%d", layer + 1, table.num_layers());
+  std::vector<float> amax;
+  if (calibrate) amax.assign(static_cast<std::size_t>(eff.num_layers) * rt.amax_stride(), 0.0f);
+  PassTotals before;
+  if (!run_pass(rt, *backend, info, eff, eff, calibrate ? &amax : nullptr, &before)) return kExitRejected;
+  if (!calibrate) {
+    if (json) std::printf("%s\n", before.json.c_str());
+    return before.all_match ? kExitOk : kExitRejected;
   }
-  if (progress) std::fputs("\r                    \r", stderr);
-  const double layers = table.num_layers();
-  const double rms = total_ref2 > 0 ? std::sqrt(total_err2 / total_ref2) : 0.0;
-  const double sat_frac =
-      total_sat / (layers * 2.0 * static_cast<double>(valid_tokens) * static_cast<double>(shape.row()));
+
+  // 4. Calibration: amax -> per-tensor scales (e4m3fn terms, one rank) -> OUT, then the same data
+  // quantized with OUT's scales as loaded back (what a server would use; x2 for fnuz as for any file).
+  const std::string& out = *calibrate;
+  CalibrationReport report;
+  if (!write_calibrated(amax, eff.num_layers, shape.heads, table.model_type(), out, args.has("--force"), &report))
+    return kExitRejected;
+  const LoadResult reloaded = load_scales(out);
+  EffectiveScales cal;
+  if (!reloaded.ok() || effective_scales(reloaded.table, 0, LayerRange{}, conv, &cal) != Status::success ||
+      cal.num_layers != eff.num_layers) {
+    std::fprintf(stderr, "kvscale roundtrip: %s does not load back as %d layers\n", out.c_str(), eff.num_layers);
+    return kExitRejected;
+  }
+  std::unique_ptr<Backend> backend2 = make_backend(use_gpu, reloaded.table, 0, conv, "calibrated scales");
+  if (!backend2) return kExitRejected;
+  if (!json) {
+    std::printf("\ncalibrated: wrote %s (%s, %d layers, scale = amax / 448%s); the same data with its scales:\n\n",
+                out.c_str(),
+                ends_with(out, ".json") ? "kv_cache_scales.json, K and V merged with max" : "safetensors, K and V",
+                eff.num_layers, report.floored ? ", some floored to FLT_MIN" : "");
+    print_table_header(info, "k scale");
+  }
+  PassTotals after;
+  if (!run_pass(rt, *backend2, info, eff, cal, nullptr, &after)) return kExitRejected;
   if (json) {
-    layers_json.end_array();
     JsonWriter o;
-    o.begin_object().key("file").value(file).key("backend").value(backend->name());
-    o.key("backend_reason").value(why).key("format").value(format_name(format));
-    o.key("dtype").value(dtype_name(shape.dtype)).key("tokens").value(static_cast<std::int64_t>(shape.tokens));
-    o.key("kv_heads").value(static_cast<std::int64_t>(shape.heads));
-    o.key("head_size").value(static_cast<std::int64_t>(shape.head_size));
-    o.key("block_size").value(static_cast<std::int64_t>(shape.block_size)).key("tp_rank").value(rank);
-    o.key("layout").value(layout).key("scale_granularity").value(per_head ? "head" : "tensor");
-    o.key("layers").raw(layers_json.str()).key("total").begin_object();
-    o.key("max_abs_err").number(total.max_abs_err).key("rms_rel_err").number(rms);
-    o.key("saturated_fraction").number(sat_frac).key("write_ms").fixed(total.write_ms, 6);
-    o.key("read_ms").fixed(total.read_ms, 6).key("write_gbps").fixed(gbps(bytes * layers, total.write_ms), 6);
-    o.key("read_gbps").fixed(gbps(bytes * layers, total.read_ms), 6).key("bytes_match").value(all_match);
-    o.end_object().end_object();
+    o.begin_object().key("before").raw(before.json).key("after").raw(after.json).key("calibration").begin_object();
+    o.key("out").value(out).key("floored").value(report.floored).key("rms_rel_err_before").number(before.rms);
+    o.key("rms_rel_err_after").number(after.rms).key("saturated_fraction_before").number(before.sat);
+    o.key("saturated_fraction_after").number(after.sat).end_object().end_object();
     std::printf("%s\n", o.str().c_str());
   } else {
-    std::printf("%5s %12s %12.6g %12.6g %9.4f%% %10.3f %10.2f %10.3f %10.2f%s\n", "total", "", total.max_abs_err, rms,
-                100.0 * sat_frac, total.write_ms, gbps(bytes * layers, total.write_ms), total.read_ms,
-                gbps(bytes * layers, total.read_ms), use_gpu ? (all_match ? "  equal" : "  DIFFERENT") : "");
-    std::printf("\n%s bytes per phase per layer: %.1f MB (K+V in %s, K+V fp8, slots)\n", backend->name(), bytes / 1e6,
-                dtype_name(shape.dtype));
+    std::printf("\ncalibration: rms rel err %.6g -> %.6g, saturated %.4f%% -> %.4f%%%s\n", before.rms, after.rms,
+                100.0 * before.sat, 100.0 * after.sat,
+                report.floored ? (", " + std::to_string(report.floored) + " scale(s) floored").c_str() : "");
   }
-  return all_match ? kExitOk : kExitRejected;
+  return before.all_match && after.all_match ? kExitOk : kExitRejected;
 }
 
 }  // namespace cli
