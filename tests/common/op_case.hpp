@@ -408,8 +408,10 @@ struct OpCase {
       Buffer value{"value", random_bytes(row_bytes, ~seed), {}, 0, 0};
       const std::vector<std::uint8_t> kin = make_input(dtype, elems, seed, ks),
                                       vin = make_input(dtype, elems, ~seed, vs);
-      std::memcpy(key.bytes.data() + first, kin.data(), kin.size());
-      std::memcpy(value.bytes.data() + first, vin.data(), vin.size());
+      if (!kin.empty()) {  // 0 tokens: memcpy may not take null, even for 0 bytes
+        std::memcpy(key.bytes.data() + first, kin.data(), kin.size());
+        std::memcpy(value.bytes.data() + first, vin.data(), vin.size());
+      }
       // Any slots: negative ones are padding; large ones count (no cache is involved).
       std::mt19937 rng(seed);
       std::vector<std::int64_t> slots(static_cast<std::size_t>(shape.tokens));
@@ -458,8 +460,10 @@ struct OpCase {
         const std::size_t elems = static_cast<std::size_t>(shape.tokens * stride());
         const std::vector<std::uint8_t> kin = make_input(dtype, elems, seed, ks),
                                         vin = make_input(dtype, elems, ~seed, vs);
-        std::memcpy(key.bytes.data() + first, kin.data(), kin.size());
-        std::memcpy(value.bytes.data() + first, vin.data(), vin.size());
+        if (!kin.empty()) {  // 0 tokens: memcpy may not take null, even for 0 bytes
+          std::memcpy(key.bytes.data() + first, kin.data(), kin.size());
+          std::memcpy(value.bytes.data() + first, vin.data(), vin.size());
+        }
         b.push_back(std::move(key));
         b.push_back(std::move(value));
         b.push_back(std::move(sb));
