@@ -62,8 +62,8 @@ Status scales_from_amax(const float* amax, int tp_size, int num_layers, int num_
           if (per_head) {
             e.values.resize(H);
             for (std::size_t h = 0; h < H; ++h) {
-              if (Status s =
-                      scale_of(a[2 + side * H + h], where + kv + " head " + std::to_string(h), &e.values[h], &floored);
+              if (Status s = scale_of(a[2 + static_cast<std::size_t>(side) * H + h],
+                                      where + kv + " head " + std::to_string(h), &e.values[h], &floored);
                   s != Status::success)
                 return s;
             }
