@@ -28,7 +28,8 @@ std::string where(int rank, int layer) { return "rank " + std::to_string(rank) +
 // JSON string literal (the only string either writer emits that comes from the input: model_type).
 void append_quoted(std::string& out, const std::string& s) {
   out += '"';
-  for (unsigned char c : s) {
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
     if (c == '"' || c == '\\') {
       out += '\\';
       out += static_cast<char>(c);
