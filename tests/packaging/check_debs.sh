@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Checks the .deb packages that cpack built (tests/packaging/CMakeLists.txt runs it).
+# Builds and checks the .deb packages (tests/packaging/CMakeLists.txt runs it).
+#   check_debs.sh build CPACK CPACK_CONFIG DEBDIR
+#     `cpack -G DEB` into an emptied DEBDIR (cpack leaves the packages of earlier runs there).
 #   check_debs.sh contents WORKDIR DEBDIR INSTALLED_PREFIX PREFIX LIBDIR BINDIR INCLUDEDIR VERSION
 #                          RUNTIME DEV CLI PYTHON INCLUDE_SRC
 #     names, versions, Depends (against the ELF files' NEEDED entries), the files of each package,
@@ -59,9 +61,10 @@ contents() {
   local lib="$prefix/$5" bin="$prefix/$6" inc="$prefix/$7" version="$8" runtime="$9" dev="${10}" cli="${11}"
   local python="${12}" incsrc="${13}"
   rm -rf "$tmp" && mkdir -p "$tmp"
-  local pkg deb n=0 expected=("$runtime" "$dev" "$cli")
-  # The Python package exists once a python-component install rule does (the C API's bindings).
-  [ -z "$(deb_of "$debdir" "$python")" ] || expected+=("$python")
+  local pkg deb expected=("$runtime" "$dev" "$cli")
+  # The Python package exists once a python-component install rule does (the C API's bindings),
+  # unless KVSCALE_COMPONENT_PYTHON puts it into the CLI's package.
+  if [ "$python" != "$cli" ] && [ -n "$(deb_of "$debdir" "$python")" ]; then expected+=("$python"); fi
   [ "$(ls "$debdir"/*.deb | wc -l)" -eq ${#expected[@]} ] || fail "expected packages ${expected[*]}, got: $(ls "$debdir")"
 
   for pkg in "${expected[@]}"; do
@@ -108,11 +111,15 @@ contents() {
     grep -qxF "$f" "$tmp/$dev.files" || fail "$dev lacks $f"
   done
   grep -qxF "$bin/kvscale" "$tmp/$cli.files" || fail "$cli lacks $bin/kvscale"
-  if [ -f "$tmp/$python.files" ]; then
+  # Python: only in $python, which then is a package `kvscale`.
+  for pkg in "${expected[@]}"; do
+    [ "$pkg" = "$python" ] || ! grep -qE '\.py$' "$tmp/$pkg.files" || fail "Python files in $pkg, not $python"
+  done
+  local has_python=0
+  if [ -f "$tmp/$python.files" ] && grep -qE '\.py$' "$tmp/$python.files"; then has_python=1; fi
+  if [ "$python" != "$cli" ] && [ -f "$tmp/$python.files" ]; then
     grep -qE '/kvscale/__init__\.py$' "$tmp/$python.files" || fail "$python has no kvscale/__init__.py"
   fi
-  grep -qE '\.py$' "$tmp/$runtime.files" "$tmp/$dev.files" "$tmp/$cli.files" \
-    && fail "Python files outside $python"
 
   # Depends. The runtime's come from the libraries libkvscale links (libamdhip64 for HIP builds).
   local deps needs need
@@ -131,7 +138,7 @@ contents() {
   for need in $needs; do
     names_package "$deps" "$need" || fail "$cli: Depends ($deps) lacks $need"
   done
-  if [ -f "$tmp/$python.files" ]; then
+  if [ "$has_python" = 1 ]; then
     deps="$(field "$(deb_of "$debdir" "$python")" Depends)"
     for need in python3 python3-numpy; do
       depends_on "$deps" "$need" || fail "$python: Depends ($deps) lacks $need"
@@ -142,6 +149,11 @@ contents() {
     echo "check_debs: $pkg $version Depends: $(field "$(deb_of "$debdir" "$pkg")" Depends)"
   done
   echo "check_debs: contents and Depends as expected"
+}
+
+build() {
+  rm -rf "$3"
+  "$1" -G DEB --config "$2" -B "$3"
 }
 
 install() {
@@ -183,6 +195,6 @@ remove() {
 
 cmd="$1"; shift
 case "$cmd" in
-  contents|install|remove) "$cmd" "$@" ;;
+  build|contents|install|remove) "$cmd" "$@" ;;
   *) fail "unknown command $cmd" ;;
 esac
