@@ -15,8 +15,13 @@ log() { printf '\033[1m[kvscale]\033[0m %s\n' "$*" >&2; }
 
 # Installs, with apt, only the packages that are missing. Fast when nothing is missing.
 ensure_deps() {
+  ensure_packages "${KVSCALE_APT_PACKAGES[@]}" "$@"
+}
+
+# ensure_packages <package...>: installs, with apt, those of the named packages that are missing.
+ensure_packages() {
   local missing=() p
-  for p in "${KVSCALE_APT_PACKAGES[@]}" "$@"; do
+  for p in "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
   done
   [ ${#missing[@]} -eq 0 ] && return 0

@@ -23,7 +23,7 @@ const Command kCommands[] = {
       "--head-size", "--block-size", "--dtype", "--seed", "--layout", "--calibrate"},
      {"--json", "--force"}, "FILE", 0, 1},
     {"bench", cmd_bench, "bench", "benchmark the backends against memcpy and a naive baseline", kBenchUsage,
-     {"--json-out", "--plot", "--threads", "--isa"}, {"--quick", "--no-plot"}, "", 0, 0},
+     {"--json-out", "--threads", "--isa"}, {"--quick"}, "", 0, 0},
     {nullptr, nullptr, nullptr, nullptr, nullptr, {}, {}, nullptr, 0, 0},
 };
 // clang-format on

@@ -319,4 +319,32 @@ TEST(Cli, PeakMemoryForA16MiBFileStaysUnder4xFileSize) {
   EXPECT_LE(big - small, 4 * file_kib);
 }
 
+// kvscale bench checks its output path before the sweep, so a bad --json-out costs nothing. (The
+// sweep itself is timed, so scripts/bench runs it, not the tests.)
+
+// The whole output is the one error line: no "CPU backend" banner, no "[1/7]" progress, no table,
+// so nothing was measured; exit 1 like convert's I/O errors.
+TEST(CliBench, UnwritableJsonOutFailsBeforeMeasuring) {
+  const CliRun r = run("bench --quick --json-out /nonexistent-kvscale-dir/x.json", true);
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_EQ(r.out,
+            "kvscale bench: cannot write /nonexistent-kvscale-dir/x.json: No such file or directory (nothing was "
+            "measured)\n");
+}
+
+TEST(CliBench, DirectoryAsJsonOutFailsBeforeMeasuring) {
+  const CliRun r = run("bench --quick --json-out /", true);
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_EQ(r.out, "kvscale bench: cannot write /: Is a directory (nothing was measured)\n");
+}
+
+// The options the PNG writer had are gone (scripts/plot-bench plots the JSON): a usage error.
+TEST(CliBench, PlotOptionsAreGone) {
+  for (const std::string opt : {"--plot x.png", "--no-plot"}) {
+    const CliRun r = run("bench --quick " + opt, true);
+    EXPECT_EQ(r.exit_code, 2) << opt << "\n" << r.out;
+    EXPECT_EQ(r.out.find("[1/"), std::string::npos) << r.out;
+  }
+}
+
 }  // namespace
