@@ -104,7 +104,8 @@ def load_scales(path, tp_size=None, tp_rank=None, num_layers=None, model_type=No
     """Loads and validates a kv_cache_scales.json, a checkpoint directory or a .safetensors file.
 
     Any of tp_size / tp_rank / num_layers / model_type given makes a context (the others default
-    to 1 / 0 / 0 = from config.json / unchecked). Returns Scales for the context's rank; raises
+    to 1 / 0 / 0 / unchecked). For a checkpoint num_layers 0 means config.json's; a scales file has
+    no config, so give it tp_size, tp_rank and num_layers together (as `kvscale validate` demands). Returns Scales for the context's rank; raises
     ScalesError with every diagnostic when the source is rejected (unless unit_fallback: vLLM's
     all-1.0 scales, with .used_fallback and .diagnostics set).
     """
