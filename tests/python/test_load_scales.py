@@ -149,3 +149,38 @@ def test_warnings(tmp_path):
 
 def test_effective_scale():
     assert kvscale.effective_scale(0.25, "e4m3fnuz") == 0.5 and kvscale.effective_scale(0.25, "e4m3fn") == 0.25
+
+
+def test_generated_checkpoints(tmp_path):
+    """60 seeded checkpoints of tests/checkpoint/gen_checkpoints.py (every producer convention, sharded,
+    bare files, one mutation per invalid case), with and without TP contexts, against the independent
+    spec model tests/checkpoint/spec_model.py: validity, the model's primary codes among the
+    diagnostics, producer, granularity, and every scale of the context's rank bit for bit."""
+    import sys
+    sys.path.insert(0, os.path.join(SOURCE, "tests", "checkpoint"))
+    import gen_checkpoints as gen
+    import spec_model as model
+    seen = set()
+    for p in gen.generate(20261127, 60):
+        path = gen.write_plan(p, str(tmp_path / ("c%d" % p.case)), p.case)
+        for ctx in [None] + [{"tp_size": t, "tp_rank": r} for t, r, _ in p.ctxs]:
+            m = model.evaluate(path, ctx)
+            where = "case %d (%s, %s), context %s" % (p.case, p.convention, p.intent["mutation"], ctx)
+            kw = {} if ctx is None else dict(ctx)
+            if not m.valid:
+                with pytest.raises(kvscale.ScalesError) as e:
+                    kvscale.load_scales(path, **kw)
+                assert {d.code for d in e.value.diagnostics} & m.primary, where
+                seen.add("rejected")
+                continue
+            s = kvscale.load_scales(path, **kw)
+            assert (s.producer, s.granularity) == (m.producer, m.granularity), where
+            rank = 0 if ctx is None else ctx["tp_rank"]
+            rows = {str(k): v for k, v in m.k_scales.items()}[str(rank)], \
+                {str(k): v for k, v in m.v_scales.items()}[str(rank)]
+            for got, want in zip((s.k, s.v), rows):
+                # the model's values are float32 already; per-tensor entries of a mixed table fill every head
+                want = np.array([np.broadcast_to(np.asarray(e, np.float32), got.shape[1:]) for e in want])
+                assert np.array_equal(got.view(np.uint32), want.view(np.uint32)), where
+            seen.add(s.granularity)
+    assert {"rejected", "tensor", "head"} <= seen
