@@ -34,18 +34,41 @@ typedef enum kvscale_status {
   KVSCALE_DEVICE_ERROR = 4,     /**< A GPU runtime call failed. */
   KVSCALE_OUT_OF_MEMORY = 5,    /**< A host or device allocation failed. */
   KVSCALE_INVALID_SCALES = 6,   /**< The scales were rejected: see the handle's diagnostics. */
-  KVSCALE_INTERNAL_ERROR = 7    /**< A bug in kvscale (an unexpected exception); please report it. */
+  KVSCALE_INTERNAL_ERROR = 7,   /**< A bug in kvscale (an unexpected exception); please report it. */
+  KVSCALE_STATUS_MAX_ENUM = 0x7FFFFFFF
 } kvscale_status;
 
-typedef enum kvscale_format { KVSCALE_E4M3FN = 0, KVSCALE_E4M3FNUZ = 1 } kvscale_format;
-typedef enum kvscale_dtype { KVSCALE_F32 = 0, KVSCALE_F16 = 1, KVSCALE_BF16 = 2 } kvscale_dtype;
-typedef enum kvscale_backend { KVSCALE_BACKEND_CPU = 0, KVSCALE_BACKEND_GPU = 1 } kvscale_backend;
-typedef enum kvscale_granularity { KVSCALE_PER_TENSOR = 0, KVSCALE_PER_HEAD = 1 } kvscale_granularity;
-typedef enum kvscale_kv { KVSCALE_K = 0, KVSCALE_V = 1 } kvscale_kv;
+/* Every enum ends in a *_MAX_ENUM = 0x7FFFFFFF member (as Vulkan does): it makes the enum an int on
+ * every compiler and makes any non-negative int a valid value of its type in C++, so that a wrong
+ * value from C reaches the library as a value it rejects (INVALID_ARGUMENT), not as undefined
+ * behaviour. */
+typedef enum kvscale_format {
+  KVSCALE_E4M3FN = 0,
+  KVSCALE_E4M3FNUZ = 1,
+  KVSCALE_FORMAT_MAX_ENUM = 0x7FFFFFFF
+} kvscale_format;
+typedef enum kvscale_dtype {
+  KVSCALE_F32 = 0,
+  KVSCALE_F16 = 1,
+  KVSCALE_BF16 = 2,
+  KVSCALE_DTYPE_MAX_ENUM = 0x7FFFFFFF
+} kvscale_dtype;
+typedef enum kvscale_backend {
+  KVSCALE_BACKEND_CPU = 0,
+  KVSCALE_BACKEND_GPU = 1,
+  KVSCALE_BACKEND_MAX_ENUM = 0x7FFFFFFF
+} kvscale_backend;
+typedef enum kvscale_granularity {
+  KVSCALE_PER_TENSOR = 0,
+  KVSCALE_PER_HEAD = 1,
+  KVSCALE_GRANULARITY_MAX_ENUM = 0x7FFFFFFF
+} kvscale_granularity;
+typedef enum kvscale_kv { KVSCALE_K = 0, KVSCALE_V = 1, KVSCALE_KV_MAX_ENUM = 0x7FFFFFFF } kvscale_kv;
 typedef enum kvscale_source {
   KVSCALE_SOURCE_SCALES_FILE = 0, /**< kv_cache_scales.json */
   KVSCALE_SOURCE_CHECKPOINT = 1,  /**< a checkpoint directory */
-  KVSCALE_SOURCE_SAFETENSORS = 2  /**< one .safetensors file */
+  KVSCALE_SOURCE_SAFETENSORS = 2, /**< one .safetensors file */
+  KVSCALE_SOURCE_MAX_ENUM = 0x7FFFFFFF
 } kvscale_source;
 
 /* ---------------------------------------------------------------------------------------------
@@ -212,8 +235,9 @@ KVSCALE_EXPORT kvscale_status kvscale_dequantize(kvscale_backend backend, kvscal
 typedef enum kvscale_cache_layout {
   KVSCALE_LAYOUT_NHD = 0, /**< [num_blocks, block_size, heads, head_size] (vLLM flash) */
   KVSCALE_LAYOUT_HND = 1, /**< [num_blocks, heads, block_size, head_size] */
-  KVSCALE_LAYOUT_SPLIT =
-      2 /**< K [blocks, heads, head_size/16, block_size, 16], V [blocks, heads, head_size, block_size] */
+  /** K [blocks, heads, head_size/16, block_size, 16], V [blocks, heads, head_size, block_size] */
+  KVSCALE_LAYOUT_SPLIT = 2,
+  KVSCALE_LAYOUT_MAX_ENUM = 0x7FFFFFFF
 } kvscale_cache_layout;
 
 /** kvscale::PagedCacheShape (in elements = bytes): strides all 0 = the layout's dense preset. */
