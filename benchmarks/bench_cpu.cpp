@@ -5,7 +5,8 @@
 //   scalar      a plain loop, one element at a time through fp8.hpp / half.hpp.
 // Bytes processed count every byte read or written once (1 GB = 1e9 B): quantize bf16 = 3 B per
 // element, dequantize = 3 B, round trip = 6 B, paged ops add 8 B of slot per token.
-// At the end a summary prints kernel / memcpy and kernel / scalar throughput ratios.
+// After the console table a summary prints kernel / memcpy and kernel / scalar throughput ratios
+// (benchmarks/ratio_summary.hpp); --benchmark_format=json|csv and --benchmark_out are the library's own.
 //
 //   build/<preset>/bin/bench_cpu [--benchmark_filter=roundtrip] [--benchmark_min_time=0.2]
 #include <benchmark/benchmark.h>
@@ -16,8 +17,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <map>
 #include <numeric>
+#include <ostream>
 #include <random>
 #include <string>
 #include <thread>
@@ -26,6 +27,7 @@
 #include "kvscale/cpu.hpp"
 #include "kvscale/fp8.hpp"
 #include "kvscale/half.hpp"
+#include "ratio_summary.hpp"
 
 namespace {
 
@@ -413,88 +415,62 @@ BENCHMARK(BM_observe_amax_1t)->Apply(amax_shapes)->UseRealTime();
 BENCHMARK(BM_read_memchr)->Apply(amax_shapes)->UseRealTime();
 BENCHMARK(BM_observe_amax)->Apply(amax_shapes)->UseRealTime();
 
-// ---- summary -----------------------------------------------------------------------------------
+// ---- summary (after the console table only; benchmarks/ratio_summary.hpp) ---------------------
 
-// Records bytes/s of every run; prints the ratios once everything ran.
-class RatioReporter : public benchmark::ConsoleReporter {
- public:
-  void ReportRuns(const std::vector<Run>& runs) override {
-    ConsoleReporter::ReportRuns(runs);
-    for (const Run& r : runs) {
-      if (r.run_type != Run::RT_Iteration || r.error_occurred) continue;
-      auto it = r.counters.find("bytes_per_second");
-      if (it != r.counters.end()) rate_[r.benchmark_name()] = it->second.value;
+void summary(const kvscale::bench::Results& res, std::ostream& out) {
+  using kvscale::bench::print;
+  using kvscale::bench::ratio;
+  auto get = [&res](const std::string& name) { return res.rate(name); };
+  print(out, "Summary (throughput ratios, same run; bytes = read + written once each):\n");
+  print(out, "%-22s %14s %10s %12s %10s\n", "kernel", "GB/s", "/memcpy", "/memcpy_2t", "/scalar");
+  for (const char* k : {"roundtrip", "quantize", "dequantize"}) {
+    const double mul = std::string(k) == "roundtrip" ? 3.0 : 1.5;
+    for (std::int64_t kib : {4, 32, 256, 2048, 16384, 65536, 262144}) {
+      const std::int64_t bytes = kib * 1024;
+      const std::string arg = "/" + std::to_string(bytes) + "/real_time";
+      const std::string carg =
+          "/" + std::to_string(static_cast<std::int64_t>(static_cast<double>(bytes) * mul)) + "/real_time";
+      const double kr = get(std::string("BM_") + k + arg);
+      if (kr <= 0) continue;
+      const std::string label = std::string(k) + " " + std::to_string(kib) + "KiB";
+      print(out, "%-22s %14.2f %10s %12s %10s\n", label.c_str(), kr / 1e9, ratio(kr, get("BM_memcpy" + carg)).c_str(),
+            ratio(kr, get("BM_memcpy_2t" + carg)).c_str(), ratio(kr, get(std::string("BM_scalar_") + k + arg)).c_str());
     }
   }
-  void Finalize() override {
-    ConsoleReporter::Finalize();
-    std::printf("\nSummary (throughput ratios, same run; bytes = read + written once each):\n");
-    std::printf("%-22s %14s %10s %12s %10s\n", "kernel", "GB/s", "/memcpy", "/memcpy_2t", "/scalar");
-    for (const char* k : {"roundtrip", "quantize", "dequantize"}) {
-      const double mul = std::string(k) == "roundtrip" ? 3.0 : 1.5;
-      for (std::int64_t kib : {4, 32, 256, 2048, 16384, 65536, 262144}) {
-        const std::int64_t bytes = kib * 1024;
-        const std::string arg = "/" + std::to_string(bytes) + "/real_time";
-        const std::string carg =
-            "/" + std::to_string(static_cast<std::int64_t>(static_cast<double>(bytes) * mul)) + "/real_time";
+  for (const char* k : {"paged_write", "paged_read"}) {
+    for (std::int64_t heads : {8, 1}) {
+      for (std::int64_t tokens : {1, 16, 64, 256, 2048, 8192, 16384}) {
+        const std::string arg = "/" + std::to_string(tokens) + "/" + std::to_string(heads) + "/real_time";
         const double kr = get(std::string("BM_") + k + arg);
         if (kr <= 0) continue;
-        const std::string label = std::string(k) + " " + std::to_string(kib) + "KiB";
-        std::printf("%-22s %14.2f %10s %12s %10s\n", label.c_str(), kr / 1e9,
-                    ratio(kr, get("BM_memcpy" + carg)).c_str(), ratio(kr, get("BM_memcpy_2t" + carg)).c_str(),
-                    ratio(kr, get(std::string("BM_scalar_") + k + arg)).c_str());
+        const std::string label = std::string(k) + " " + std::to_string(tokens) + "tok " + std::to_string(heads) + "h";
+        print(out, "%-22s %14.2f %10s %12s %10s\n", label.c_str(), kr / 1e9,
+              ratio(kr, get("BM_memcpy_paged" + arg)).c_str(), "-", "-");
       }
     }
-    for (const char* k : {"paged_write", "paged_read"}) {
-      for (std::int64_t heads : {8, 1}) {
-        for (std::int64_t tokens : {1, 16, 64, 256, 2048, 8192, 16384}) {
-          const std::string arg = "/" + std::to_string(tokens) + "/" + std::to_string(heads) + "/real_time";
-          const double kr = get(std::string("BM_") + k + arg);
-          if (kr <= 0) continue;
-          const std::string label =
-              std::string(k) + " " + std::to_string(tokens) + "tok " + std::to_string(heads) + "h";
-          std::printf("%-22s %14.2f %10s %12s %10s\n", label.c_str(), kr / 1e9,
-                      ratio(kr, get("BM_memcpy_paged" + arg)).c_str(), "-", "-");
-        }
+  }
+  print(out, "\n%-26s %10s %10s %16s\n", "observe_amax (bf16, 8x128)", "1t GB/s", "/memchr", "pool GB/s");
+  for (std::int64_t tokens : {256, 2048, 16384}) {
+    const std::string arg = "/" + std::to_string(tokens) + "/8/real_time";
+    const double one = get("BM_observe_amax_1t" + arg);
+    if (one <= 0) continue;
+    const std::string label = std::to_string(tokens) + " tokens";
+    print(out, "%-26s %10.2f %10s %16.2f\n", label.c_str(), one / 1e9, ratio(one, get("BM_read_memchr" + arg)).c_str(),
+          get("BM_observe_amax" + arg) / 1e9);
+  }
+  print(out, "\n%-30s %10s %10s\n", "layout (8 heads)", "GB/s", "/dense NHD");
+  const char* names[] = {"", "strided", "split", "NHD per-head"};
+  for (const char* k : {"paged_write", "paged_read"})
+    for (int layout : {1, 2, 3})
+      for (std::int64_t tokens : {256, 2048, 8192}) {
+        const std::string base = "/" + std::to_string(tokens) + "/8";
+        const double kr = get(std::string("BM_") + k + "_layout" + base + "/" + std::to_string(layout) + "/real_time");
+        if (kr <= 0) continue;
+        const std::string label = std::string(k) + " " + names[layout] + " " + std::to_string(tokens) + "tok";
+        print(out, "%-30s %10.2f %10s\n", label.c_str(), kr / 1e9,
+              ratio(kr, get(std::string("BM_") + k + base + "/real_time")).c_str());
       }
-    }
-    std::printf("\n%-26s %10s %10s %16s\n", "observe_amax (bf16, 8x128)", "1t GB/s", "/memchr", "pool GB/s");
-    for (std::int64_t tokens : {256, 2048, 16384}) {
-      const std::string arg = "/" + std::to_string(tokens) + "/8/real_time";
-      const double one = get("BM_observe_amax_1t" + arg);
-      if (one <= 0) continue;
-      const std::string label = std::to_string(tokens) + " tokens";
-      std::printf("%-26s %10.2f %10s %16.2f\n", label.c_str(), one / 1e9,
-                  ratio(one, get("BM_read_memchr" + arg)).c_str(), get("BM_observe_amax" + arg) / 1e9);
-    }
-    std::printf("\n%-30s %10s %10s\n", "layout (8 heads)", "GB/s", "/dense NHD");
-    const char* names[] = {"", "strided", "split", "NHD per-head"};
-    for (const char* k : {"paged_write", "paged_read"})
-      for (int layout : {1, 2, 3})
-        for (std::int64_t tokens : {256, 2048, 8192}) {
-          const std::string base = "/" + std::to_string(tokens) + "/8";
-          const double kr =
-              get(std::string("BM_") + k + "_layout" + base + "/" + std::to_string(layout) + "/real_time");
-          if (kr <= 0) continue;
-          const std::string label = std::string(k) + " " + names[layout] + " " + std::to_string(tokens) + "tok";
-          std::printf("%-30s %10.2f %10s\n", label.c_str(), kr / 1e9,
-                      ratio(kr, get(std::string("BM_") + k + base + "/real_time")).c_str());
-        }
-  }
-
- private:
-  double get(const std::string& name) const {
-    auto it = rate_.find(name);
-    return it == rate_.end() ? 0.0 : it->second;
-  }
-  static std::string ratio(double a, double b) {
-    if (a <= 0 || b <= 0) return "-";
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.2fx", a / b);
-    return buf;
-  }
-  std::map<std::string, double> rate_;
-};
+}
 
 }  // namespace
 
@@ -507,11 +483,11 @@ int main(int argc, char** argv) {
     max_isa = (std::string(isa) == "scalar" ? cpu::Isa::scalar
                : std::string(isa) == "avx2" ? cpu::Isa::avx2
                                             : cpu::Isa::best);
-  // Environment: KVSCALE_THREADS=<n>, KVSCALE_ISA=scalar|avx2|best.
-  std::printf("kvscale CPU backend: isa %s, %d threads\n", cpu::isa_name(cpu::set_max_isa(max_isa)),
-              cpu::num_threads());
-  RatioReporter reporter;
-  benchmark::RunSpecifiedBenchmarks(&reporter);
+  // Environment: KVSCALE_THREADS=<n>, KVSCALE_ISA=scalar|avx2|best. Both go into the context (the
+  // console header on stderr, the JSON "context"), never as extra lines on stdout.
+  benchmark::AddCustomContext("kvscale_isa", cpu::isa_name(cpu::set_max_isa(max_isa)));
+  benchmark::AddCustomContext("kvscale_threads", std::to_string(cpu::num_threads()));
+  kvscale::bench::run_with_summary(summary);
   benchmark::Shutdown();
   return 0;
 }

@@ -1,6 +1,7 @@
 // bench_gpu: GPU quantize / dequantize / paged write / paged read / round trip (Google Benchmark).
 //
-// Registers cases only when a GPU device exists; otherwise prints why and exits 0.
+// Registers cases only when a GPU device exists; otherwise prints why on stderr (stdout stays
+// empty, so a --benchmark_format=json consumer sees no output rather than stray text) and exits 0.
 // Timing: GPU events around a batch of back-to-back launches, reported per launch through
 // UseManualTime. Bytes: each byte read or written once (inputs, outputs, int64 slot indices;
 // the 4-byte scales are ignored), 1 GB = 1e9 B.
@@ -8,6 +9,8 @@
 //   copy   a device-to-device copy moving the same traffic (traffic / 2 bytes copied);
 //   naive  vLLM's 2024 kernel shape (kernels/baseline.hpp), where one exists.
 // Counters: x_copy = kernel time / copy time, x_naive = kernel time / naive time, copy_GBps.
+// After the console table a summary lists those ratios per case (benchmarks/ratio_summary.hpp);
+// --benchmark_format=json|csv and --benchmark_out are the library's own output.
 // Cache state: "warm" reuses one set of buffers; "cold" rotates through sets whose footprint is
 // >= 512 MiB (2x MI300's 256 MB Infinity Cache, 10x H100's L2), so every launch misses.
 #include <benchmark/benchmark.h>
@@ -18,12 +21,14 @@
 #include <cstring>
 #include <functional>
 #include <numeric>
+#include <ostream>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "kvscale/gpu.hpp"
 #include "kvscale/kv_cache.hpp"
+#include "ratio_summary.hpp"
 #if defined(KVSCALE_BENCH_HAVE_BASELINE)
 #include "baseline.hpp"
 #endif
@@ -358,6 +363,25 @@ void bm_amax(benchmark::State& st, const Model& m, DType t, std::int64_t tokens,
   st.counters["tokens"] = static_cast<double>(tokens);
 }
 
+// The ratio counters of every case, one line each, in name order: a narrow view of the console
+// table for comparing cases (time ratios: < 1 is faster than the baseline).
+void summary(const bench::Results& res, std::ostream& out) {
+  bench::print(out, "Summary (time ratios to same-run baselines; < 1 is faster than the baseline):\n");
+  bench::print(out, "%-58s %10s %10s %8s %8s %8s\n", "case", "GB/s", "copy GB/s", "x_copy", "x_naive", "x_read");
+  auto cell = [](double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.2f", v);
+    return v > 0 ? std::string(buf) : std::string("-");
+  };
+  for (const std::string& name : res.names()) {
+    const double rate = res.rate(name);
+    if (rate <= 0) continue;
+    bench::print(out, "%-58s %10.2f %10s %8s %8s %8s\n", name.c_str(), rate * 1e-9,
+                 cell(res.counter(name, "copy_GBps")).c_str(), cell(res.counter(name, "x_copy")).c_str(),
+                 cell(res.counter(name, "x_naive")).c_str(), cell(res.counter(name, "x_read")).c_str());
+  }
+}
+
 const char* fmt(Fp8Format f) { return f == Fp8Format::e4m3fn ? "fn" : "fnuz"; }
 
 void register_all() {
@@ -434,10 +458,11 @@ void register_all() {
 int main(int argc, char** argv) {
   using namespace kvscale;
   benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   int n = 0;
   if (gpu::device_count(&n) != Status::success || n == 0) {
-    std::printf("bench_gpu: no GPU device (%s backend): %s; nothing to run\n", gpu::backend_name(),
-                last_error_message().c_str());
+    std::fprintf(stderr, "bench_gpu: no GPU device (%s backend): %s; nothing to run\n", gpu::backend_name(),
+                 last_error_message().c_str());
     return 0;
   }
   if (const char* d = std::getenv("KVSCALE_BENCH_DEVICE")) g_device = std::atoi(d);
@@ -454,7 +479,7 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("kvscale_naive", "not built (no baseline kernels in this build)");
 #endif
   register_all();
-  benchmark::RunSpecifiedBenchmarks();
+  bench::run_with_summary(summary);
   benchmark::Shutdown();
   return 0;
 }

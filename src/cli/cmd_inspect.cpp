@@ -224,10 +224,10 @@ void inspect_report(std::FILE* out, const std::string& path, const LoadResult& r
   const ScaleTable& t = r.table;
   const bool scales_file = r.source == SourceKind::scales_file;
   std::fprintf(out, "%s: %s, model_type %s, %d rank%s x %d layer%s", path.c_str(), source_name(r.source),
-               t.model_type() ? t.model_type()->c_str() : "null", t.tp_size(), t.tp_size() == 1 ? "" : "s",
-               t.num_layers(), t.num_layers() == 1 ? "" : "s");
+               model_type_text(r), t.tp_size(), t.tp_size() == 1 ? "" : "s", t.num_layers(),
+               t.num_layers() == 1 ? "" : "s");
   if (!scales_file)
-    std::fprintf(out, ", %d KV heads, granularity %s, producer %s", r.num_kv_heads, table_granularity(t),
+    std::fprintf(out, ", %s, granularity %s, producer %s", kv_heads_text(r.num_kv_heads).c_str(), table_granularity(t),
                  r.producer ? r.producer->c_str() : "unknown");
   std::fprintf(out, "%s\n", scales_file ? " (one scale for K and V)" : "");
 

@@ -70,10 +70,10 @@ void print_scales_file_summary(const std::string& path, const ScaleTable& t) {
 
 void print_checkpoint_summary(const std::string& path, const LoadResult& r) {
   const ScaleTable& t = r.table;
-  std::printf("%s: valid: %s, %d layer%s, %d KV head%s, granularity %s, producer %s, model_type %s", path.c_str(),
-              source_name(r.source), t.num_layers(), t.num_layers() == 1 ? "" : "s", r.num_kv_heads,
-              r.num_kv_heads == 1 ? "" : "s", table_granularity(t), r.producer ? r.producer->c_str() : "unknown",
-              t.model_type() ? t.model_type()->c_str() : "null");
+  std::printf("%s: valid: %s, %d layer%s, %s, granularity %s, producer %s, model_type %s", path.c_str(),
+              source_name(r.source), t.num_layers(), t.num_layers() == 1 ? "" : "s",
+              kv_heads_text(r.num_kv_heads).c_str(), table_granularity(t), r.producer ? r.producer->c_str() : "unknown",
+              model_type_text(r));
   for (const bool v_side : {false, true}) {
     float lo = 0, hi = 0;
     if (scale_range(t, v_side, &lo, &hi))

@@ -69,6 +69,16 @@ const char* source_name(SourceKind s) noexcept {
   return "unknown";
 }
 
+std::string kv_heads_text(int num_kv_heads) {
+  if (num_kv_heads <= 0) return "KV heads unknown";
+  return std::to_string(num_kv_heads) + (num_kv_heads == 1 ? " KV head" : " KV heads");
+}
+
+const char* model_type_text(const LoadResult& r) noexcept {
+  if (r.table.model_type()) return r.table.model_type()->c_str();
+  return r.source == SourceKind::scales_file ? "null" : "unknown";
+}
+
 std::string scales_file_json(const LoadResult& r, const ReportContext& c) {
   const bool valid = r.ok();
   const ScaleTable& t = r.table;

@@ -32,5 +32,12 @@ void inspect_report(std::FILE* out, const std::string& path, const LoadResult& r
 /// "scales_file", "checkpoint" or "safetensors".
 const char* source_name(SourceKind s) noexcept;
 
+/// "8 KV heads", "1 KV head", or "KV heads unknown" (0: a bare .safetensors has no config.json).
+std::string kv_heads_text(int num_kv_heads);
+
+/// The model_type for the one-line summaries: the name; "null" for a scales file that says null
+/// (the file's own literal); "unknown" for a checkpoint source without one (no config.json).
+const char* model_type_text(const LoadResult& r) noexcept;
+
 }  // namespace cli
 }  // namespace kvscale

@@ -1,9 +1,14 @@
 // Tests: a temporary directory, removed with its contents. One definition for every test area.
 #pragma once
 
+#include <dirent.h>
+
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
+#include <vector>
 
 namespace kvscale {
 namespace test {
@@ -34,6 +39,17 @@ class TempDir {
   }
   std::string operator/(const std::string& name) const { return path_ + "/" + name; }
   const std::string& path() const { return path_; }
+  /// The directory's entries (no "." or ".."), sorted: tests check that nothing was left behind.
+  std::vector<std::string> names() const {
+    std::vector<std::string> out;
+    if (DIR* d = ::opendir(path_.c_str())) {
+      while (const dirent* e = ::readdir(d))
+        if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) out.push_back(e->d_name);
+      ::closedir(d);
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  }
 
  private:
   std::string path_;

@@ -1,6 +1,5 @@
 // write_scales_json / write_scales_safetensors: bit-exact round trips, refusals (K != V, per head,
 // ranks that differ, an existing file), atomicity, and the exact bytes of a small .safetensors.
-#include <dirent.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
@@ -13,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "common/temp_dir.hpp"
 #include "kvscale/scales.hpp"
 
 namespace {
@@ -23,37 +23,11 @@ using kvscale::ScaleEntry;
 using kvscale::ScaleTable;
 using kvscale::Status;
 using kvscale::WriteOptions;
+using kvscale::test::TempDir;
 
 const std::string kData = KVSCALE_TEST_DATA_DIR;
 const std::string k7b = kData + "/vllm/llama2-7b-fp8-kv/kv_cache_scales.json";
 const std::string k70b = kData + "/vllm/llama2-70b-fp8-kv/kv_cache_scales.json";
-
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/kvscale_writer_XXXXXX";
-    const char* d = ::mkdtemp(tmpl);
-    path_ = d ? d : "";
-  }
-  ~TempDir() {
-    for (const std::string& n : names()) std::remove((path_ + "/" + n).c_str());
-    ::rmdir(path_.c_str());
-  }
-  std::string path(const std::string& name) const { return path_ + "/" + name; }
-  std::vector<std::string> names() const {
-    std::vector<std::string> out;
-    if (DIR* d = ::opendir(path_.c_str())) {
-      while (const dirent* e = ::readdir(d))
-        if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) out.push_back(e->d_name);
-      ::closedir(d);
-    }
-    std::sort(out.begin(), out.end());
-    return out;
-  }
-
- private:
-  std::string path_;
-};
 
 std::string slurp(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -106,9 +80,9 @@ TEST(WriteScalesJson, RoundTripsFixturesBitExactly) {
     const kvscale::LoadResult in = kvscale::load_scales_file(src);
     ASSERT_TRUE(in.ok());
     TempDir d;
-    ASSERT_EQ(kvscale::write_scales_json(in.table, d.path("out.json")), Status::success)
+    ASSERT_EQ(kvscale::write_scales_json(in.table, d / "out.json"), Status::success)
         << kvscale::last_error_message();
-    const kvscale::LoadResult back = kvscale::load_scales_file(d.path("out.json"));
+    const kvscale::LoadResult back = kvscale::load_scales_file(d / "out.json");
     ASSERT_TRUE(back.ok()) << kvscale::format_diagnostic(back.diagnostics.at(0));
     EXPECT_TRUE(back.warnings.empty());
     expect_same_table(in.table, back.table);
@@ -119,31 +93,31 @@ TEST(WriteScalesJson, RoundTripsFixturesBitExactly) {
 TEST(WriteScalesJson, RoundTripsAwkwardValuesAndModelType) {
   const ScaleTable t = awkward_two_rank_table();
   TempDir d;
-  ASSERT_EQ(kvscale::write_scales_json(t, d.path("a.json")), Status::success) << kvscale::last_error_message();
-  const kvscale::LoadResult back = kvscale::load_scales_file(d.path("a.json"));
+  ASSERT_EQ(kvscale::write_scales_json(t, d / "a.json"), Status::success) << kvscale::last_error_message();
+  const kvscale::LoadResult back = kvscale::load_scales_file(d / "a.json");
   ASSERT_TRUE(back.ok()) << kvscale::format_diagnostic(back.diagnostics.at(0));
   expect_same_table(t, back.table);
   struct stat st {};
-  ASSERT_EQ(::stat(d.path("a.json").c_str(), &st), 0);
+  ASSERT_EQ(::stat((d / "a.json").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0600, 0600u);
 }
 
 TEST(WriteScalesJson, NullModelType) {
   const ScaleTable t(1, 1, {0.5f}, std::nullopt);
   TempDir d;
-  ASSERT_EQ(kvscale::write_scales_json(t, d.path("n.json")), Status::success);
-  EXPECT_NE(slurp(d.path("n.json")).find("\"model_type\": null"), std::string::npos);
+  ASSERT_EQ(kvscale::write_scales_json(t, d / "n.json"), Status::success);
+  EXPECT_NE(slurp(d / "n.json").find("\"model_type\": null"), std::string::npos);
 }
 
 TEST(WriteScalesJson, KNotEqualVNeedsMergeMax) {
   const ScaleTable t(1, 2, 0, {tensor(0.5f), tensor(0.25f)}, {tensor(0.5f), tensor(0.75f)}, std::string("llama"));
   TempDir d;
-  EXPECT_EQ(kvscale::write_scales_json(t, d.path("kv.json")), Status::invalid_argument);
+  EXPECT_EQ(kvscale::write_scales_json(t, d / "kv.json"), Status::invalid_argument);
   EXPECT_NE(kvscale::last_error_message().find("rank 0 layer 1: K scale 0.25 != V scale 0.75"), std::string::npos)
       << kvscale::last_error_message();
   EXPECT_TRUE(d.names().empty());
-  ASSERT_EQ(kvscale::write_scales_json(t, d.path("kv.json"), WriteOptions{MergePolicy::max, false}), Status::success);
-  const kvscale::LoadResult back = kvscale::load_scales_file(d.path("kv.json"));
+  ASSERT_EQ(kvscale::write_scales_json(t, d / "kv.json", WriteOptions{MergePolicy::max, false}), Status::success);
+  const kvscale::LoadResult back = kvscale::load_scales_file(d / "kv.json");
   ASSERT_TRUE(back.ok());
   EXPECT_EQ(back.table.scale(0, 0), 0.5f);
   EXPECT_EQ(back.table.scale(0, 1), 0.75f);
@@ -152,39 +126,39 @@ TEST(WriteScalesJson, KNotEqualVNeedsMergeMax) {
 TEST(WriteScalesJson, PerHeadNeedsMergeMaxWhichTakesTheMaxOverHeadsAndKV) {
   const ScaleTable t(1, 1, 3, {heads({0.5f, 2.0f, 0.25f})}, {heads({1.0f, 1.5f, 0.125f})}, std::nullopt);
   TempDir d;
-  EXPECT_EQ(kvscale::write_scales_json(t, d.path("h.json")), Status::invalid_argument);
+  EXPECT_EQ(kvscale::write_scales_json(t, d / "h.json"), Status::invalid_argument);
   EXPECT_NE(kvscale::last_error_message().find("per-head"), std::string::npos) << kvscale::last_error_message();
-  ASSERT_EQ(kvscale::write_scales_json(t, d.path("h.json"), WriteOptions{MergePolicy::max, false}), Status::success);
-  EXPECT_EQ(kvscale::load_scales_file(d.path("h.json")).table.scale(0, 0), 2.0f);
+  ASSERT_EQ(kvscale::write_scales_json(t, d / "h.json", WriteOptions{MergePolicy::max, false}), Status::success);
+  EXPECT_EQ(kvscale::load_scales_file(d / "h.json").table.scale(0, 0), 2.0f);
 }
 
 TEST(WriteScalesJson, EmptyTableIsRefused) {
   TempDir d;
-  EXPECT_EQ(kvscale::write_scales_json(ScaleTable(), d.path("e.json")), Status::invalid_argument);
-  EXPECT_EQ(kvscale::write_scales_safetensors(ScaleTable(), d.path("e.safetensors")), Status::invalid_argument);
+  EXPECT_EQ(kvscale::write_scales_json(ScaleTable(), d / "e.json"), Status::invalid_argument);
+  EXPECT_EQ(kvscale::write_scales_safetensors(ScaleTable(), d / "e.safetensors"), Status::invalid_argument);
   EXPECT_TRUE(d.names().empty());
 }
 
 TEST(AtomicWrite, ExistingFileNeedsForceAndIsUntouchedOtherwise) {
   const ScaleTable t(1, 1, {0.5f}, std::nullopt);
   TempDir d;
-  spit(d.path("x.json"), "precious");
-  EXPECT_EQ(kvscale::write_scales_json(t, d.path("x.json")), Status::invalid_argument);
+  spit(d / "x.json", "precious");
+  EXPECT_EQ(kvscale::write_scales_json(t, d / "x.json"), Status::invalid_argument);
   EXPECT_NE(kvscale::last_error_message().find("exists"), std::string::npos);
-  EXPECT_EQ(slurp(d.path("x.json")), "precious");
-  EXPECT_EQ(kvscale::write_scales_safetensors(t, d.path("x.json")), Status::invalid_argument);
-  EXPECT_EQ(slurp(d.path("x.json")), "precious");
+  EXPECT_EQ(slurp(d / "x.json"), "precious");
+  EXPECT_EQ(kvscale::write_scales_safetensors(t, d / "x.json"), Status::invalid_argument);
+  EXPECT_EQ(slurp(d / "x.json"), "precious");
   EXPECT_EQ(d.names(), std::vector<std::string>{"x.json"});
-  ASSERT_EQ(kvscale::write_scales_json(t, d.path("x.json"), WriteOptions{MergePolicy::none, true}), Status::success);
-  EXPECT_TRUE(kvscale::load_scales_file(d.path("x.json")).ok());
+  ASSERT_EQ(kvscale::write_scales_json(t, d / "x.json", WriteOptions{MergePolicy::none, true}), Status::success);
+  EXPECT_TRUE(kvscale::load_scales_file(d / "x.json").ok());
   EXPECT_EQ(d.names(), std::vector<std::string>{"x.json"});
 }
 
 TEST(AtomicWrite, DanglingSymlinkCountsAsExisting) {
   const ScaleTable t(1, 1, {0.5f}, std::nullopt);
   TempDir d;
-  ASSERT_EQ(::symlink("nowhere", d.path("l.json").c_str()), 0);
-  EXPECT_EQ(kvscale::write_scales_json(t, d.path("l.json")), Status::invalid_argument);
+  ASSERT_EQ(::symlink("nowhere", (d / "l.json").c_str()), 0);
+  EXPECT_EQ(kvscale::write_scales_json(t, d / "l.json"), Status::invalid_argument);
   EXPECT_EQ(d.names(), std::vector<std::string>{"l.json"});
 }
 
@@ -194,10 +168,10 @@ TEST(AtomicWrite, UnwritableDirectoryFailsCleanly) {
   EXPECT_NE(kvscale::last_error_message().find("/nonexistent-kvscale-dir/out.json"), std::string::npos);
   TempDir d;
   // OUT is a directory: the rename fails (with force) and the temporary file is removed.
-  ASSERT_EQ(::mkdir(d.path("dir.json").c_str(), 0755), 0);
-  EXPECT_NE(kvscale::write_scales_json(t, d.path("dir.json"), WriteOptions{MergePolicy::none, true}), Status::success);
+  ASSERT_EQ(::mkdir((d / "dir.json").c_str(), 0755), 0);
+  EXPECT_NE(kvscale::write_scales_json(t, d / "dir.json", WriteOptions{MergePolicy::none, true}), Status::success);
   EXPECT_EQ(d.names(), std::vector<std::string>{"dir.json"});
-  ::rmdir(d.path("dir.json").c_str());
+  ::rmdir((d / "dir.json").c_str());
 }
 
 // ---- safetensors -------------------------------------------------------------------------------
@@ -217,7 +191,7 @@ std::string le64(std::uint64_t v) {
 TEST(WriteScalesSafetensors, ExactBytesPerTensor) {
   const ScaleTable t(1, 1, 0, {tensor(0.5f)}, {tensor(0.25f)}, std::nullopt);
   TempDir d;
-  ASSERT_EQ(kvscale::write_scales_safetensors(t, d.path("s.safetensors")), Status::success)
+  ASSERT_EQ(kvscale::write_scales_safetensors(t, d / "s.safetensors"), Status::success)
       << kvscale::last_error_message();
   // 198 bytes of JSON, padded with two spaces to 200 (a multiple of 8).
   const std::string header =
@@ -228,14 +202,14 @@ TEST(WriteScalesSafetensors, ExactBytesPerTensor) {
   // 0.5f = 0x3F000000 and 0.25f = 0x3E800000, little-endian.
   const std::string expect = le64(200) + header + std::string("\x00\x00\x00\x3F\x00\x00\x80\x3E", 8);
   EXPECT_EQ(expect.substr(208), le32(0.5f) + le32(0.25f));
-  EXPECT_EQ(slurp(d.path("s.safetensors")), expect);
+  EXPECT_EQ(slurp(d / "s.safetensors"), expect);
   EXPECT_EQ(d.names(), std::vector<std::string>{"s.safetensors"});
 }
 
 TEST(WriteScalesSafetensors, ExactBytesPerHead) {
   const ScaleTable t(1, 1, 2, {heads({0.5f, 1.0f})}, {heads({2.0f, 0.125f})}, std::nullopt);
   TempDir d;
-  ASSERT_EQ(kvscale::write_scales_safetensors(t, d.path("h.safetensors")), Status::success);
+  ASSERT_EQ(kvscale::write_scales_safetensors(t, d / "h.safetensors"), Status::success);
   // 201 bytes of JSON, padded with 7 spaces to 208.
   const std::string header =
       "{\"__metadata__\":{\"format\":\"pt\"},"
@@ -243,24 +217,24 @@ TEST(WriteScalesSafetensors, ExactBytesPerHead) {
       "\"model.layers.0.self_attn.v_scale\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}       ";
   ASSERT_EQ(header.size(), 208u);
   const std::string expect = le64(208) + header + le32(0.5f) + le32(1.0f) + le32(2.0f) + le32(0.125f);
-  EXPECT_EQ(slurp(d.path("h.safetensors")), expect);
+  EXPECT_EQ(slurp(d / "h.safetensors"), expect);
 }
 
 TEST(WriteScalesSafetensors, RanksMustAgreeUnlessMergeMax) {
   const ScaleTable t(2, 2, {0.5f, 0.25f, 0.5f, 0.75f}, std::nullopt);
   TempDir d;
-  EXPECT_EQ(kvscale::write_scales_safetensors(t, d.path("r.safetensors")), Status::invalid_argument);
+  EXPECT_EQ(kvscale::write_scales_safetensors(t, d / "r.safetensors"), Status::invalid_argument);
   EXPECT_NE(kvscale::last_error_message().find("rank 1 layer 1 K differs from rank 0"), std::string::npos)
       << kvscale::last_error_message();
   EXPECT_TRUE(d.names().empty());
-  ASSERT_EQ(kvscale::write_scales_safetensors(t, d.path("r.safetensors"), WriteOptions{MergePolicy::max, false}),
+  ASSERT_EQ(kvscale::write_scales_safetensors(t, d / "r.safetensors", WriteOptions{MergePolicy::max, false}),
             Status::success);
-  const std::string bytes = slurp(d.path("r.safetensors"));
+  const std::string bytes = slurp(d / "r.safetensors");
   const std::string data = bytes.substr(bytes.size() - 16);
   EXPECT_EQ(data, le32(0.5f) + le32(0.5f) + le32(0.75f) + le32(0.75f));
   // Equal ranks need no merge.
   const ScaleTable same(2, 1, {0.5f, 0.5f}, std::nullopt);
-  EXPECT_EQ(kvscale::write_scales_safetensors(same, d.path("same.safetensors")), Status::success);
+  EXPECT_EQ(kvscale::write_scales_safetensors(same, d / "same.safetensors"), Status::success);
 }
 
 TEST(WriteScalesSafetensors, PerHeadRanksThatDifferCannotBeMerged) {
@@ -269,7 +243,7 @@ TEST(WriteScalesSafetensors, PerHeadRanksThatDifferCannotBeMerged) {
                      std::nullopt);
   TempDir d;
   for (MergePolicy m : {MergePolicy::none, MergePolicy::max}) {
-    EXPECT_EQ(kvscale::write_scales_safetensors(t, d.path("p.safetensors"), WriteOptions{m, false}),
+    EXPECT_EQ(kvscale::write_scales_safetensors(t, d / "p.safetensors", WriteOptions{m, false}),
               Status::invalid_argument);
     EXPECT_NE(kvscale::last_error_message().find("different KV heads"), std::string::npos)
         << kvscale::last_error_message();
@@ -280,20 +254,20 @@ TEST(WriteScalesSafetensors, PerHeadRanksThatDifferCannotBeMerged) {
 TEST(WriteScalesSafetensors, MixedGranularityNeedsMergeMax) {
   const ScaleTable t(1, 1, 2, {heads({0.5f, 1.0f})}, {tensor(0.25f)}, std::nullopt);
   TempDir d;
-  EXPECT_EQ(kvscale::write_scales_safetensors(t, d.path("m.safetensors")), Status::invalid_argument);
+  EXPECT_EQ(kvscale::write_scales_safetensors(t, d / "m.safetensors"), Status::invalid_argument);
   EXPECT_NE(kvscale::last_error_message().find("mixes"), std::string::npos);
-  ASSERT_EQ(kvscale::write_scales_safetensors(t, d.path("m.safetensors"), WriteOptions{MergePolicy::max, false}),
+  ASSERT_EQ(kvscale::write_scales_safetensors(t, d / "m.safetensors", WriteOptions{MergePolicy::max, false}),
             Status::success);
-  const std::string bytes = slurp(d.path("m.safetensors"));
+  const std::string bytes = slurp(d / "m.safetensors");
   EXPECT_EQ(bytes.substr(bytes.size() - 8), le32(1.0f) + le32(0.25f));
 }
 
 // Round trips through load_checkpoint(), which reads the written file as a bare .safetensors.
 void expect_safetensors_round_trip(const ScaleTable& t) {
   TempDir d;
-  ASSERT_EQ(kvscale::write_scales_safetensors(t, d.path("rt.safetensors")), Status::success)
+  ASSERT_EQ(kvscale::write_scales_safetensors(t, d / "rt.safetensors"), Status::success)
       << kvscale::last_error_message();
-  const kvscale::LoadResult back = kvscale::load_checkpoint(d.path("rt.safetensors"));
+  const kvscale::LoadResult back = kvscale::load_checkpoint(d / "rt.safetensors");
   ASSERT_TRUE(back.ok()) << kvscale::format_diagnostic(back.diagnostics.at(0));
   EXPECT_EQ(back.source, kvscale::SourceKind::safetensors);
   ASSERT_EQ(back.table.tp_size(), 1);
