@@ -6,9 +6,10 @@ KVSCALE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # are listed so that a bare machine gets them too. clang-22/lld-22/llvm-22 (Debian 12 updates)
 # compile the kernels device-code-only for gfx942/gfx950 in the debian-rocm preset and provide the
 # LLVM 22 tools scripts/isa-report uses for those chips. dpkg-dev (dpkg-shlibdeps) and file build
-# the .deb packages (docs/building.md, "Packages").
+# the .deb packages (docs/building.md, "Packages"). python3-numpy and python3-pytest run
+# tests/python (the kvscale Python package) with /usr/bin/python3.
 KVSCALE_APT_PACKAGES=(cmake ninja-build g++ git libgtest-dev libbenchmark-dev nlohmann-json3-dev
-                      hipcc libamdhip64-dev rocm-cmake python3
+                      hipcc libamdhip64-dev rocm-cmake python3 python3-numpy python3-pytest
                       clang-22 lld-22 llvm-22 dpkg-dev file)
 
 log() { printf '\033[1m[kvscale]\033[0m %s\n' "$*" >&2; }
