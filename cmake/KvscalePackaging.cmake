@@ -6,10 +6,10 @@
 # ROCMCreatePackage (CPack underneath):
 #
 #   component  package         contents
-#   runtime    kvscale         libkvscale.so.<major> and .so.<version>
+#   runtime    kvscale         libkvscale.so.<soversion> and .so.<version>
 #   devel      kvscale-dev     headers (include/kvscale/*.hpp, *.h), libkvscale.so, CMake package
 #   cli        kvscale-cli     bin/kvscale and the example it runs
-#   python     python3-kvscale the Python package `kvscale` (it loads libkvscale.so.<major>)
+#   python     python3-kvscale the Python package `kvscale` (it loads libkvscale.so.<soversion>)
 #
 # runtime and devel are rocm-cmake's own names: rocm_install_targets() and rocm_export_targets()
 # put the library, the namelink, the headers and the CMake package there, so they cannot move.
@@ -117,7 +117,7 @@ macro(kvscale_create_packages)
   endforeach()
 
   # cli and python (each once it has install rules; the Python package may share the CLI's
-  # component): the runtime of the same version, since they link or load libkvscale.so.<major>.
+  # component): the runtime of the same version, since they link or load libkvscale.so.<soversion>.
   list(REMOVE_ITEM _kvscale_comps ${KVSCALE_COMPONENT_RUNTIME} ${KVSCALE_COMPONENT_DEV})
   list(REMOVE_DUPLICATES _kvscale_comps)
   foreach(_kvscale_comp IN LISTS _kvscale_comps)
@@ -147,6 +147,10 @@ macro(kvscale_create_packages)
   # The Python package imports numpy.
   rocm_package_add_dependencies(COMPONENT ${KVSCALE_COMPONENT_PYTHON} DEPENDS python3 python3-numpy)
   if(NOT KVSCALE_COMPONENT_PYTHON STREQUAL KVSCALE_COMPONENT_CLI)
+    # `python3 -m kvscale validate|inspect|convert` runs the installed CLI binary of this version.
+    _kvscale_component_package(_kvscale_cli_pkg ${KVSCALE_COMPONENT_CLI})
+    rocm_package_add_deb_dependencies(COMPONENT ${KVSCALE_COMPONENT_PYTHON}
+      DEPENDS "${_kvscale_cli_pkg} = ${KVSCALE_DEBIAN_VERSION}")
     string(TOUPPER "${KVSCALE_COMPONENT_PYTHON}" _kvscale_comp_uc)
     set(CPACK_DEBIAN_${_kvscale_comp_uc}_PACKAGE_SECTION python)
     set(CPACK_DEBIAN_${_kvscale_comp_uc}_DESCRIPTION "${PROJECT_DESCRIPTION} (Python package)")

@@ -99,7 +99,7 @@ contents() {
   fi
 
   # runtime: the versioned library and its soname link only.
-  grep -qE "^$lib/libkvscale\.so\.[0-9]+$" "$tmp/$runtime.files" || fail "$runtime: no soname link"
+  grep -qE "^$lib/libkvscale\.so\.[0-9]+(\.[0-9]+)?$" "$tmp/$runtime.files" || fail "$runtime: no soname link"
   grep -qvE "^($lib/libkvscale\.so\.[0-9.]+|$prefix/share/doc/.*)$" "$tmp/$runtime.files" \
     && fail "$runtime holds more than the library:"$'\n'"$(cat "$tmp/$runtime.files")"
   # dev: every public header of the source tree (kvscale.h of the C API included), the generated
@@ -144,6 +144,10 @@ contents() {
       depends_on "$deps" "$need" || fail "$python: Depends ($deps) lacks $need"
     done
     depends_on "$deps" "$runtime" "= $version" || fail "$python: Depends ($deps) lacks $runtime (= $version)"
+    # python3 -m kvscale runs the CLI binary.
+    if [ "$python" != "$cli" ]; then
+      depends_on "$deps" "$cli" "= $version" || fail "$python: Depends ($deps) lacks $cli (= $version)"
+    fi
   fi
   for pkg in "${expected[@]}"; do
     echo "check_debs: $pkg $version Depends: $(field "$(deb_of "$debdir" "$pkg")" Depends)"
