@@ -100,7 +100,7 @@ __device__ __forceinline__ std::uint32_t to_f32_bits(std::uint32_t m) {
   } else if constexpr (T == DType::bf16) {
     return m << 16;
   } else {
-    return dev::bits_of(dev::widen_f16(static_cast<std::uint16_t>(m)));
+    return dev::bits_of(half::f16_to_f32(static_cast<std::uint16_t>(m)));
   }
 }
 

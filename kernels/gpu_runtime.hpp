@@ -59,120 +59,89 @@ inline error_t get_device(int* d) {
   *d = 0;
   return success;
 }
-#elif KVSCALE_RT_CUDA
-using error_t = cudaError_t;
-using stream_t = cudaStream_t;
-using event_t = cudaEvent_t;
-using graph_t = cudaGraph_t;
-using graph_exec_t = cudaGraphExec_t;
+#else
+// One list for both runtimes: KVSCALE_RT(Name) is hipName or cudaName, and the two APIs name these
+// calls, types and constants alike. The block right below holds what does not map one to one.
+#if KVSCALE_RT_CUDA
+#define KVSCALE_RT(name) cuda##name
 using device_prop_t = cudaDeviceProp;
 /// Prefix of every runtime call name in messages: "hip" or "cuda" ("hipMalloc", "cudaMalloc").
 constexpr const char* prefix = "cuda";
-constexpr error_t success = cudaSuccess;
-constexpr error_t error_no_device = cudaErrorNoDevice;
-constexpr error_t error_invalid_device = cudaErrorInvalidDevice;
-constexpr error_t error_out_of_memory = cudaErrorMemoryAllocation;
-constexpr error_t error_insufficient_driver = cudaErrorInsufficientDriver;
-enum class Copy { h2d = cudaMemcpyHostToDevice, d2h = cudaMemcpyDeviceToHost, d2d = cudaMemcpyDeviceToDevice };
-
-inline error_t malloc(void** p, std::size_t bytes) { return cudaMalloc(p, bytes); }
-inline error_t free(void* p) { return cudaFree(p); }
-inline error_t memcpy_async(void* dst, const void* src, std::size_t bytes, Copy kind, stream_t s) {
-  return cudaMemcpyAsync(dst, src, bytes, static_cast<cudaMemcpyKind>(kind), s);
-}
-inline error_t memset_async(void* dst, int value, std::size_t bytes, stream_t s) {
-  return cudaMemsetAsync(dst, value, bytes, s);
-}
-inline error_t mem_get_info(std::size_t* free_bytes, std::size_t* total) { return cudaMemGetInfo(free_bytes, total); }
-inline error_t get_last_error() { return cudaGetLastError(); }
-inline error_t peek_last_error() { return cudaPeekAtLastError(); }
-inline const char* error_name(error_t e) { return cudaGetErrorName(e); }
-inline const char* error_string(error_t e) { return cudaGetErrorString(e); }
-inline error_t set_device(int d) { return cudaSetDevice(d); }
-inline error_t get_device(int* d) { return cudaGetDevice(d); }
-inline error_t get_device_count(int* n) { return cudaGetDeviceCount(n); }
-inline error_t get_device_properties(device_prop_t* p, int d) { return cudaGetDeviceProperties(p, d); }
-inline error_t device_synchronize() { return cudaDeviceSynchronize(); }
-inline error_t attr_clock_khz(int* v, int d) { return cudaDeviceGetAttribute(v, cudaDevAttrClockRate, d); }
-inline error_t attr_memory_clock_khz(int* v, int d) { return cudaDeviceGetAttribute(v, cudaDevAttrMemoryClockRate, d); }
-inline error_t attr_multiprocessors(int* v, int d) {
-  return cudaDeviceGetAttribute(v, cudaDevAttrMultiProcessorCount, d);
-}
-inline error_t attr_l2_bytes(int* v, int d) { return cudaDeviceGetAttribute(v, cudaDevAttrL2CacheSize, d); }
+constexpr cudaError_t error_out_of_memory = cudaErrorMemoryAllocation;
+constexpr cudaDeviceAttr attr_clock_rate = cudaDevAttrClockRate;
+constexpr cudaDeviceAttr attr_memory_clock_rate = cudaDevAttrMemoryClockRate;
 /// "sm_90" on NVIDIA, "gfx942:sramecc+:xnack-" on AMD.
 inline std::string arch_name(const device_prop_t& p) {
   return "sm_" + std::to_string(p.major) + std::to_string(p.minor);
 }
-inline error_t event_create(event_t* e) { return cudaEventCreate(e); }
-inline error_t event_destroy(event_t e) { return cudaEventDestroy(e); }
-inline error_t event_record(event_t e, stream_t s) { return cudaEventRecord(e, s); }
-inline error_t event_synchronize(event_t e) { return cudaEventSynchronize(e); }
-inline error_t event_elapsed_ms(float* ms, event_t a, event_t b) { return cudaEventElapsedTime(ms, a, b); }
-inline error_t stream_create(stream_t* s) { return cudaStreamCreateWithFlags(s, cudaStreamNonBlocking); }
-inline error_t stream_destroy(stream_t s) { return cudaStreamDestroy(s); }
-inline error_t stream_synchronize(stream_t s) { return cudaStreamSynchronize(s); }
-inline error_t stream_begin_capture(stream_t s) { return cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal); }
-inline error_t stream_end_capture(stream_t s, graph_t* g) { return cudaStreamEndCapture(s, g); }
-inline error_t graph_instantiate(graph_exec_t* e, graph_t g) { return cudaGraphInstantiateWithFlags(e, g, 0); }
-inline error_t graph_launch(graph_exec_t e, stream_t s) { return cudaGraphLaunch(e, s); }
-inline error_t graph_exec_destroy(graph_exec_t e) { return cudaGraphExecDestroy(e); }
-inline error_t graph_destroy(graph_t g) { return cudaGraphDestroy(g); }
 #else
-using error_t = hipError_t;
-using stream_t = hipStream_t;
-using event_t = hipEvent_t;
-using graph_t = hipGraph_t;
-using graph_exec_t = hipGraphExec_t;
+#define KVSCALE_RT(name) hip##name
 using device_prop_t = hipDeviceProp_t;
 constexpr const char* prefix = "hip";
-constexpr error_t success = hipSuccess;
-constexpr error_t error_no_device = hipErrorNoDevice;
-constexpr error_t error_invalid_device = hipErrorInvalidDevice;
-constexpr error_t error_out_of_memory = hipErrorOutOfMemory;
-constexpr error_t error_insufficient_driver = hipErrorInsufficientDriver;
-enum class Copy { h2d = hipMemcpyHostToDevice, d2h = hipMemcpyDeviceToHost, d2d = hipMemcpyDeviceToDevice };
+constexpr hipError_t error_out_of_memory = hipErrorOutOfMemory;
+constexpr hipDeviceAttribute_t attr_clock_rate = hipDeviceAttributeClockRate;
+constexpr hipDeviceAttribute_t attr_memory_clock_rate = hipDeviceAttributeMemoryClockRate;
+inline std::string arch_name(const device_prop_t& p) { return std::string(p.gcnArchName); }
+#endif
 
-inline error_t malloc(void** p, std::size_t bytes) { return hipMalloc(p, bytes); }
-inline error_t free(void* p) { return hipFree(p); }
+using error_t = KVSCALE_RT(Error_t);
+using stream_t = KVSCALE_RT(Stream_t);
+using event_t = KVSCALE_RT(Event_t);
+using graph_t = KVSCALE_RT(Graph_t);
+using graph_exec_t = KVSCALE_RT(GraphExec_t);
+constexpr error_t success = KVSCALE_RT(Success);
+constexpr error_t error_no_device = KVSCALE_RT(ErrorNoDevice);
+constexpr error_t error_invalid_device = KVSCALE_RT(ErrorInvalidDevice);
+constexpr error_t error_insufficient_driver = KVSCALE_RT(ErrorInsufficientDriver);
+enum class Copy {
+  h2d = KVSCALE_RT(MemcpyHostToDevice),
+  d2h = KVSCALE_RT(MemcpyDeviceToHost),
+  d2d = KVSCALE_RT(MemcpyDeviceToDevice)
+};
+
+inline error_t malloc(void** p, std::size_t bytes) { return KVSCALE_RT(Malloc)(p, bytes); }
+inline error_t free(void* p) { return KVSCALE_RT(Free)(p); }
 inline error_t memcpy_async(void* dst, const void* src, std::size_t bytes, Copy kind, stream_t s) {
-  return hipMemcpyAsync(dst, src, bytes, static_cast<hipMemcpyKind>(kind), s);
+  return KVSCALE_RT(MemcpyAsync)(dst, src, bytes, static_cast<KVSCALE_RT(MemcpyKind)>(kind), s);
 }
 inline error_t memset_async(void* dst, int value, std::size_t bytes, stream_t s) {
-  return hipMemsetAsync(dst, value, bytes, s);
+  return KVSCALE_RT(MemsetAsync)(dst, value, bytes, s);
 }
-inline error_t mem_get_info(std::size_t* free_bytes, std::size_t* total) { return hipMemGetInfo(free_bytes, total); }
-inline error_t get_last_error() { return hipGetLastError(); }
-inline error_t peek_last_error() { return hipPeekAtLastError(); }
-inline const char* error_name(error_t e) { return hipGetErrorName(e); }
-inline const char* error_string(error_t e) { return hipGetErrorString(e); }
-inline error_t set_device(int d) { return hipSetDevice(d); }
-inline error_t get_device(int* d) { return hipGetDevice(d); }
-inline error_t get_device_count(int* n) { return hipGetDeviceCount(n); }
-inline error_t get_device_properties(device_prop_t* p, int d) { return hipGetDeviceProperties(p, d); }
-inline error_t device_synchronize() { return hipDeviceSynchronize(); }
-inline error_t attr_clock_khz(int* v, int d) { return hipDeviceGetAttribute(v, hipDeviceAttributeClockRate, d); }
+inline error_t mem_get_info(std::size_t* free_bytes, std::size_t* total) {
+  return KVSCALE_RT(MemGetInfo)(free_bytes, total);
+}
+inline error_t get_last_error() { return KVSCALE_RT(GetLastError)(); }
+inline error_t peek_last_error() { return KVSCALE_RT(PeekAtLastError)(); }
+inline const char* error_name(error_t e) { return KVSCALE_RT(GetErrorName)(e); }
+inline const char* error_string(error_t e) { return KVSCALE_RT(GetErrorString)(e); }
+inline error_t set_device(int d) { return KVSCALE_RT(SetDevice)(d); }
+inline error_t get_device(int* d) { return KVSCALE_RT(GetDevice)(d); }
+inline error_t get_device_count(int* n) { return KVSCALE_RT(GetDeviceCount)(n); }
+inline error_t get_device_properties(device_prop_t* p, int d) { return KVSCALE_RT(GetDeviceProperties)(p, d); }
+inline error_t device_synchronize() { return KVSCALE_RT(DeviceSynchronize)(); }
+inline error_t attr_clock_khz(int* v, int d) { return KVSCALE_RT(DeviceGetAttribute)(v, attr_clock_rate, d); }
 inline error_t attr_memory_clock_khz(int* v, int d) {
-  return hipDeviceGetAttribute(v, hipDeviceAttributeMemoryClockRate, d);
+  return KVSCALE_RT(DeviceGetAttribute)(v, attr_memory_clock_rate, d);
 }
-inline error_t attr_multiprocessors(int* v, int d) {
-  return hipDeviceGetAttribute(v, hipDeviceAttributeMultiprocessorCount, d);
+inline error_t event_create(event_t* e) { return KVSCALE_RT(EventCreate)(e); }
+inline error_t event_destroy(event_t e) { return KVSCALE_RT(EventDestroy)(e); }
+inline error_t event_record(event_t e, stream_t s) { return KVSCALE_RT(EventRecord)(e, s); }
+inline error_t event_synchronize(event_t e) { return KVSCALE_RT(EventSynchronize)(e); }
+inline error_t event_elapsed_ms(float* ms, event_t a, event_t b) { return KVSCALE_RT(EventElapsedTime)(ms, a, b); }
+inline error_t stream_create(stream_t* s) {
+  return KVSCALE_RT(StreamCreateWithFlags)(s, KVSCALE_RT(StreamNonBlocking));
 }
-inline error_t attr_l2_bytes(int* v, int d) { return hipDeviceGetAttribute(v, hipDeviceAttributeL2CacheSize, d); }
-inline std::string arch_name(const device_prop_t& p) { return std::string(p.gcnArchName); }
-inline error_t event_create(event_t* e) { return hipEventCreate(e); }
-inline error_t event_destroy(event_t e) { return hipEventDestroy(e); }
-inline error_t event_record(event_t e, stream_t s) { return hipEventRecord(e, s); }
-inline error_t event_synchronize(event_t e) { return hipEventSynchronize(e); }
-inline error_t event_elapsed_ms(float* ms, event_t a, event_t b) { return hipEventElapsedTime(ms, a, b); }
-inline error_t stream_create(stream_t* s) { return hipStreamCreateWithFlags(s, hipStreamNonBlocking); }
-inline error_t stream_destroy(stream_t s) { return hipStreamDestroy(s); }
-inline error_t stream_synchronize(stream_t s) { return hipStreamSynchronize(s); }
-inline error_t stream_begin_capture(stream_t s) { return hipStreamBeginCapture(s, hipStreamCaptureModeThreadLocal); }
-inline error_t stream_end_capture(stream_t s, graph_t* g) { return hipStreamEndCapture(s, g); }
-inline error_t graph_instantiate(graph_exec_t* e, graph_t g) { return hipGraphInstantiateWithFlags(e, g, 0); }
-inline error_t graph_launch(graph_exec_t e, stream_t s) { return hipGraphLaunch(e, s); }
-inline error_t graph_exec_destroy(graph_exec_t e) { return hipGraphExecDestroy(e); }
-inline error_t graph_destroy(graph_t g) { return hipGraphDestroy(g); }
+inline error_t stream_destroy(stream_t s) { return KVSCALE_RT(StreamDestroy)(s); }
+inline error_t stream_synchronize(stream_t s) { return KVSCALE_RT(StreamSynchronize)(s); }
+inline error_t stream_begin_capture(stream_t s) {
+  return KVSCALE_RT(StreamBeginCapture)(s, KVSCALE_RT(StreamCaptureModeThreadLocal));
+}
+inline error_t stream_end_capture(stream_t s, graph_t* g) { return KVSCALE_RT(StreamEndCapture)(s, g); }
+inline error_t graph_instantiate(graph_exec_t* e, graph_t g) { return KVSCALE_RT(GraphInstantiateWithFlags)(e, g, 0); }
+inline error_t graph_launch(graph_exec_t e, stream_t s) { return KVSCALE_RT(GraphLaunch)(e, s); }
+inline error_t graph_exec_destroy(graph_exec_t e) { return KVSCALE_RT(GraphExecDestroy)(e); }
+inline error_t graph_destroy(graph_t g) { return KVSCALE_RT(GraphDestroy)(g); }
+#undef KVSCALE_RT
 #endif
 
 #if defined(__HIPCC__) || defined(__CUDACC__) || KVSCALE_RT_EMU

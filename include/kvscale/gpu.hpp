@@ -111,16 +111,11 @@ class KVSCALE_EXPORT EventTimer {
 ///               kv_scale_stride).
 /// With only per-tensor scales (every kv_cache_scales.json) head_slots() is 1 and the layout is
 /// [K(layer 0..L-1) | V(layer 0..L-1)]. The pointers stay valid and fixed for the object's life,
-/// and update() rewrites the values in place, so captured graphs stay valid.
+/// and update() rewrites the values in place, so captured graphs stay valid. Move-only (its
+/// members are); a move hands over the same device allocation, so the pointers do not change, and
+/// leaves the source without one (valid() false, k_scale()/v_scale() nullptr).
 class KVSCALE_EXPORT DeviceScales {
  public:
-  DeviceScales() = default;
-  ~DeviceScales();
-  DeviceScales(DeviceScales&& other) noexcept;
-  DeviceScales& operator=(DeviceScales&& other) noexcept;
-  DeviceScales(const DeviceScales&) = delete;
-  DeviceScales& operator=(const DeviceScales&) = delete;
-
   /// Allocates on `device`, converts the rank's scales for `conv` (x2 for fnuz), and uploads them
   /// with a copy enqueued on `stream` from the host mirror. The mirror is pageable memory, so the
   /// runtime stages it before the call returns (it may wait for the stream): create() and update()
@@ -144,22 +139,20 @@ class KVSCALE_EXPORT DeviceScales {
   /// Floats per layer in each half: max(1, heads of the rank).
   int head_slots() const noexcept { return layout_.head_slots; }
   /// The 2 * num_layers() * head_slots() device floats.
-  const float* data() const noexcept { return data_; }
+  const float* data() const noexcept { return static_cast<const float*>(buffer_.data()); }
   /// Host copy of the same values, same layout, for backends that want host scalars.
   const std::vector<float>& host_mirror() const noexcept { return layout_.values; }
 
-  int device() const noexcept { return device_; }
+  int device() const noexcept { return buffer_.device(); }
   int rank() const noexcept { return rank_; }
   int first_layer() const noexcept { return layout_.first_layer; }
   int num_layers() const noexcept { return layout_.num_layers; }
   const ScaleConversion& conversion() const noexcept { return conv_; }
-  bool valid() const noexcept { return data_ != nullptr; }
+  bool valid() const noexcept { return buffer_.data() != nullptr; }
 
  private:
-  void release() noexcept;
-  float* data_ = nullptr;
+  gpu::DeviceBuffer buffer_;  ///< the floats of layout_.values, on device()
   EffectiveScales layout_;
-  int device_ = -1;
   int rank_ = 0;
   ScaleConversion conv_;
 };

@@ -322,11 +322,11 @@ KVSCALE_EXPORT Status effective_scales(const ScaleTable& table, int rank, LayerR
                                        EffectiveScales* out) noexcept;
 
 /// v1: the effective per-tensor K scales (== V for a scales file) of one rank over a layer range
-/// (for per-head entries, head 0: use effective_scales()). Returns Status-like false (empty vector and
-/// a message in *error) when rank or range is outside the table.
-KVSCALE_EXPORT bool effective_rank_scales(const ScaleTable& table, int rank, LayerRange range,
-                                          const ScaleConversion& conv, std::vector<float>* out,
-                                          std::string* error = nullptr);
+/// (for per-head entries, head 0: use effective_scales()). An empty range at the end gives an
+/// empty vector. Errors (*out left empty, last_error_message() says why): invalid_argument (out is
+/// null, rank or range outside the table), out_of_memory.
+KVSCALE_EXPORT Status effective_rank_scales(const ScaleTable& table, int rank, LayerRange range,
+                                            const ScaleConversion& conv, std::vector<float>* out) noexcept;
 
 // ------------------------------------------------------------------------------------------------
 // Writers (kvscale convert, calibration).

@@ -215,33 +215,32 @@ float effective_scale(float file_scale, const ScaleConversion& conv) noexcept {
   return file_scale;
 }
 
-bool effective_rank_scales(const ScaleTable& table, int rank, LayerRange range, const ScaleConversion& conv,
-                           std::vector<float>* out, std::string* error) {
-  const auto fail = [&](std::string msg) {
-    if (out) out->clear();
-    if (error) *error = std::move(msg);
-    return false;
-  };
-  if (out == nullptr) return fail("effective_rank_scales: out is null");
-  const int n = table.num_layers();
-  if (rank < 0 || rank >= table.tp_size())
-    return fail("rank " + std::to_string(rank) + " is outside the table's ranks 0.." +
-                std::to_string(table.tp_size() - 1));
-  if (range.first < 0 || range.first > n)
-    return fail("layer range start " + std::to_string(range.first) + " is outside 0.." + std::to_string(n));
-  const int count = range.count < 0 ? n - range.first : range.count;
-  if (count > n - range.first)
-    return fail("layer range [" + std::to_string(range.first) + ", " + std::to_string(range.first) + "+" +
-                std::to_string(count) + ") exceeds the table's " + std::to_string(n) + " layers");
-  try {
+Status effective_rank_scales(const ScaleTable& table, int rank, LayerRange range, const ScaleConversion& conv,
+                             std::vector<float>* out) noexcept {
+  if (out == nullptr) return detail::fail(Status::invalid_argument, "effective_rank_scales: out is null");
+  out->clear();
+  try {  // the messages and the vector allocate
+    const int n = table.num_layers();
+    if (rank < 0 || rank >= table.tp_size())
+      return detail::fail(
+          Status::invalid_argument,
+          "rank " + std::to_string(rank) + " is outside the table's ranks 0.." + std::to_string(table.tp_size() - 1));
+    if (range.first < 0 || range.first > n)
+      return detail::fail(Status::invalid_argument,
+                          "layer range start " + std::to_string(range.first) + " is outside 0.." + std::to_string(n));
+    const int count = range.count < 0 ? n - range.first : range.count;
+    if (count > n - range.first)
+      return detail::fail(Status::invalid_argument, "layer range [" + std::to_string(range.first) + ", " +
+                                                        std::to_string(range.first) + "+" + std::to_string(count) +
+                                                        ") exceeds the table's " + std::to_string(n) + " layers");
     out->resize(static_cast<std::size_t>(count));
-  } catch (const std::bad_alloc&) {
-    return fail("out of memory");
+    for (int i = 0; i < count; ++i)
+      (*out)[static_cast<std::size_t>(i)] = effective_scale(table.scale(rank, range.first + i), conv);
+    return Status::success;
+  } catch (...) {
+    out->clear();
+    return detail::fail(Status::out_of_memory, "out of memory");
   }
-  for (int i = 0; i < count; ++i)
-    (*out)[static_cast<std::size_t>(i)] = effective_scale(table.scale(rank, range.first + i), conv);
-  if (error) error->clear();
-  return true;
 }
 
 Status effective_scales(const ScaleTable& table, int rank, LayerRange range, const ScaleConversion& conv,

@@ -94,12 +94,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       }
     }
     std::vector<float> out;
-    std::string err;
     const int last = r.table.tp_size() - 1;
-    check(kvscale::effective_rank_scales(r.table, last, {0, -1}, fnuz, &out, &err), "effective_rank_scales failed");
+    check(kvscale::effective_rank_scales(r.table, last, {0, -1}, fnuz, &out) == kvscale::Status::success,
+          "effective_rank_scales failed");
     check(out.size() == static_cast<std::size_t>(r.table.num_layers()), "effective_rank_scales size");
-    check(!kvscale::effective_rank_scales(r.table, last + 1, {0, -1}, fnuz, &out, &err), "rank past the end");
-    check(!kvscale::effective_rank_scales(r.table, 0, {r.table.num_layers(), 1}, fnuz, &out, &err),
+    check(kvscale::effective_rank_scales(r.table, last + 1, {0, -1}, fnuz, &out) != kvscale::Status::success,
+          "rank past the end");
+    check(kvscale::effective_rank_scales(r.table, 0, {r.table.num_layers(), 1}, fnuz, &out) != kvscale::Status::success,
           "layer range past the end");
   } else if (r.used_fallback) {
     check(opts.on_failure == kvscale::FailurePolicy::unit_fallback, "fallback that was not asked for");

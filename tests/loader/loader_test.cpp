@@ -610,25 +610,29 @@ TEST(EffectiveScale, RankScalesAndPipelineRanges) {
   const auto r = load(doc(2, 4, [](int rk, int l) { return std::to_string(rk * 10 + l + 1); }));
   ASSERT_TRUE(r.ok());
   kvscale::ScaleConversion fnuz{kvscale::Fp8Format::e4m3fnuz, true};
+  using kvscale::Status;
   std::vector<float> out;
-  std::string err;
-  ASSERT_TRUE(kvscale::effective_rank_scales(r.table, 1, {}, fnuz, &out, &err)) << err;
+  ASSERT_EQ(kvscale::effective_rank_scales(r.table, 1, {}, fnuz, &out), Status::success)
+      << kvscale::last_error_message();
   EXPECT_EQ(out, (std::vector<float>{22, 24, 26, 28}));
-  ASSERT_TRUE(kvscale::effective_rank_scales(r.table, 0, {1, 2}, {}, &out, &err)) << err;
+  ASSERT_EQ(kvscale::effective_rank_scales(r.table, 0, {1, 2}, {}, &out), Status::success)
+      << kvscale::last_error_message();
   EXPECT_EQ(out, (std::vector<float>{2, 3}));
-  ASSERT_TRUE(kvscale::effective_rank_scales(r.table, 0, {3, -1}, {}, &out, &err)) << err;
+  ASSERT_EQ(kvscale::effective_rank_scales(r.table, 0, {3, -1}, {}, &out), Status::success)
+      << kvscale::last_error_message();
   EXPECT_EQ(out, (std::vector<float>{4}));
-  ASSERT_TRUE(kvscale::effective_rank_scales(r.table, 0, {4, -1}, {}, &out, &err)) << err;
+  ASSERT_EQ(kvscale::effective_rank_scales(r.table, 0, {4, -1}, {}, &out), Status::success)
+      << kvscale::last_error_message();
   EXPECT_TRUE(out.empty());
-  EXPECT_FALSE(kvscale::effective_rank_scales(r.table, 2, {}, {}, &out, &err));
-  EXPECT_EQ(err, "rank 2 is outside the table's ranks 0..1");
-  EXPECT_FALSE(kvscale::effective_rank_scales(r.table, -1, {}, {}, &out, &err));
-  EXPECT_FALSE(kvscale::effective_rank_scales(r.table, 0, {3, 2}, {}, &out, &err));
-  EXPECT_EQ(err, "layer range [3, 3+2) exceeds the table's 4 layers");
+  EXPECT_EQ(kvscale::effective_rank_scales(r.table, 2, {}, {}, &out), Status::invalid_argument);
+  EXPECT_EQ(kvscale::last_error_message(), "rank 2 is outside the table's ranks 0..1");
+  EXPECT_EQ(kvscale::effective_rank_scales(r.table, -1, {}, {}, &out), Status::invalid_argument);
+  EXPECT_EQ(kvscale::effective_rank_scales(r.table, 0, {3, 2}, {}, &out), Status::invalid_argument);
+  EXPECT_EQ(kvscale::last_error_message(), "layer range [3, 3+2) exceeds the table's 4 layers");
   EXPECT_TRUE(out.empty());
-  EXPECT_FALSE(kvscale::effective_rank_scales(r.table, 0, {5, -1}, {}, &out, &err));
-  EXPECT_FALSE(kvscale::effective_rank_scales(r.table, 0, {-1, 1}, {}, &out, &err));
-  EXPECT_FALSE(kvscale::effective_rank_scales(kvscale::ScaleTable(), 0, {}, {}, &out, &err));
+  EXPECT_EQ(kvscale::effective_rank_scales(r.table, 0, {5, -1}, {}, &out), Status::invalid_argument);
+  EXPECT_EQ(kvscale::effective_rank_scales(r.table, 0, {-1, 1}, {}, &out), Status::invalid_argument);
+  EXPECT_EQ(kvscale::effective_rank_scales(kvscale::ScaleTable(), 0, {}, {}, &out), Status::invalid_argument);
 }
 
 }  // namespace

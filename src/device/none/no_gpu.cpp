@@ -58,10 +58,6 @@ Status EventTimer::stop(Stream) noexcept { return unsupported("EventTimer::stop"
 Status EventTimer::elapsed_ms(float*) noexcept { return unsupported("EventTimer::elapsed_ms"); }
 }  // namespace gpu
 
-DeviceScales::~DeviceScales() = default;
-DeviceScales::DeviceScales(DeviceScales&&) noexcept = default;
-DeviceScales& DeviceScales::operator=(DeviceScales&&) noexcept = default;
-void DeviceScales::release() noexcept {}
 Status DeviceScales::create(int, const ScaleTable&, int, LayerRange, const ScaleConversion&, Stream,
                             DeviceScales*) noexcept {
   return unsupported("DeviceScales::create");
