@@ -36,10 +36,11 @@ constexpr std::size_t kStreamMin = std::size_t{1} << 21;
 Isa detect_isa() noexcept {
 #if defined(KVSCALE_X86_SIMD)
   __builtin_cpu_init();
-  // F16C: CPUID.1:ECX bit 29 (clang's __builtin_cpu_supports has no "f16c").
+  // F16C and FMA: CPUID.1:ECX bits 29 and 12 (clang's __builtin_cpu_supports has no "f16c").
   unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-  const bool f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) != 0 && (ecx & (1u << 29)) != 0;
-  const bool avx2 = __builtin_cpu_supports("avx2") && f16c;
+  const bool cpuid1 = __get_cpuid(1, &eax, &ebx, &ecx, &edx) != 0;
+  const bool f16c_fma = cpuid1 && (ecx & (1u << 29)) != 0 && (ecx & (1u << 12)) != 0;
+  const bool avx2 = __builtin_cpu_supports("avx2") && f16c_fma;
   const bool avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                       __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
   if (avx512) return Isa::avx512;

@@ -1,6 +1,7 @@
-// AVX2 + F16C row kernels (compiled with -mavx2 -mf16c; chosen at run time).
+// AVX2 + FMA + F16C row kernels (chosen at run time).
 //
-// Bit-exact with fp8.hpp: one _mm256_div_ps per element (IEEE, round to nearest even), then the
+// Bit-exact with fp8.hpp: the quotient x / scale (one _mm256_div_ps, IEEE round to nearest even,
+// or where reciprocal_is_exact() the reciprocal and one fused correction step), then the
 // integer encode of fp8::encode (normal range: add 0x7FFFF + lsb, shift by 20, re-bias; the
 // subnormal range is the exact product |y| * 2^(bias+2) rounded to an integer, ties to even),
 // saturation by clamping the magnitude bits to max, NaN and zero-sign rules as the spec says.
@@ -16,10 +17,10 @@
 #include <immintrin.h>
 
 #if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx2,f16c"))), apply_to = function)
+#pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
 #else
 #pragma GCC push_options
-#pragma GCC target("avx2,f16c")
+#pragma GCC target("avx2,fma,f16c")
 #endif
 
 namespace kvscale {
@@ -47,11 +48,28 @@ struct EncodeConsts {
   }
 };
 
-// Eight float32 (already divided by the scale) -> eight codes in the low byte of each lane.
-inline __m256i encode8(__m256 y, const EncodeConsts& c) {
-  const __m256i u = _mm256_castps_si256(y);
+// x / scale: the IEEE division, or (R) the reciprocal and one correction step (kernels.hpp).
+struct Divisor {
+  __m256 s, r;
+  explicit Divisor(float scale) : s(_mm256_set1_ps(scale)), r(_mm256_set1_ps(1.0f / scale)) {}
+};
+
+template <bool R>
+inline __m256 quotient(__m256 x, const Divisor& d) {
+  if constexpr (R) {
+    const __m256 q = _mm256_mul_ps(x, d.r);
+    return _mm256_fmadd_ps(_mm256_fnmadd_ps(q, d.s, x), d.r, q);  // q + (x - q * scale) / scale
+  } else {
+    return _mm256_div_ps(x, d.s);
+  }
+}
+
+// Eight inputs x and their quotients y -> eight codes in the low byte of each lane. The sign and
+// NaN-ness come from x (those of x / scale for a finite scale > 0), the magnitude from y.
+inline __m256i encode8(__m256 y, __m256 x, const EncodeConsts& c) {
+  const __m256i u = _mm256_castps_si256(x);
   const __m256i mag = _mm256_and_si256(u, c.absmask);
-  const __m256i magc = _mm256_min_epu32(mag, c.maxbits);  // saturate (+inf, > max); NaN fixed below
+  const __m256i magc = _mm256_min_epu32(_mm256_and_si256(_mm256_castps_si256(y), c.absmask), c.maxbits);  // saturate
   const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(magc, 20), c.one);
   const __m256i normal =
       _mm256_sub_epi32(_mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(magc, c.rbias), lsb), 20), c.off);
@@ -76,35 +94,49 @@ inline __m256 load8(DType t, const unsigned char* p) {
   }
 }
 
-template <DType T>
+template <bool R>
+inline __m256i encode8q(__m256 x, const Divisor& d, const EncodeConsts& c) {
+  return encode8(quotient<R>(x, d), x, c);
+}
+
+template <DType T, bool R>
 void quantize_impl(Fp8Format f, const void* in, std::uint8_t* out, std::size_t n, float scale) {
   const EncodeConsts c(f);
-  const __m256 s = _mm256_set1_ps(scale);
+  const Divisor s(scale);
   const __m256i perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
   const auto* p = static_cast<const unsigned char*>(in);
   constexpr std::size_t es = T == DType::f32 ? 4 : 2;
   std::size_t i = 0;
   for (; i + 32 <= n; i += 32) {
-    const __m256i c0 = encode8(_mm256_div_ps(load8(T, p + (i + 0) * es), s), c);
-    const __m256i c1 = encode8(_mm256_div_ps(load8(T, p + (i + 8) * es), s), c);
-    const __m256i c2 = encode8(_mm256_div_ps(load8(T, p + (i + 16) * es), s), c);
-    const __m256i c3 = encode8(_mm256_div_ps(load8(T, p + (i + 24) * es), s), c);
+    const __m256i c0 = encode8q<R>(load8(T, p + (i + 0) * es), s, c);
+    const __m256i c1 = encode8q<R>(load8(T, p + (i + 8) * es), s, c);
+    const __m256i c2 = encode8q<R>(load8(T, p + (i + 16) * es), s, c);
+    const __m256i c3 = encode8q<R>(load8(T, p + (i + 24) * es), s, c);
     const __m256i b = _mm256_packus_epi16(_mm256_packus_epi32(c0, c1), _mm256_packus_epi32(c2, c3));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), _mm256_permutevar8x32_epi32(b, perm));
   }
   for (; i + 8 <= n; i += 8) {
-    const __m256i c0 = encode8(_mm256_div_ps(load8(T, p + i * es), s), c);
+    const __m256i c0 = encode8q<R>(load8(T, p + i * es), s, c);
     const __m128i w = _mm_packus_epi32(_mm256_castsi256_si128(c0), _mm256_extracti128_si256(c0, 1));
     _mm_storel_epi64(reinterpret_cast<__m128i*>(out + i), _mm_packus_epi16(w, w));
   }
   if (i < n) quantize_row_scalar(f, T, p + i * es, out + i, n - i, scale);
 }
 
-void quantize_row(Fp8Format f, DType t, const void* in, std::uint8_t* out, std::size_t n, float scale) {
+template <bool R>
+void quantize_dispatch(Fp8Format f, DType t, const void* in, std::uint8_t* out, std::size_t n, float scale) {
   switch (t) {
-    case DType::f32: quantize_impl<DType::f32>(f, in, out, n, scale); break;
-    case DType::f16: quantize_impl<DType::f16>(f, in, out, n, scale); break;
-    case DType::bf16: quantize_impl<DType::bf16>(f, in, out, n, scale); break;
+    case DType::f32: quantize_impl<DType::f32, R>(f, in, out, n, scale); break;
+    case DType::f16: quantize_impl<DType::f16, R>(f, in, out, n, scale); break;
+    case DType::bf16: quantize_impl<DType::bf16, R>(f, in, out, n, scale); break;
+  }
+}
+
+void quantize_row(Fp8Format f, DType t, const void* in, std::uint8_t* out, std::size_t n, float scale) {
+  if (reciprocal_is_exact(scale)) {
+    quantize_dispatch<true>(f, t, in, out, n, scale);
+  } else {
+    quantize_dispatch<false>(f, t, in, out, n, scale);
   }
 }
 
