@@ -2,6 +2,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <new>
@@ -49,8 +51,34 @@ Isa detect_isa() noexcept {
   return Isa::scalar;
 }
 
+// The cap KVSCALE_CPU_ISA asks for: "scalar", "avx2" or "avx512" gives that ISA; unset or empty
+// gives Isa::best; anything else gives Isa::best and sets *invalid.
+Isa isa_cap_from_env(const char* value, bool* invalid) noexcept {
+  static const char* const names[] = {"scalar", "avx2", "avx512"};
+  *invalid = false;
+  if (value == nullptr || *value == '\0') return Isa::best;
+  for (Isa i : {Isa::scalar, Isa::avx2, Isa::avx512})
+    if (std::strcmp(value, names[static_cast<int>(i)]) == 0) return i;
+  *invalid = true;
+  return Isa::best;
+}
+
+// The CPU's ISA capped by KVSCALE_CPU_ISA, read once. An invalid value is reported once, on
+// stderr, and ignored: a typo must not stop a server, and the message says what is used instead.
 Isa detected_isa() noexcept {
-  static const Isa isa = detect_isa();
+  static const Isa isa = [] {
+    const Isa hw = detect_isa();
+    const char* env = std::getenv("KVSCALE_CPU_ISA");
+    bool invalid = false;
+    const Isa cap = isa_cap_from_env(env, &invalid);
+    if (invalid)
+      std::fprintf(stderr, "kvscale: KVSCALE_CPU_ISA=\"%s\" is not one of scalar, avx2, avx512; ignored (using %s)\n",
+                   env,
+                   hw == Isa::avx512 ? "avx512"
+                   : hw == Isa::avx2 ? "avx2"
+                                     : "scalar");
+    return static_cast<Isa>(std::min(static_cast<int>(hw), static_cast<int>(cap)));
+  }();
   return isa;
 }
 
