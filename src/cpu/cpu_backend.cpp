@@ -5,8 +5,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <memory>
-#include <new>
 #include <string>
 #include <vector>
 
@@ -113,7 +111,7 @@ const DequantLut& dequant_lut(Fp8Format f, DType t, float scale) noexcept {
     }
   }
   last = 1 - last;
-  detail::build_dequant_lut(f, t, scale, &luts[last]);
+  kernels().build_lut(f, t, scale, &luts[last]);
   return luts[last];
 }
 
@@ -200,6 +198,28 @@ struct PagedJob {
 // then dequantize. A multiple of 16 elements.
 constexpr std::size_t kStage = 2048;
 
+// Split V with 16-slot blocks: element e of a head lives at e * 16. Eight bytes per 64-bit word, so
+// the loops compile to shifts and byte stores (loads) at constant offsets.
+inline void scatter16(const std::uint8_t* stage, std::uint8_t* dst, std::size_t n) {
+  std::size_t e = 0;
+  for (; e + 8 <= n; e += 8) {
+    std::uint64_t w;
+    std::memcpy(&w, stage + e, 8);
+    for (std::size_t k = 0; k < 8; ++k) dst[(e + k) * 16] = static_cast<std::uint8_t>(w >> (8 * k));
+  }
+  for (; e < n; ++e) dst[e * 16] = stage[e];
+}
+
+inline void gather16(const std::uint8_t* src, std::uint8_t* stage, std::size_t n) {
+  std::size_t e = 0;
+  for (; e + 8 <= n; e += 8) {
+    std::uint64_t w = 0;
+    for (std::size_t k = 0; k < 8; ++k) w |= static_cast<std::uint64_t>(src[(e + k) * 16]) << (8 * k);
+    std::memcpy(stage + e, &w, 8);
+  }
+  for (; e < n; ++e) stage[e] = src[e * 16];
+}
+
 // Moves `len` elements between a row run and the cache runs starting at `cache`.
 struct WriteOp {
   void operator()(const PagedJob& j, const PagedSide& s, const unsigned char* row, std::uint8_t* cache, std::size_t len,
@@ -216,8 +236,12 @@ struct WriteOp {
       const std::size_t n = std::min(kStage, len - b);
       j.k.quantize(j.f, j.t, row + b * es, stage, n, scale);
       std::uint8_t* dst = cache + (b / run) * chunk;
-      if (run == 1) {
+      if (run == 1 && chunk == 16) {  // split V, block size 16: a constant stride unrolls
+        scatter16(stage, dst, n);
+      } else if (run == 1) {
         for (std::size_t e = 0; e < n; ++e) dst[e * chunk] = stage[e];
+      } else if (run == 16) {  // split K: 16-byte runs, copied inline
+        for (std::size_t e = 0; e < n; e += 16) std::memcpy(dst + (e / 16) * chunk, stage + e, 16);
       } else {
         for (std::size_t e = 0; e < n; e += run) std::memcpy(dst + (e / run) * chunk, stage + e, run);
       }
@@ -241,8 +265,12 @@ struct ReadOp {
     for (std::size_t b = 0; b < len; b += kStage) {
       const std::size_t n = std::min(kStage, len - b);
       const std::uint8_t* src = cache + (b / run) * chunk;
-      if (run == 1) {
+      if (run == 1 && chunk == 16) {
+        gather16(src, stage, n);
+      } else if (run == 1) {
         for (std::size_t e = 0; e < n; ++e) stage[e] = src[e * chunk];
+      } else if (run == 16) {  // split K: 16-byte runs, copied inline
+        for (std::size_t e = 0; e < n; e += 16) std::memcpy(stage + e, src + (e / 16) * chunk, 16);
       } else {
         for (std::size_t e = 0; e < n; e += run) std::memcpy(stage + e, src + (e / run) * chunk, run);
       }
@@ -334,10 +362,13 @@ PagedJob make_job(Fp8Format f, DType t, const TokenRows& r, const PagedCacheShap
 // The split layout spreads a token's V over head_size cache lines of its block (one byte each), so
 // tokens are visited in slot order: the tokens of one block then fill its lines together while
 // they are in cache (with random slots this is what keeps split near the dense layouts). Empty
-// when the layout does not need it or the order cannot be allocated (then: call order).
+// when the layout does not need it, for calls so small that sorting costs more than it saves, or when
+// the order cannot be allocated (then: call order).
+constexpr std::int64_t kSlotOrderMin = 64;
+
 std::vector<std::uint32_t> slot_order(const PagedCacheShape& c, const std::int64_t* slots, std::int64_t tokens) {
   std::vector<std::uint32_t> order;
-  if (c.layout != CacheLayout::split || tokens < 2 || tokens > 0xFFFFFFFFll) return order;
+  if (c.layout != CacheLayout::split || tokens < kSlotOrderMin || tokens > 0xFFFFFFFFll) return order;
   try {
     order.resize(static_cast<std::size_t>(tokens));
   } catch (...) {
@@ -397,19 +428,28 @@ Status paged_read(const PagedReadArgs& a) noexcept {
   if (Status s = check_slots("paged_read", a.slot_mapping, a.rows.num_tokens, a.cache); s != Status::success) return s;
   PagedJob j = make_job(a.format, a.dtype, a.rows, a.cache, a.slot_mapping, a.key, a.value, a.key_cache, a.value_cache,
                         a.k_scale, a.v_scale, a.k_scale_stride, a.v_scale_stride);
-  // Per-tensor scales use the calling thread's cached tables; per-head ones get a table per head.
-  std::unique_ptr<DequantLut[]> luts[2];
+  // Per-tensor scales use the calling thread's cached tables; per-head ones the calling thread's
+  // per-head tables (kept between calls: rebuilt only for heads whose scale changed).
+  thread_local std::vector<DequantLut> head_luts[2];
   for (int i = 0; i < 2; ++i) {
     PagedSide& s = j.side[i];
     if (s.scale_stride == 0) {
       s.luts = &dequant_lut(a.format, a.dtype, *s.scales);
       continue;
     }
-    luts[i].reset(new (std::nothrow) DequantLut[static_cast<std::size_t>(a.rows.num_kv_heads)]);
-    if (!luts[i]) return kvscale::detail::fail(Status::out_of_memory, "paged_read: dequantize tables");
-    for (std::int64_t h = 0; h < a.rows.num_kv_heads; ++h)
-      detail::build_dequant_lut(a.format, a.dtype, s.scales[h], &luts[i][static_cast<std::size_t>(h)]);
-    s.luts = luts[i].get();
+    const auto H = static_cast<std::size_t>(a.rows.num_kv_heads);
+    try {
+      if (head_luts[i].size() < H) head_luts[i].resize(H);
+    } catch (...) {
+      return kvscale::detail::fail(Status::out_of_memory, "paged_read: dequantize tables");
+    }
+    for (std::size_t h = 0; h < H; ++h) {
+      DequantLut& l = head_luts[i][h];
+      const float sc = s.scales[h];
+      if (!(l.valid && l.format == a.format && l.dtype == a.dtype && l.scale_bits == fp8::detail::bits_of(sc)))
+        j.k.build_lut(a.format, a.dtype, sc, &l);
+    }
+    s.luts = head_luts[i].data();
   }
   const std::vector<std::uint32_t> order = slot_order(a.cache, a.slot_mapping, a.rows.num_tokens);
   j.order = order.empty() ? nullptr : order.data();

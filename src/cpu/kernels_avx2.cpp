@@ -9,7 +9,11 @@
 // decode(code) * 2^-8 (fn) or 2^-7 (fnuz) exactly for every non-NaN code, widens them exactly
 // with vcvtph2ps, multiplies by 2^8 / 2^7 (exact) and then by the scale (the one rounding the spec
 // defines), and narrows with round to nearest even; NaN codes are patched to the canonical NaN.
+#include <algorithm>
+#include <cstdint>
+
 #include "cpu/kernels.hpp"
+#include "kvscale/fp8.hpp"
 
 // The instruction set is enabled per function (pragma below) rather than relying on per-file
 // compile flags, so the file builds the same whatever flags the build system passes.
@@ -99,7 +103,17 @@ inline __m256i encode8q(__m256 x, const Divisor& d, const EncodeConsts& c) {
   return encode8(quotient<R>(x, d), x, c);
 }
 
-template <DType T, bool R>
+template <bool NT>
+inline void store32(void* p, __m256i v) {
+  if constexpr (NT) {
+    _mm256_stream_si256(static_cast<__m256i*>(p), v);
+  } else {
+    _mm256_storeu_si256(static_cast<__m256i*>(p), v);
+  }
+}
+
+// NT: the main loop uses non-temporal stores; `out` must then be 32-byte aligned.
+template <DType T, bool R, bool NT = false>
 void quantize_impl(Fp8Format f, const void* in, std::uint8_t* out, std::size_t n, float scale) {
   const EncodeConsts c(f);
   const Divisor s(scale);
@@ -113,7 +127,7 @@ void quantize_impl(Fp8Format f, const void* in, std::uint8_t* out, std::size_t n
     const __m256i c2 = encode8q<R>(load8(T, p + (i + 16) * es), s, c);
     const __m256i c3 = encode8q<R>(load8(T, p + (i + 24) * es), s, c);
     const __m256i b = _mm256_packus_epi16(_mm256_packus_epi32(c0, c1), _mm256_packus_epi32(c2, c3));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), _mm256_permutevar8x32_epi32(b, perm));
+    store32<NT>(out + i, _mm256_permutevar8x32_epi32(b, perm));
   }
   for (; i + 8 <= n; i += 8) {
     const __m256i c0 = encode8q<R>(load8(T, p + i * es), s, c);
@@ -123,21 +137,34 @@ void quantize_impl(Fp8Format f, const void* in, std::uint8_t* out, std::size_t n
   if (i < n) quantize_row_scalar(f, T, p + i * es, out + i, n - i, scale);
 }
 
-template <bool R>
+template <bool R, bool NT>
 void quantize_dispatch(Fp8Format f, DType t, const void* in, std::uint8_t* out, std::size_t n, float scale) {
   switch (t) {
-    case DType::f32: quantize_impl<DType::f32, R>(f, in, out, n, scale); break;
-    case DType::f16: quantize_impl<DType::f16, R>(f, in, out, n, scale); break;
-    case DType::bf16: quantize_impl<DType::bf16, R>(f, in, out, n, scale); break;
+    case DType::f32: quantize_impl<DType::f32, R, NT>(f, in, out, n, scale); break;
+    case DType::f16: quantize_impl<DType::f16, R, NT>(f, in, out, n, scale); break;
+    case DType::bf16: quantize_impl<DType::bf16, R, NT>(f, in, out, n, scale); break;
+  }
+}
+
+template <bool NT>
+void quantize_any(Fp8Format f, DType t, const void* in, std::uint8_t* out, std::size_t n, float scale) {
+  if (reciprocal_is_exact(scale)) {
+    quantize_dispatch<true, NT>(f, t, in, out, n, scale);
+  } else {
+    quantize_dispatch<false, NT>(f, t, in, out, n, scale);
   }
 }
 
 void quantize_row(Fp8Format f, DType t, const void* in, std::uint8_t* out, std::size_t n, float scale) {
-  if (reciprocal_is_exact(scale)) {
-    quantize_dispatch<true>(f, t, in, out, n, scale);
-  } else {
-    quantize_dispatch<false>(f, t, in, out, n, scale);
-  }
+  quantize_any<false>(f, t, in, out, n, scale);
+}
+
+// Aligns the output to 32 bytes with the ordinary kernel, then streams.
+void quantize_row_stream(Fp8Format f, DType t, const void* in, std::uint8_t* out, std::size_t n, float scale) {
+  const std::size_t head = std::min<std::size_t>(n, (32u - (reinterpret_cast<std::uintptr_t>(out) & 31u)) & 31u);
+  quantize_any<false>(f, t, in, out, head, scale);
+  quantize_any<true>(f, t, static_cast<const unsigned char*>(in) + head * dtype_size(t), out + head, n - head, scale);
+  _mm_sfence();
 }
 
 // Sixteen codes (one per 16-bit lane) -> the fp16 bits of decode(code) * 2^-8 (fn) / 2^-7 (fnuz).
@@ -154,7 +181,8 @@ inline __m256i nan_mask16(Fp8Format f, __m256i w) {
   return _mm256_cmpeq_epi16(w, _mm256_set1_epi16(0x80));
 }
 
-template <DType T>
+// NT: non-temporal stores; `out` must then be 32-byte aligned.
+template <DType T, bool NT = false>
 void dequantize_impl(Fp8Format f, const std::uint8_t* in, void* out, std::size_t n, float scale,
                      const DequantLut& lut) {
   const __m256 pow2 = _mm256_set1_ps(f == Fp8Format::e4m3fn ? 256.0f : 128.0f);
@@ -190,7 +218,7 @@ void dequantize_impl(Fp8Format f, const std::uint8_t* in, void* out, std::size_t
         r = _mm256_permute4x64_epi64(_mm256_packus_epi32(rl, rh), 0xD8);
         r = _mm256_blendv_epi8(r, _mm256_set1_epi16(0x7FC0), nan);
       }
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(o + i * 2), r);
+      store32<NT>(o + i * 2, r);
     }
   }
   if (i < n) dequantize_row_scalar(f, T, in + i, o + i * dtype_size(T), n - i, scale, lut);
@@ -205,9 +233,46 @@ void dequantize_row(Fp8Format f, DType t, const std::uint8_t* in, void* out, std
   }
 }
 
+// Aligns 16-bit outputs to 32 bytes with the ordinary kernel, then streams (f32: ordinary).
+void dequantize_row_stream(Fp8Format f, DType t, const std::uint8_t* in, void* out, std::size_t n, float scale,
+                           const DequantLut& lut) {
+  if (t == DType::f32) {
+    dequantize_impl<DType::f32>(f, in, out, n, scale, lut);
+    return;
+  }
+  auto* o = static_cast<std::uint16_t*>(out);
+  const std::size_t head = std::min<std::size_t>(n, ((32u - (reinterpret_cast<std::uintptr_t>(o) & 31u)) & 31u) / 2);
+  if (t == DType::f16) {
+    dequantize_impl<DType::f16>(f, in, o, head, scale, lut);
+    dequantize_impl<DType::f16, true>(f, in + head, o + head, n - head, scale, lut);
+  } else {
+    dequantize_impl<DType::bf16>(f, in, o, head, scale, lut);
+    dequantize_impl<DType::bf16, true>(f, in + head, o + head, n - head, scale, lut);
+  }
+  _mm_sfence();
+}
+
 }  // namespace
 
-RowKernels avx2_kernels() noexcept { return RowKernels{quantize_row, dequantize_row, quantize_row, dequantize_row}; }
+void build_dequant_lut_avx2(Fp8Format f, DType t, float scale, DequantLut* lut) noexcept {
+  alignas(32) std::uint8_t codes[256];
+  for (int c = 0; c < 256; ++c) codes[c] = static_cast<std::uint8_t>(c);
+  // 256 is a multiple of 16: the kernels never reach their scalar tail, which reads the table.
+  dequantize_impl<DType::f32>(f, codes, lut->out32, 256, scale, *lut);
+  if (t == DType::f16) {
+    dequantize_impl<DType::f16>(f, codes, lut->out16, 256, scale, *lut);
+  } else {
+    dequantize_impl<DType::bf16>(f, codes, lut->out16, 256, scale, *lut);
+  }
+  lut->format = f;
+  lut->dtype = t;
+  lut->scale_bits = fp8::detail::bits_of(scale);
+  lut->valid = true;
+}
+
+RowKernels avx2_kernels() noexcept {
+  return RowKernels{quantize_row, dequantize_row, quantize_row_stream, dequantize_row_stream, build_dequant_lut_avx2};
+}
 
 }  // namespace detail
 }  // namespace cpu
