@@ -33,7 +33,7 @@ namespace detail {
 namespace {
 
 struct EncodeConsts {
-  __m256i absmask, maxbits, rbias, one, off, minnormal, nancode, b80, inf;
+  __m256i absmask, maxbits, rbias, one, off, minnormal, nancode, b80;
   __m256 subscale;
   bool fn;
   explicit EncodeConsts(Fp8Format f) {
@@ -47,7 +47,6 @@ struct EncodeConsts {
     minnormal = _mm256_set1_epi32((128 - bias) << 23);
     nancode = _mm256_set1_epi32(fn ? 0x7F : 0x80);
     b80 = _mm256_set1_epi32(0x80);
-    inf = _mm256_set1_epi32(0x7F800000);
     subscale = _mm256_set1_ps(fn ? 512.0f : 1024.0f);  // 2^(bias+2)
   }
 };
@@ -72,7 +71,6 @@ inline __m256 quotient(__m256 x, const Divisor& d) {
 // NaN-ness come from x (those of x / scale for a finite scale > 0), the magnitude from y.
 inline __m256i encode8(__m256 y, __m256 x, const EncodeConsts& c) {
   const __m256i u = _mm256_castps_si256(x);
-  const __m256i mag = _mm256_and_si256(u, c.absmask);
   const __m256i magc = _mm256_min_epu32(_mm256_and_si256(_mm256_castps_si256(y), c.absmask), c.maxbits);  // saturate
   const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(magc, 20), c.one);
   const __m256i normal =
@@ -84,7 +82,7 @@ inline __m256i encode8(__m256 y, __m256 x, const EncodeConsts& c) {
   __m256i sign = _mm256_and_si256(_mm256_srli_epi32(u, 24), c.b80);
   if (!c.fn) sign = _mm256_andnot_si256(_mm256_cmpeq_epi32(code, _mm256_setzero_si256()), sign);  // no -0
   code = _mm256_or_si256(code, sign);
-  const __m256i is_nan = _mm256_cmpgt_epi32(mag, c.inf);
+  const __m256i is_nan = _mm256_castps_si256(_mm256_cmp_ps(x, x, _CMP_UNORD_Q));
   return _mm256_blendv_epi8(code, c.nancode, is_nan);
 }
 
