@@ -53,92 +53,84 @@ std::uint16_t max_f16(const std::uint16_t* p, std::size_t n) { return span_max<s
 std::uint16_t max_bf16(const std::uint16_t* p, std::size_t n) { return span_max<std::uint16_t, 0x7FFF, 0x7F80>(p, n); }
 
 #if defined(KVSCALE_X86_SIMD)
-// 16-bit types: |x| = bits & 0x7FFF (non-negative as int16, so the signed max/compare work),
-// NaN (> kInf) -> 0. 32 elements per iteration in two accumulators, scalar tail.
-template <std::uint16_t kInf>
-__attribute__((target("avx2"))) std::uint16_t max16_avx2(const std::uint16_t* p, std::size_t n) {
-  const __m256i abs = _mm256_set1_epi16(0x7FFF), inf = _mm256_set1_epi16(static_cast<short>(kInf));
-  __m256i m0 = _mm256_setzero_si256(), m1 = _mm256_setzero_si256();
-  std::size_t i = 0;
-  for (; i + 32 <= n; i += 32) {
-    __m256i a = _mm256_and_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i)), abs);
-    __m256i b = _mm256_and_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i + 16)), abs);
-    a = _mm256_andnot_si256(_mm256_cmpgt_epi16(a, inf), a);
-    b = _mm256_andnot_si256(_mm256_cmpgt_epi16(b, inf), b);
-    m0 = _mm256_max_epi16(m0, a);
-    m1 = _mm256_max_epi16(m1, b);
-  }
-  for (; i + 16 <= n; i += 16) {
-    __m256i a = _mm256_and_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i)), abs);
-    m0 = _mm256_max_epi16(m0, _mm256_andnot_si256(_mm256_cmpgt_epi16(a, inf), a));
-  }
-  m0 = _mm256_max_epi16(m0, m1);
-  __m128i h = _mm_max_epi16(_mm256_castsi256_si128(m0), _mm256_extracti128_si256(m0, 1));
-  h = _mm_max_epi16(h, _mm_srli_si128(h, 8));
-  h = _mm_max_epi16(h, _mm_srli_si128(h, 4));
-  h = _mm_max_epi16(h, _mm_srli_si128(h, 2));
-  std::uint16_t m = static_cast<std::uint16_t>(_mm_cvtsi128_si32(h) & 0xFFFF);
-  const std::uint16_t rest = span_max<std::uint16_t, 0x7FFF, kInf>(p + i, n - i);
-  return rest > m ? rest : m;
-}
-
-__attribute__((target("avx2"))) std::uint32_t max_f32_avx2(const std::uint32_t* p, std::size_t n) {
-  const __m256i abs = _mm256_set1_epi32(0x7FFFFFFF), inf = _mm256_set1_epi32(0x7F800000);
-  __m256i m0 = _mm256_setzero_si256(), m1 = _mm256_setzero_si256();
-  std::size_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    __m256i a = _mm256_and_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i)), abs);
-    __m256i b = _mm256_and_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i + 8)), abs);
-    a = _mm256_andnot_si256(_mm256_cmpgt_epi32(a, inf), a);
-    b = _mm256_andnot_si256(_mm256_cmpgt_epi32(b, inf), b);
-    m0 = _mm256_max_epi32(m0, a);
-    m1 = _mm256_max_epi32(m1, b);
-  }
-  m0 = _mm256_max_epi32(m0, m1);
-  __m128i h = _mm_max_epi32(_mm256_castsi256_si128(m0), _mm256_extracti128_si256(m0, 1));
-  h = _mm_max_epi32(h, _mm_srli_si128(h, 8));
-  h = _mm_max_epi32(h, _mm_srli_si128(h, 4));
-  const std::uint32_t m = static_cast<std::uint32_t>(_mm_cvtsi128_si32(h));
-  const std::uint32_t rest = span_max<std::uint32_t, 0x7FFFFFFFu, 0x7F800000u>(p + i, n - i);
-  return rest > m ? rest : m;
-}
-std::uint16_t max_f16_avx2(const std::uint16_t* p, std::size_t n) { return max16_avx2<0x7C00>(p, n); }
-std::uint16_t max_bf16_avx2(const std::uint16_t* p, std::size_t n) { return max16_avx2<0x7F80>(p, n); }
 // A chunk of tokens with one vector accumulator per head and side: no horizontal reduction per
 // head segment (that cost dominated short heads). Needs head_size * es % 32 == 0 and H <= kMaxAccHeads.
 constexpr std::size_t kMaxAccHeads = 64;
 
+// The vector loops reduce a key instead of |x|: key = (x << 1) + kOff, wrapping. The shift drops
+// the sign (2|x|); kOff moves infinity to the top of the unsigned range, so every NaN (> 2 kInf)
+// wraps around below kOff, the key of zero: an unsigned max then ignores NaNs and orders the rest
+// like |x|. Three operations per vector (shift, add, max) instead of four (and, compare, andnot,
+// max). A zero accumulator (< kOff) means "no number seen", which decodes to 0.
 template <bool k16, std::uint32_t kInf>
-__attribute__((target("avx2"))) __m256i clean(__m256i a) {
+constexpr std::uint32_t kOff = (k16 ? 0xFFFFu : 0xFFFFFFFFu) - (kInf << 1);
+
+template <bool k16, std::uint32_t kInf>
+__attribute__((target("avx2"))) __m256i amax_key(__m256i x) {
   if constexpr (k16) {
-    a = _mm256_and_si256(a, _mm256_set1_epi16(0x7FFF));
-    return _mm256_andnot_si256(_mm256_cmpgt_epi16(a, _mm256_set1_epi16(static_cast<short>(kInf))), a);
+    return _mm256_add_epi16(_mm256_slli_epi16(x, 1), _mm256_set1_epi16(static_cast<short>(kOff<k16, kInf>)));
   } else {
-    a = _mm256_and_si256(a, _mm256_set1_epi32(0x7FFFFFFF));
-    return _mm256_andnot_si256(_mm256_cmpgt_epi32(a, _mm256_set1_epi32(static_cast<int>(kInf))), a);
+    return _mm256_add_epi32(_mm256_slli_epi32(x, 1), _mm256_set1_epi32(static_cast<int>(kOff<k16, kInf>)));
   }
 }
 
 template <bool k16>
 __attribute__((target("avx2"))) __m256i vmax(__m256i a, __m256i b) {
-  return k16 ? _mm256_max_epi16(a, b) : _mm256_max_epi32(a, b);
+  return k16 ? _mm256_max_epu16(a, b) : _mm256_max_epu32(a, b);
 }
 
-template <bool k16>
+// The largest key of a vector, decoded to the |x| bits of the element type (0 if no number).
+template <bool k16, std::uint32_t kInf>
 __attribute__((target("avx2"))) std::uint32_t hmax(__m256i m) {
   __m128i h = _mm256_castsi256_si128(m), l = _mm256_extracti128_si256(m, 1);
+  std::uint32_t k;
   if constexpr (k16) {
-    h = _mm_max_epi16(h, l);
-    h = _mm_max_epi16(h, _mm_srli_si128(h, 8));
-    h = _mm_max_epi16(h, _mm_srli_si128(h, 4));
-    h = _mm_max_epi16(h, _mm_srli_si128(h, 2));
-    return static_cast<std::uint32_t>(_mm_cvtsi128_si32(h) & 0xFFFF);
+    h = _mm_max_epu16(h, l);
+    h = _mm_max_epu16(h, _mm_srli_si128(h, 8));
+    h = _mm_max_epu16(h, _mm_srli_si128(h, 4));
+    h = _mm_max_epu16(h, _mm_srli_si128(h, 2));
+    k = static_cast<std::uint32_t>(_mm_cvtsi128_si32(h) & 0xFFFF);
   } else {
-    h = _mm_max_epi32(h, l);
-    h = _mm_max_epi32(h, _mm_srli_si128(h, 8));
-    h = _mm_max_epi32(h, _mm_srli_si128(h, 4));
-    return static_cast<std::uint32_t>(_mm_cvtsi128_si32(h));
+    h = _mm_max_epu32(h, l);
+    h = _mm_max_epu32(h, _mm_srli_si128(h, 8));
+    h = _mm_max_epu32(h, _mm_srli_si128(h, 4));
+    k = static_cast<std::uint32_t>(_mm_cvtsi128_si32(h));
   }
+  return k < kOff<k16, kInf> ? 0u : (k - kOff<k16, kInf>) >> 1;
+}
+
+// max |x| of n elements (k16: 16-bit types, else f32), as bits of the element type: two vector
+// accumulators over whole vectors, the scalar loop for the tail.
+template <bool k16, std::uint32_t kInf>
+__attribute__((target("avx2"))) std::uint32_t span_max_avx2(const unsigned char* p, std::size_t n) {
+  constexpr std::size_t per = k16 ? 16 : 8, es = k16 ? 2 : 4;
+  __m256i m0 = _mm256_setzero_si256(), m1 = _mm256_setzero_si256();
+  std::size_t i = 0;
+  for (; i + 2 * per <= n; i += 2 * per) {
+    m0 = vmax<k16>(m0, amax_key<k16, kInf>(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i * es))));
+    m1 = vmax<k16>(m1, amax_key<k16, kInf>(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + (i + per) * es))));
+  }
+  for (; i + per <= n; i += per)
+    m0 = vmax<k16>(m0, amax_key<k16, kInf>(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i * es))));
+  const std::uint32_t m = hmax<k16, kInf>(vmax<k16>(m0, m1));
+  std::uint32_t rest;
+  if constexpr (k16) {
+    rest = span_max<std::uint16_t, 0x7FFF, static_cast<std::uint16_t>(kInf)>(
+        reinterpret_cast<const std::uint16_t*>(p) + i, n - i);
+  } else {
+    rest = span_max<std::uint32_t, 0x7FFFFFFFu, kInf>(reinterpret_cast<const std::uint32_t*>(p) + i, n - i);
+  }
+  return std::max(m, rest);
+}
+
+std::uint32_t max_f32_avx2(const std::uint32_t* p, std::size_t n) {
+  return span_max_avx2<false, 0x7F800000u>(reinterpret_cast<const unsigned char*>(p), n);
+}
+std::uint16_t max_f16_avx2(const std::uint16_t* p, std::size_t n) {
+  return static_cast<std::uint16_t>(span_max_avx2<true, 0x7C00u>(reinterpret_cast<const unsigned char*>(p), n));
+}
+std::uint16_t max_bf16_avx2(const std::uint16_t* p, std::size_t n) {
+  return static_cast<std::uint16_t>(span_max_avx2<true, 0x7F80u>(reinterpret_cast<const unsigned char*>(p), n));
 }
 
 template <bool k16, std::uint32_t kInf>
@@ -156,16 +148,16 @@ __attribute__((target("avx2"))) void chunk_avx2(const unsigned char* key, const 
     for (std::size_t h = 0; h < H; ++h) {
       __m256i ka = acc[h], va = acc[H + h];
       for (std::size_t i = 0; i < nv; ++i) {
-        ka = vmax<k16>(ka, clean<k16, kInf>(_mm256_loadu_si256(kr + h * nv + i)));
-        va = vmax<k16>(va, clean<k16, kInf>(_mm256_loadu_si256(vr + h * nv + i)));
+        ka = vmax<k16>(ka, amax_key<k16, kInf>(_mm256_loadu_si256(kr + h * nv + i)));
+        va = vmax<k16>(va, amax_key<k16, kInf>(_mm256_loadu_si256(vr + h * nv + i)));
       }
       acc[h] = ka;
       acc[H + h] = va;
     }
   }
   for (std::size_t h = 0; h < H; ++h) {
-    km[h] = std::max(km[h], hmax<k16>(acc[h]));
-    vm[h] = std::max(vm[h], hmax<k16>(acc[H + h]));
+    km[h] = std::max(km[h], hmax<k16, kInf>(acc[h]));
+    vm[h] = std::max(vm[h], hmax<k16, kInf>(acc[H + h]));
   }
 }
 

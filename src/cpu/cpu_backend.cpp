@@ -2,9 +2,9 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
-#include <memory>
-#include <new>
 #include <string>
 #include <vector>
 
@@ -36,10 +36,11 @@ constexpr std::size_t kStreamMin = std::size_t{1} << 21;
 Isa detect_isa() noexcept {
 #if defined(KVSCALE_X86_SIMD)
   __builtin_cpu_init();
-  // F16C: CPUID.1:ECX bit 29 (clang's __builtin_cpu_supports has no "f16c").
+  // F16C and FMA: CPUID.1:ECX bits 29 and 12 (clang's __builtin_cpu_supports has no "f16c").
   unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-  const bool f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) != 0 && (ecx & (1u << 29)) != 0;
-  const bool avx2 = __builtin_cpu_supports("avx2") && f16c;
+  const bool cpuid1 = __get_cpuid(1, &eax, &ebx, &ecx, &edx) != 0;
+  const bool f16c_fma = cpuid1 && (ecx & (1u << 29)) != 0 && (ecx & (1u << 12)) != 0;
+  const bool avx2 = __builtin_cpu_supports("avx2") && f16c_fma;
   const bool avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                       __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
   if (avx512) return Isa::avx512;
@@ -48,8 +49,34 @@ Isa detect_isa() noexcept {
   return Isa::scalar;
 }
 
+// The cap KVSCALE_CPU_ISA asks for: "scalar", "avx2" or "avx512" gives that ISA; unset or empty
+// gives Isa::best; anything else gives Isa::best and sets *invalid.
+Isa isa_cap_from_env(const char* value, bool* invalid) noexcept {
+  static const char* const names[] = {"scalar", "avx2", "avx512"};
+  *invalid = false;
+  if (value == nullptr || *value == '\0') return Isa::best;
+  for (Isa i : {Isa::scalar, Isa::avx2, Isa::avx512})
+    if (std::strcmp(value, names[static_cast<int>(i)]) == 0) return i;
+  *invalid = true;
+  return Isa::best;
+}
+
+// The CPU's ISA capped by KVSCALE_CPU_ISA, read once. An invalid value is reported once, on
+// stderr, and ignored: a typo must not stop a server, and the message says what is used instead.
 Isa detected_isa() noexcept {
-  static const Isa isa = detect_isa();
+  static const Isa isa = [] {
+    const Isa hw = detect_isa();
+    const char* env = std::getenv("KVSCALE_CPU_ISA");
+    bool invalid = false;
+    const Isa cap = isa_cap_from_env(env, &invalid);
+    if (invalid)
+      std::fprintf(stderr, "kvscale: KVSCALE_CPU_ISA=\"%s\" is not one of scalar, avx2, avx512; ignored (using %s)\n",
+                   env,
+                   hw == Isa::avx512 ? "avx512"
+                   : hw == Isa::avx2 ? "avx2"
+                                     : "scalar");
+    return static_cast<Isa>(std::min(static_cast<int>(hw), static_cast<int>(cap)));
+  }();
   return isa;
 }
 
@@ -84,7 +111,7 @@ const DequantLut& dequant_lut(Fp8Format f, DType t, float scale) noexcept {
     }
   }
   last = 1 - last;
-  detail::build_dequant_lut(f, t, scale, &luts[last]);
+  kernels().build_lut(f, t, scale, &luts[last]);
   return luts[last];
 }
 
@@ -171,6 +198,28 @@ struct PagedJob {
 // then dequantize. A multiple of 16 elements.
 constexpr std::size_t kStage = 2048;
 
+// Split V with 16-slot blocks: element e of a head lives at e * 16. Eight bytes per 64-bit word, so
+// the loops compile to shifts and byte stores (loads) at constant offsets.
+inline void scatter16(const std::uint8_t* stage, std::uint8_t* dst, std::size_t n) {
+  std::size_t e = 0;
+  for (; e + 8 <= n; e += 8) {
+    std::uint64_t w;
+    std::memcpy(&w, stage + e, 8);
+    for (std::size_t k = 0; k < 8; ++k) dst[(e + k) * 16] = static_cast<std::uint8_t>(w >> (8 * k));
+  }
+  for (; e < n; ++e) dst[e * 16] = stage[e];
+}
+
+inline void gather16(const std::uint8_t* src, std::uint8_t* stage, std::size_t n) {
+  std::size_t e = 0;
+  for (; e + 8 <= n; e += 8) {
+    std::uint64_t w = 0;
+    for (std::size_t k = 0; k < 8; ++k) w |= static_cast<std::uint64_t>(src[(e + k) * 16]) << (8 * k);
+    std::memcpy(stage + e, &w, 8);
+  }
+  for (; e < n; ++e) stage[e] = src[e * 16];
+}
+
 // Moves `len` elements between a row run and the cache runs starting at `cache`.
 struct WriteOp {
   void operator()(const PagedJob& j, const PagedSide& s, const unsigned char* row, std::uint8_t* cache, std::size_t len,
@@ -187,8 +236,12 @@ struct WriteOp {
       const std::size_t n = std::min(kStage, len - b);
       j.k.quantize(j.f, j.t, row + b * es, stage, n, scale);
       std::uint8_t* dst = cache + (b / run) * chunk;
-      if (run == 1) {
+      if (run == 1 && chunk == 16) {  // split V, block size 16: a constant stride unrolls
+        scatter16(stage, dst, n);
+      } else if (run == 1) {
         for (std::size_t e = 0; e < n; ++e) dst[e * chunk] = stage[e];
+      } else if (run == 16) {  // split K: 16-byte runs, copied inline
+        for (std::size_t e = 0; e < n; e += 16) std::memcpy(dst + (e / 16) * chunk, stage + e, 16);
       } else {
         for (std::size_t e = 0; e < n; e += run) std::memcpy(dst + (e / run) * chunk, stage + e, run);
       }
@@ -212,8 +265,12 @@ struct ReadOp {
     for (std::size_t b = 0; b < len; b += kStage) {
       const std::size_t n = std::min(kStage, len - b);
       const std::uint8_t* src = cache + (b / run) * chunk;
-      if (run == 1) {
+      if (run == 1 && chunk == 16) {
+        gather16(src, stage, n);
+      } else if (run == 1) {
         for (std::size_t e = 0; e < n; ++e) stage[e] = src[e * chunk];
+      } else if (run == 16) {  // split K: 16-byte runs, copied inline
+        for (std::size_t e = 0; e < n; e += 16) std::memcpy(stage + e, src + (e / 16) * chunk, 16);
       } else {
         for (std::size_t e = 0; e < n; e += run) std::memcpy(stage + e, src + (e / run) * chunk, run);
       }
@@ -305,10 +362,13 @@ PagedJob make_job(Fp8Format f, DType t, const TokenRows& r, const PagedCacheShap
 // The split layout spreads a token's V over head_size cache lines of its block (one byte each), so
 // tokens are visited in slot order: the tokens of one block then fill its lines together while
 // they are in cache (with random slots this is what keeps split near the dense layouts). Empty
-// when the layout does not need it or the order cannot be allocated (then: call order).
+// when the layout does not need it, for calls so small that sorting costs more than it saves, or when
+// the order cannot be allocated (then: call order).
+constexpr std::int64_t kSlotOrderMin = 64;
+
 std::vector<std::uint32_t> slot_order(const PagedCacheShape& c, const std::int64_t* slots, std::int64_t tokens) {
   std::vector<std::uint32_t> order;
-  if (c.layout != CacheLayout::split || tokens < 2 || tokens > 0xFFFFFFFFll) return order;
+  if (c.layout != CacheLayout::split || tokens < kSlotOrderMin || tokens > 0xFFFFFFFFll) return order;
   try {
     order.resize(static_cast<std::size_t>(tokens));
   } catch (...) {
@@ -368,19 +428,28 @@ Status paged_read(const PagedReadArgs& a) noexcept {
   if (Status s = check_slots("paged_read", a.slot_mapping, a.rows.num_tokens, a.cache); s != Status::success) return s;
   PagedJob j = make_job(a.format, a.dtype, a.rows, a.cache, a.slot_mapping, a.key, a.value, a.key_cache, a.value_cache,
                         a.k_scale, a.v_scale, a.k_scale_stride, a.v_scale_stride);
-  // Per-tensor scales use the calling thread's cached tables; per-head ones get a table per head.
-  std::unique_ptr<DequantLut[]> luts[2];
+  // Per-tensor scales use the calling thread's cached tables; per-head ones the calling thread's
+  // per-head tables (kept between calls: rebuilt only for heads whose scale changed).
+  thread_local std::vector<DequantLut> head_luts[2];
   for (int i = 0; i < 2; ++i) {
     PagedSide& s = j.side[i];
     if (s.scale_stride == 0) {
       s.luts = &dequant_lut(a.format, a.dtype, *s.scales);
       continue;
     }
-    luts[i].reset(new (std::nothrow) DequantLut[static_cast<std::size_t>(a.rows.num_kv_heads)]);
-    if (!luts[i]) return kvscale::detail::fail(Status::out_of_memory, "paged_read: dequantize tables");
-    for (std::int64_t h = 0; h < a.rows.num_kv_heads; ++h)
-      detail::build_dequant_lut(a.format, a.dtype, s.scales[h], &luts[i][static_cast<std::size_t>(h)]);
-    s.luts = luts[i].get();
+    const auto H = static_cast<std::size_t>(a.rows.num_kv_heads);
+    try {
+      if (head_luts[i].size() < H) head_luts[i].resize(H);
+    } catch (...) {
+      return kvscale::detail::fail(Status::out_of_memory, "paged_read: dequantize tables");
+    }
+    for (std::size_t h = 0; h < H; ++h) {
+      DequantLut& l = head_luts[i][h];
+      const float sc = s.scales[h];
+      if (!(l.valid && l.format == a.format && l.dtype == a.dtype && l.scale_bits == fp8::detail::bits_of(sc)))
+        j.k.build_lut(a.format, a.dtype, sc, &l);
+    }
+    s.luts = head_luts[i].data();
   }
   const std::vector<std::uint32_t> order = slot_order(a.cache, a.slot_mapping, a.rows.num_tokens);
   j.order = order.empty() ? nullptr : order.data();

@@ -1,6 +1,7 @@
-// AVX2 + F16C row kernels (compiled with -mavx2 -mf16c; chosen at run time).
+// AVX2 + FMA + F16C row kernels (chosen at run time).
 //
-// Bit-exact with fp8.hpp: one _mm256_div_ps per element (IEEE, round to nearest even), then the
+// Bit-exact with fp8.hpp: the quotient x / scale (one _mm256_div_ps, IEEE round to nearest even,
+// or where reciprocal_is_exact() the reciprocal and one fused correction step), then the
 // integer encode of fp8::encode (normal range: add 0x7FFFF + lsb, shift by 20, re-bias; the
 // subnormal range is the exact product |y| * 2^(bias+2) rounded to an integer, ties to even),
 // saturation by clamping the magnitude bits to max, NaN and zero-sign rules as the spec says.
@@ -8,7 +9,11 @@
 // decode(code) * 2^-8 (fn) or 2^-7 (fnuz) exactly for every non-NaN code, widens them exactly
 // with vcvtph2ps, multiplies by 2^8 / 2^7 (exact) and then by the scale (the one rounding the spec
 // defines), and narrows with round to nearest even; NaN codes are patched to the canonical NaN.
+#include <algorithm>
+#include <cstdint>
+
 #include "cpu/kernels.hpp"
+#include "kvscale/fp8.hpp"
 
 // The instruction set is enabled per function (pragma below) rather than relying on per-file
 // compile flags, so the file builds the same whatever flags the build system passes.
@@ -16,10 +21,10 @@
 #include <immintrin.h>
 
 #if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx2,f16c"))), apply_to = function)
+#pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
 #else
 #pragma GCC push_options
-#pragma GCC target("avx2,f16c")
+#pragma GCC target("avx2,fma,f16c")
 #endif
 
 namespace kvscale {
@@ -28,7 +33,7 @@ namespace detail {
 namespace {
 
 struct EncodeConsts {
-  __m256i absmask, maxbits, rbias, one, off, minnormal, nancode, b80, inf;
+  __m256i absmask, maxbits, rbias, one, off, minnormal, nancode, b80;
   __m256 subscale;
   bool fn;
   explicit EncodeConsts(Fp8Format f) {
@@ -42,16 +47,31 @@ struct EncodeConsts {
     minnormal = _mm256_set1_epi32((128 - bias) << 23);
     nancode = _mm256_set1_epi32(fn ? 0x7F : 0x80);
     b80 = _mm256_set1_epi32(0x80);
-    inf = _mm256_set1_epi32(0x7F800000);
     subscale = _mm256_set1_ps(fn ? 512.0f : 1024.0f);  // 2^(bias+2)
   }
 };
 
-// Eight float32 (already divided by the scale) -> eight codes in the low byte of each lane.
-inline __m256i encode8(__m256 y, const EncodeConsts& c) {
-  const __m256i u = _mm256_castps_si256(y);
-  const __m256i mag = _mm256_and_si256(u, c.absmask);
-  const __m256i magc = _mm256_min_epu32(mag, c.maxbits);  // saturate (+inf, > max); NaN fixed below
+// x / scale: the IEEE division, or (R) the reciprocal and one correction step (kernels.hpp).
+struct Divisor {
+  __m256 s, r;
+  explicit Divisor(float scale) : s(_mm256_set1_ps(scale)), r(_mm256_set1_ps(1.0f / scale)) {}
+};
+
+template <bool R>
+inline __m256 quotient(__m256 x, const Divisor& d) {
+  if constexpr (R) {
+    const __m256 q = _mm256_mul_ps(x, d.r);
+    return _mm256_fmadd_ps(_mm256_fnmadd_ps(q, d.s, x), d.r, q);  // q + (x - q * scale) / scale
+  } else {
+    return _mm256_div_ps(x, d.s);
+  }
+}
+
+// Eight inputs x and their quotients y -> eight codes in the low byte of each lane. The sign and
+// NaN-ness come from x (those of x / scale for a finite scale > 0), the magnitude from y.
+inline __m256i encode8(__m256 y, __m256 x, const EncodeConsts& c) {
+  const __m256i u = _mm256_castps_si256(x);
+  const __m256i magc = _mm256_min_epu32(_mm256_and_si256(_mm256_castps_si256(y), c.absmask), c.maxbits);  // saturate
   const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(magc, 20), c.one);
   const __m256i normal =
       _mm256_sub_epi32(_mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(magc, c.rbias), lsb), 20), c.off);
@@ -62,7 +82,7 @@ inline __m256i encode8(__m256 y, const EncodeConsts& c) {
   __m256i sign = _mm256_and_si256(_mm256_srli_epi32(u, 24), c.b80);
   if (!c.fn) sign = _mm256_andnot_si256(_mm256_cmpeq_epi32(code, _mm256_setzero_si256()), sign);  // no -0
   code = _mm256_or_si256(code, sign);
-  const __m256i is_nan = _mm256_cmpgt_epi32(mag, c.inf);
+  const __m256i is_nan = _mm256_castps_si256(_mm256_cmp_ps(x, x, _CMP_UNORD_Q));
   return _mm256_blendv_epi8(code, c.nancode, is_nan);
 }
 
@@ -76,36 +96,73 @@ inline __m256 load8(DType t, const unsigned char* p) {
   }
 }
 
-template <DType T>
+template <bool R>
+inline __m256i encode8q(__m256 x, const Divisor& d, const EncodeConsts& c) {
+  return encode8(quotient<R>(x, d), x, c);
+}
+
+template <bool NT>
+inline void store32(void* p, __m256i v) {
+  if constexpr (NT) {
+    _mm256_stream_si256(static_cast<__m256i*>(p), v);
+  } else {
+    _mm256_storeu_si256(static_cast<__m256i*>(p), v);
+  }
+}
+
+// NT: the main loop uses non-temporal stores; `out` must then be 32-byte aligned.
+template <DType T, bool R, bool NT = false>
 void quantize_impl(Fp8Format f, const void* in, std::uint8_t* out, std::size_t n, float scale) {
   const EncodeConsts c(f);
-  const __m256 s = _mm256_set1_ps(scale);
+  const Divisor s(scale);
   const __m256i perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
   const auto* p = static_cast<const unsigned char*>(in);
   constexpr std::size_t es = T == DType::f32 ? 4 : 2;
   std::size_t i = 0;
   for (; i + 32 <= n; i += 32) {
-    const __m256i c0 = encode8(_mm256_div_ps(load8(T, p + (i + 0) * es), s), c);
-    const __m256i c1 = encode8(_mm256_div_ps(load8(T, p + (i + 8) * es), s), c);
-    const __m256i c2 = encode8(_mm256_div_ps(load8(T, p + (i + 16) * es), s), c);
-    const __m256i c3 = encode8(_mm256_div_ps(load8(T, p + (i + 24) * es), s), c);
+    const __m256i c0 = encode8q<R>(load8(T, p + (i + 0) * es), s, c);
+    const __m256i c1 = encode8q<R>(load8(T, p + (i + 8) * es), s, c);
+    const __m256i c2 = encode8q<R>(load8(T, p + (i + 16) * es), s, c);
+    const __m256i c3 = encode8q<R>(load8(T, p + (i + 24) * es), s, c);
     const __m256i b = _mm256_packus_epi16(_mm256_packus_epi32(c0, c1), _mm256_packus_epi32(c2, c3));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), _mm256_permutevar8x32_epi32(b, perm));
+    store32<NT>(out + i, _mm256_permutevar8x32_epi32(b, perm));
   }
   for (; i + 8 <= n; i += 8) {
-    const __m256i c0 = encode8(_mm256_div_ps(load8(T, p + i * es), s), c);
+    const __m256i c0 = encode8q<R>(load8(T, p + i * es), s, c);
     const __m128i w = _mm_packus_epi32(_mm256_castsi256_si128(c0), _mm256_extracti128_si256(c0, 1));
     _mm_storel_epi64(reinterpret_cast<__m128i*>(out + i), _mm_packus_epi16(w, w));
   }
   if (i < n) quantize_row_scalar(f, T, p + i * es, out + i, n - i, scale);
 }
 
-void quantize_row(Fp8Format f, DType t, const void* in, std::uint8_t* out, std::size_t n, float scale) {
+template <bool R, bool NT>
+void quantize_dispatch(Fp8Format f, DType t, const void* in, std::uint8_t* out, std::size_t n, float scale) {
   switch (t) {
-    case DType::f32: quantize_impl<DType::f32>(f, in, out, n, scale); break;
-    case DType::f16: quantize_impl<DType::f16>(f, in, out, n, scale); break;
-    case DType::bf16: quantize_impl<DType::bf16>(f, in, out, n, scale); break;
+    case DType::f32: quantize_impl<DType::f32, R, NT>(f, in, out, n, scale); break;
+    case DType::f16: quantize_impl<DType::f16, R, NT>(f, in, out, n, scale); break;
+    case DType::bf16: quantize_impl<DType::bf16, R, NT>(f, in, out, n, scale); break;
   }
+}
+
+template <bool NT>
+void quantize_any(Fp8Format f, DType t, const void* in, std::uint8_t* out, std::size_t n, float scale) {
+  if (reciprocal_is_exact(scale)) {
+    quantize_dispatch<true, NT>(f, t, in, out, n, scale);
+  } else {
+    quantize_dispatch<false, NT>(f, t, in, out, n, scale);
+  }
+}
+
+void quantize_row(Fp8Format f, DType t, const void* in, std::uint8_t* out, std::size_t n, float scale) {
+  quantize_any<false>(f, t, in, out, n, scale);
+}
+
+// Aligns the output to 32 bytes with the ordinary kernel, then streams.
+void quantize_row_stream(Fp8Format f, DType t, const void* in, std::uint8_t* out, std::size_t n, float scale) {
+  const std::size_t head = std::min<std::size_t>(n, (32u - (reinterpret_cast<std::uintptr_t>(out) & 31u)) & 31u);
+  quantize_any<false>(f, t, in, out, head, scale);
+  quantize_any<true>(f, t, static_cast<const unsigned char*>(in) + head * dtype_size(t), out + head, n - head, scale);
+  _mm_sfence();
 }
 
 // Sixteen codes (one per 16-bit lane) -> the fp16 bits of decode(code) * 2^-8 (fn) / 2^-7 (fnuz).
@@ -122,7 +179,8 @@ inline __m256i nan_mask16(Fp8Format f, __m256i w) {
   return _mm256_cmpeq_epi16(w, _mm256_set1_epi16(0x80));
 }
 
-template <DType T>
+// NT: non-temporal stores; `out` must then be 32-byte aligned.
+template <DType T, bool NT = false>
 void dequantize_impl(Fp8Format f, const std::uint8_t* in, void* out, std::size_t n, float scale,
                      const DequantLut& lut) {
   const __m256 pow2 = _mm256_set1_ps(f == Fp8Format::e4m3fn ? 256.0f : 128.0f);
@@ -158,7 +216,7 @@ void dequantize_impl(Fp8Format f, const std::uint8_t* in, void* out, std::size_t
         r = _mm256_permute4x64_epi64(_mm256_packus_epi32(rl, rh), 0xD8);
         r = _mm256_blendv_epi8(r, _mm256_set1_epi16(0x7FC0), nan);
       }
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(o + i * 2), r);
+      store32<NT>(o + i * 2, r);
     }
   }
   if (i < n) dequantize_row_scalar(f, T, in + i, o + i * dtype_size(T), n - i, scale, lut);
@@ -173,9 +231,46 @@ void dequantize_row(Fp8Format f, DType t, const std::uint8_t* in, void* out, std
   }
 }
 
+// Aligns 16-bit outputs to 32 bytes with the ordinary kernel, then streams (f32: ordinary).
+void dequantize_row_stream(Fp8Format f, DType t, const std::uint8_t* in, void* out, std::size_t n, float scale,
+                           const DequantLut& lut) {
+  if (t == DType::f32) {
+    dequantize_impl<DType::f32>(f, in, out, n, scale, lut);
+    return;
+  }
+  auto* o = static_cast<std::uint16_t*>(out);
+  const std::size_t head = std::min<std::size_t>(n, ((32u - (reinterpret_cast<std::uintptr_t>(o) & 31u)) & 31u) / 2);
+  if (t == DType::f16) {
+    dequantize_impl<DType::f16>(f, in, o, head, scale, lut);
+    dequantize_impl<DType::f16, true>(f, in + head, o + head, n - head, scale, lut);
+  } else {
+    dequantize_impl<DType::bf16>(f, in, o, head, scale, lut);
+    dequantize_impl<DType::bf16, true>(f, in + head, o + head, n - head, scale, lut);
+  }
+  _mm_sfence();
+}
+
 }  // namespace
 
-RowKernels avx2_kernels() noexcept { return RowKernels{quantize_row, dequantize_row, quantize_row, dequantize_row}; }
+void build_dequant_lut_avx2(Fp8Format f, DType t, float scale, DequantLut* lut) noexcept {
+  alignas(32) std::uint8_t codes[256];
+  for (int c = 0; c < 256; ++c) codes[c] = static_cast<std::uint8_t>(c);
+  // 256 is a multiple of 16: the kernels never reach their scalar tail, which reads the table.
+  dequantize_impl<DType::f32>(f, codes, lut->out32, 256, scale, *lut);
+  if (t == DType::f16) {
+    dequantize_impl<DType::f16>(f, codes, lut->out16, 256, scale, *lut);
+  } else {
+    dequantize_impl<DType::bf16>(f, codes, lut->out16, 256, scale, *lut);
+  }
+  lut->format = f;
+  lut->dtype = t;
+  lut->scale_bits = fp8::detail::bits_of(scale);
+  lut->valid = true;
+}
+
+RowKernels avx2_kernels() noexcept {
+  return RowKernels{quantize_row, dequantize_row, quantize_row_stream, dequantize_row_stream, build_dequant_lut_avx2};
+}
 
 }  // namespace detail
 }  // namespace cpu

@@ -1,7 +1,8 @@
 // AVX-512 (F, BW, VL, DQ) + F16C row kernels (chosen at run time).
 //
 // Quantize: the AVX2 algorithm (see kernels_avx2.cpp) on 16 lanes, with mask registers and
-// explicit round-to-nearest-even conversions. Dequantize to fp16/bf16 looks the 256 results up
+// explicit round-to-nearest-even conversions, and the same quotient (division, or reciprocal and
+// correction, see quotient_is_exact() in kernels.hpp). Dequantize to fp16/bf16 looks the 256 results up
 // in the scalar-built table (four vpermt2w over 64 entries each, selected by code bits 6 and 7);
 // to f32 it uses the exact fp16 widening trick of the AVX2 kernel.
 #include <algorithm>
@@ -15,7 +16,7 @@
 #include <immintrin.h>
 
 #if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,f16c"))), \
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c"))), \
                              apply_to = function)
 #else
 // GCC 12's AVX-512 headers build some results from _mm512_undefined_*(), which
@@ -23,7 +24,7 @@
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC push_options
-#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx2,f16c")
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")
 #endif
 
 namespace kvscale {
@@ -49,10 +50,28 @@ struct EncodeConsts {
   }
 };
 
-// Sixteen float32 (already divided by the scale) -> sixteen codes, one per 32-bit lane.
-inline __m512i encode16_lanes(__m512 y, const EncodeConsts& c) {
-  const __m512i u = _mm512_castps_si512(y);
-  const __m512i magc = _mm512_min_epu32(_mm512_and_si512(u, c.absmask), c.maxbits);  // saturate
+// x / scale: the IEEE division, or (R) the reciprocal and one correction step, which give the same
+// codes (kernels.hpp). `r` is 1 / scale rounded, used only when R.
+struct Divisor {
+  __m512 s, r;
+  explicit Divisor(float scale) : s(_mm512_set1_ps(scale)), r(_mm512_set1_ps(1.0f / scale)) {}
+};
+
+template <bool R>
+inline __m512 quotient(__m512 x, const Divisor& d) {
+  if constexpr (R) {
+    const __m512 q = _mm512_mul_ps(x, d.r);
+    return _mm512_fmadd_ps(_mm512_fnmadd_ps(q, d.s, x), d.r, q);  // q + (x - q * scale) / scale
+  } else {
+    return _mm512_div_ps(x, d.s);
+  }
+}
+
+// Sixteen quotients y of the inputs x -> sixteen codes, one per 32-bit lane. The sign and NaN-ness
+// come from x (those of x / scale for a finite scale > 0), the magnitude from y.
+inline __m512i encode16_lanes(__m512 y, __m512 x, const EncodeConsts& c) {
+  const __m512i u = _mm512_castps_si512(x);
+  const __m512i magc = _mm512_min_epu32(_mm512_and_si512(_mm512_castps_si512(y), c.absmask), c.maxbits);  // saturate
   const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(magc, 20), c.one);
   // Normal range: ((magc + 0x7FFFF + lsb) >> 20) - ((127 - bias) << 3), with the re-bias folded
   // into the constant (exact for normal lanes; subnormal lanes are replaced below).
@@ -63,18 +82,22 @@ inline __m512i encode16_lanes(__m512 y, const EncodeConsts& c) {
   __mmask16 neg = _mm512_movepi32_mask(u);
   if (!c.fn) neg = static_cast<__mmask16>(neg & _mm512_test_epi32_mask(code, code));  // fnuz: no -0
   code = _mm512_mask_or_epi32(code, neg, code, c.b80);
-  return _mm512_mask_mov_epi32(code, _mm512_cmp_ps_mask(y, y, _CMP_UNORD_Q), c.nancode);
+  return _mm512_mask_mov_epi32(code, _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), c.nancode);
 }
 
-inline __m128i encode16(__m512 y, const EncodeConsts& c) { return _mm512_cvtepi32_epi8(encode16_lanes(y, c)); }
+template <bool R>
+inline __m128i encode16(__m512 x, const Divisor& d, const EncodeConsts& c) {
+  return _mm512_cvtepi32_epi8(encode16_lanes(quotient<R>(x, d), x, c));
+}
 
 // Thirty-two bf16 -> thirty-two codes: even elements come from (x << 16), odd ones from
 // (x & 0xFFFF0000), and the two code vectors interleave back as (even | odd << 8) per 16 bits.
-inline __m256i encode32_bf16(__m512i x, __m512 s, const EncodeConsts& c) {
+template <bool R>
+inline __m256i encode32_bf16(__m512i x, const Divisor& d, const EncodeConsts& c) {
   const __m512 even = _mm512_castsi512_ps(_mm512_slli_epi32(x, 16));
   const __m512 odd = _mm512_castsi512_ps(_mm512_and_si512(x, _mm512_set1_epi32(static_cast<int>(0xFFFF0000u))));
-  const __m512i ce = encode16_lanes(_mm512_div_ps(even, s), c);
-  const __m512i co = encode16_lanes(_mm512_div_ps(odd, s), c);
+  const __m512i ce = encode16_lanes(quotient<R>(even, d), even, c);
+  const __m512i co = encode16_lanes(quotient<R>(odd, d), odd, c);
   return _mm512_cvtepi32_epi16(_mm512_or_si512(ce, _mm512_slli_epi32(co, 8)));
 }
 
@@ -108,29 +131,29 @@ inline void store64(std::uint16_t* p, __m512i v) {
   }
 }
 
-// NT: the main loops use non-temporal stores; `out` must then be 32-byte aligned.
-template <DType T, bool NT = false>
+// NT: the main loops use non-temporal stores; `out` must then be 32-byte aligned. R: quotient<R>.
+template <DType T, bool NT, bool R>
 void quantize_impl(Fp8Format f, const void* in, std::uint8_t* out, std::size_t n, float scale) {
   const EncodeConsts c(f);
-  const __m512 s = _mm512_set1_ps(scale);
+  const Divisor s(scale);
   const auto* p = static_cast<const unsigned char*>(in);
   constexpr std::size_t es = T == DType::f32 ? 4 : 2;
   std::size_t i = 0;
   if constexpr (T == DType::bf16) {
     for (; i + 64 <= n; i += 64) {
-      const __m256i c0 = encode32_bf16(_mm512_loadu_si512(p + i * es), s, c);
-      const __m256i c1 = encode32_bf16(_mm512_loadu_si512(p + (i + 32) * es), s, c);
+      const __m256i c0 = encode32_bf16<R>(_mm512_loadu_si512(p + i * es), s, c);
+      const __m256i c1 = encode32_bf16<R>(_mm512_loadu_si512(p + (i + 32) * es), s, c);
       store32<NT>(out + i, c0);
       store32<NT>(out + i + 32, c1);
     }
   }
   for (; i + 32 <= n; i += 32) {
-    const __m128i c0 = encode16(_mm512_div_ps(load16<T>(p + i * es), s), c);
-    const __m128i c1 = encode16(_mm512_div_ps(load16<T>(p + (i + 16) * es), s), c);
+    const __m128i c0 = encode16<R>(load16<T>(p + i * es), s, c);
+    const __m128i c1 = encode16<R>(load16<T>(p + (i + 16) * es), s, c);
     store32<NT>(out + i, _mm256_set_m128i(c1, c0));
   }
   for (; i + 16 <= n; i += 16)
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), encode16(_mm512_div_ps(load16<T>(p + i * es), s), c));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), encode16<R>(load16<T>(p + i * es), s, c));
   if (i < n) {  // masked tail: the lanes past n are neither read nor written
     const auto m = static_cast<__mmask16>((1u << (n - i)) - 1u);
     __m512 x;
@@ -140,28 +163,37 @@ void quantize_impl(Fp8Format f, const void* in, std::uint8_t* out, std::size_t n
       const __m256i h = _mm256_maskz_loadu_epi16(m, p + i * es);
       x = T == DType::f16 ? _mm512_cvtph_ps(h) : _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
     }
-    _mm_mask_storeu_epi8(out + i, m, encode16(_mm512_div_ps(x, s), c));
+    _mm_mask_storeu_epi8(out + i, m, encode16<R>(x, s, c));
+  }
+}
+
+template <bool NT, bool R>
+void quantize_dispatch(Fp8Format f, DType t, const void* in, std::uint8_t* out, std::size_t n, float scale) {
+  switch (t) {
+    case DType::f32: quantize_impl<DType::f32, NT, R>(f, in, out, n, scale); break;
+    case DType::f16: quantize_impl<DType::f16, NT, R>(f, in, out, n, scale); break;
+    case DType::bf16: quantize_impl<DType::bf16, NT, R>(f, in, out, n, scale); break;
+  }
+}
+
+template <bool NT>
+void quantize_any(Fp8Format f, DType t, const void* in, std::uint8_t* out, std::size_t n, float scale) {
+  if (reciprocal_is_exact(scale)) {
+    quantize_dispatch<NT, true>(f, t, in, out, n, scale);
+  } else {
+    quantize_dispatch<NT, false>(f, t, in, out, n, scale);
   }
 }
 
 void quantize_row(Fp8Format f, DType t, const void* in, std::uint8_t* out, std::size_t n, float scale) {
-  switch (t) {
-    case DType::f32: quantize_impl<DType::f32>(f, in, out, n, scale); break;
-    case DType::f16: quantize_impl<DType::f16>(f, in, out, n, scale); break;
-    case DType::bf16: quantize_impl<DType::bf16>(f, in, out, n, scale); break;
-  }
+  quantize_any<false>(f, t, in, out, n, scale);
 }
 
 // Aligns the output to 32 bytes with the ordinary kernel, then streams.
 void quantize_row_stream(Fp8Format f, DType t, const void* in, std::uint8_t* out, std::size_t n, float scale) {
   const std::size_t head = std::min<std::size_t>(n, (32u - (reinterpret_cast<std::uintptr_t>(out) & 31u)) & 31u);
   quantize_row(f, t, in, out, head, scale);
-  const void* rest = static_cast<const unsigned char*>(in) + head * dtype_size(t);
-  switch (t) {
-    case DType::f32: quantize_impl<DType::f32, true>(f, rest, out + head, n - head, scale); break;
-    case DType::f16: quantize_impl<DType::f16, true>(f, rest, out + head, n - head, scale); break;
-    case DType::bf16: quantize_impl<DType::bf16, true>(f, rest, out + head, n - head, scale); break;
-  }
+  quantize_any<true>(f, t, static_cast<const unsigned char*>(in) + head * dtype_size(t), out + head, n - head, scale);
   _mm_sfence();
 }
 
@@ -245,7 +277,7 @@ void dequantize_row_stream(Fp8Format f, DType t, const std::uint8_t* in, void* o
 }  // namespace
 
 RowKernels avx512_kernels() noexcept {
-  return RowKernels{quantize_row, dequantize_row, quantize_row_stream, dequantize_row_stream};
+  return RowKernels{quantize_row, dequantize_row, quantize_row_stream, dequantize_row_stream, build_dequant_lut_avx2};
 }
 
 }  // namespace detail

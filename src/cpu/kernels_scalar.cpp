@@ -63,7 +63,8 @@ void dequantize_row_scalar(Fp8Format, DType t, const std::uint8_t* in, void* out
 }
 
 RowKernels scalar_kernels() noexcept {
-  return RowKernels{quantize_row_scalar, dequantize_row_scalar, quantize_row_scalar, dequantize_row_scalar};
+  return RowKernels{quantize_row_scalar, dequantize_row_scalar, quantize_row_scalar, dequantize_row_scalar,
+                    build_dequant_lut};
 }
 
 }  // namespace detail

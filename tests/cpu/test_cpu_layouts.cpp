@@ -91,6 +91,40 @@ void check_all(Op op, int threads) {
   cpu::set_num_threads(0);
 }
 
+// Split calls of >= 64 tokens visit tokens in slot order (smaller ones in call order, which
+// layout_cases() covers): 300 tokens, random slots with padding, on 2 threads (chunked).
+TEST(CpuLayouts, SplitLargeCallsMatchBruteForce) {
+  CpuBackend cpu;
+  {
+    cpu::set_num_threads(2);
+    std::uint32_t seed = 9100;
+    for (Op op : {Op::paged_write, Op::paged_read})
+      for (DType t : {DType::bf16, DType::f32})
+        for (int strides : {0, 3}) {
+          OpCase c;
+          c.op = op;
+          c.format = Fp8Format::e4m3fn;
+          c.dtype = t;
+          c.layout = CacheLayout::split;
+          c.kind = CacheKind::dense;
+          c.shape = PagedShape{8, 128, 16, 300};
+          c.pad = 0;
+          c.seed = seed++;
+          c.scale_k = c.seed % 5;
+          c.scale_v = (c.seed + 2) % 5;
+          c.k_scale_stride = strides & 1;
+          c.v_scale_stride = strides >> 1;
+          const std::vector<Buffer> init = c.init();
+          const RunResult got = run(c, init, cpu);
+          ASSERT_EQ(got.status, Status::success) << c.name() << ": " << got.message;
+          const auto want = reference(c, init);
+          for (std::size_t i = 0; i < init.size(); ++i)
+            ASSERT_EQ(diff_bytes(want[i], got.buffers[i]), "") << c.name() << " buffer " << init[i].name;
+        }
+  }
+  cpu::set_num_threads(0);
+}
+
 TEST(CpuLayouts, WriteMatchesBruteForce) { check_all(Op::paged_write, 1); }
 TEST(CpuLayouts, ReadMatchesBruteForce) { check_all(Op::paged_read, 1); }
 TEST(CpuLayouts, WriteMatchesBruteForceThreaded) { check_all(Op::paged_write, 2); }

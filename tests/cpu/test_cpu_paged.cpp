@@ -287,3 +287,96 @@ TEST(CpuPaged, InvalidArguments) {
 }
 
 }  // namespace
+
+namespace {
+
+// Every code through cpu::dequantize at seeded scales (tiny ones give subnormal and zero outputs,
+// huge ones infinities): the dequantize tables each SIMD level builds with its own kernels.
+TEST(CpuDequantTables, EveryCodeSeededScalesEveryIsa) {
+  BackendGuard g;
+  std::mt19937_64 rng(99);
+  std::vector<float> scales = {1.0f, 0x1p-149f, 0x1p-140f, 0x1p-126f, 0x1.fffffep127f, 0x1p120f, 0.1f};
+  for (int i = 0; i < 200; ++i) scales.push_back(ref::from_bits(static_cast<std::uint32_t>(1 + rng() % 0x7F7FFFFFu)));
+  std::vector<std::uint8_t> codes(256);
+  for (int c = 0; c < 256; ++c) codes[static_cast<std::size_t>(c)] = static_cast<std::uint8_t>(c);
+  for (cpu::Isa isa : isas()) {
+    cpu::set_max_isa(isa);
+    for (DType t : kDTypes)
+      for (Fp8Format f : kFormats)
+        for (float s : scales) {
+          std::vector<unsigned char> out(256 * kvscale::dtype_size(t));
+          kvscale::DequantizeArgs a;
+          a.format = f;
+          a.dtype = t;
+          a.in = codes.data();
+          a.out = out.data();
+          a.n = 256;
+          a.scale = &s;
+          ASSERT_EQ(cpu::dequantize(a), Status::success);
+          for (int c = 0; c < 256; ++c)
+            ASSERT_EQ(load_raw(t, out.data(), static_cast<std::size_t>(c)), ref_dequant(f, t, c, s))
+                << where(isa, 1, f, t) << " scale " << s << " code " << c;
+        }
+  }
+}
+
+// Per-head reads keep the calling thread's tables between calls: changing some heads' scales, the
+// head count or the dtype must rebuild exactly what changed.
+TEST(CpuPaged, PerHeadTablesFollowScaleChanges) {
+  BackendGuard g;
+  for (cpu::Isa isa : isas()) {
+    cpu::set_max_isa(isa);
+    for (std::int64_t heads : {4, 2, 6}) {
+      for (DType t : {DType::bf16, DType::f16}) {
+        for (int round = 0; round < 3; ++round) {
+          const std::int64_t D = 32, tokens = 3;
+          PagedCacheShape shape;
+          shape.layout = CacheLayout::nhd;
+          shape.num_blocks = 1;
+          shape.block_size = 4;
+          shape.num_kv_heads = heads;
+          shape.head_size = D;
+          const auto n = static_cast<std::size_t>(shape.bytes());
+          std::vector<std::uint8_t> kc(n), vc(n);
+          for (std::size_t i = 0; i < n; ++i) {
+            kc[i] = static_cast<std::uint8_t>(i * 7 + 1);
+            vc[i] = static_cast<std::uint8_t>(i * 13 + 5);
+          }
+          std::vector<float> ks(static_cast<std::size_t>(heads)), vs(ks.size());
+          for (std::size_t h = 0; h < ks.size(); ++h) {
+            ks[h] = 0.5f + static_cast<float>(h) + (h % 2 == 0 ? static_cast<float>(round) : 0.0f);
+            vs[h] = 0.25f * static_cast<float>(h + 1) + static_cast<float>(round);
+          }
+          const std::vector<std::int64_t> slots = {2, 0, 3};
+          const std::size_t es = kvscale::dtype_size(t), row = static_cast<std::size_t>(heads * D);
+          std::vector<unsigned char> key(tokens * row * es), value(key.size());
+          PagedReadArgs a;
+          a.format = Fp8Format::e4m3fn;
+          a.dtype = t;
+          a.rows = kvscale::TokenRows{tokens, heads, D, heads * D, heads * D};
+          a.key_cache = kc.data();
+          a.value_cache = vc.data();
+          a.cache = shape;
+          a.slot_mapping = slots.data();
+          a.key = key.data();
+          a.value = value.data();
+          a.k_scale = ks.data();
+          a.v_scale = vs.data();
+          a.k_scale_stride = a.v_scale_stride = 1;
+          ASSERT_EQ(cpu::paged_read(a), Status::success);
+          for (std::size_t tok = 0; tok < 3; ++tok)
+            for (std::size_t e = 0; e < row; ++e) {
+              const std::size_t h = e / static_cast<std::size_t>(D);
+              const std::size_t at = static_cast<std::size_t>(slots[tok]) * row + e;
+              ASSERT_EQ(load_raw(t, key.data(), tok * row + e), ref_dequant(a.format, t, kc[at], ks[h]))
+                  << cpu::isa_name(isa) << " heads " << heads << " round " << round;
+              ASSERT_EQ(load_raw(t, value.data(), tok * row + e), ref_dequant(a.format, t, vc[at], vs[h]))
+                  << cpu::isa_name(isa) << " heads " << heads << " round " << round;
+            }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace

@@ -1,0 +1,240 @@
+// The SIMD quantize kernels compute x / scale with a reciprocal and one fused correction step where
+// reciprocal_is_exact(scale) (src/cpu/kernels.hpp); the spec defines the IEEE division. These tests
+// prove that the codes are the same:
+//  - every one of the 2^32 f32 inputs, for scales at both ends of the reciprocal's range and in
+//    the middle, on every SIMD level this machine has (label cpu: scripts/test runs them);
+//  - a large seeded set of scales (random significands over the whole range, powers of two, the
+//    range's edges and just beyond) with the inputs where a wrong quotient would show: both sides
+//    of every rounding boundary of the fp8 grid, subnormal quotients, overflow, inf and NaN.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include "cpu/cpu_test_util.hpp"
+#include "kvscale/cpu.hpp"
+
+namespace {
+
+using namespace cputest;
+using kvscale::QuantizeArgs;
+using kvscale::Status;
+
+std::vector<cpu::Isa> simd_isas() {
+  std::vector<cpu::Isa> v;
+  for (cpu::Isa i : isas())
+    if (i != cpu::Isa::scalar) v.push_back(i);
+  return v;
+}
+
+void quantize_f32(Fp8Format f, const std::uint32_t* in, std::uint8_t* out, std::size_t n, float scale) {
+  QuantizeArgs a;
+  a.format = f;
+  a.dtype = DType::f32;
+  a.in = in;
+  a.out = out;
+  a.n = n;
+  a.scale = &scale;
+  ASSERT_EQ(cpu::quantize(a), Status::success);
+}
+
+// The reference code of sign | m for magnitudes m in [0, 0x7F800000] (zero to infinity), as
+// runs: x / scale, round to nearest and the encoding are monotone, so the code's magnitude
+// (code & 0x7F) does not decrease with m and the codes form at most 128 runs. Each run's start is
+// found by bisection on ref::quantize, the brute-force reference.
+struct Runs {
+  std::vector<std::uint32_t> first;  // first magnitude of each run, ascending; first[0] == 0
+  std::vector<std::uint8_t> code;
+};
+
+Runs reference_runs(Fp8Format f, float scale, std::uint32_t sign) {
+  const auto q = [&](std::uint32_t m) { return ref::quantize(f, ref::from_bits(sign | m), scale); };
+  Runs r;
+  std::uint32_t m = 0;
+  for (;;) {
+    const std::uint8_t c = q(m);
+    r.first.push_back(m);
+    r.code.push_back(c);
+    if ((q(0x7F800000u) & 0x7F) == (c & 0x7F)) break;
+    std::uint32_t lo = m, hi = 0x7F800000u;  // key(q(lo)) == key(c) < key(q(hi))
+    while (hi - lo > 1) {
+      const std::uint32_t mid = lo + (hi - lo) / 2;
+      ((q(mid) & 0x7F) == (c & 0x7F) ? lo : hi) = mid;
+    }
+    m = hi;
+  }
+  return r;
+}
+
+// Fills want[i] with the reference code of input bits b + i (all in one sign half, b + n <= half end).
+void fill_reference(const Runs& r, std::uint8_t nan_code, std::uint32_t b, std::size_t n, std::uint8_t* want) {
+  std::uint32_t m = b & 0x7FFFFFFFu;
+  std::size_t i = 0;
+  while (i < n) {
+    if (m > 0x7F800000u) {
+      std::memset(want + i, nan_code, n - i);
+      return;
+    }
+    const auto it = std::upper_bound(r.first.begin(), r.first.end(), m) - 1;
+    const auto k = static_cast<std::size_t>(it - r.first.begin());
+    const std::uint64_t end = k + 1 < r.first.size() ? r.first[k + 1] : 0x7F800001ull;  // run end (excl.)
+    const std::size_t len = static_cast<std::size_t>(std::min<std::uint64_t>(end - m, n - i));
+    std::memset(want + i, r.code[k], len);
+    i += len;
+    m += static_cast<std::uint32_t>(len);
+  }
+}
+
+struct Case {
+  Fp8Format format;
+  float scale;
+};
+
+// Inputs [first, first + 2^31) (one sign half) in cache-sized blocks; returns a failure message.
+std::string check_range(Fp8Format f, float scale, const Runs& runs, std::uint8_t nan_code, std::uint32_t first,
+                        std::uint64_t count) {
+  constexpr std::size_t kBlock = std::size_t{1} << 16;  // one thread, stays in L2
+  std::vector<std::uint32_t> in(kBlock);
+  std::vector<std::uint8_t> got(kBlock), want(kBlock);
+  QuantizeArgs a;
+  a.format = f;
+  a.dtype = DType::f32;
+  a.in = in.data();
+  a.out = got.data();
+  a.n = kBlock;
+  a.scale = &scale;
+  for (std::uint64_t b = 0; b < count; b += kBlock) {
+    const auto start = static_cast<std::uint32_t>(first + b);
+    for (std::size_t i = 0; i < kBlock; ++i) in[i] = start + static_cast<std::uint32_t>(i);
+    if (cpu::quantize(a) != Status::success) return "quantize failed";
+    fill_reference(runs, nan_code, start, kBlock, want.data());
+    if (std::memcmp(got.data(), want.data(), kBlock) != 0) {
+      const auto i = static_cast<std::size_t>(std::mismatch(got.begin(), got.end(), want.begin()).first - got.begin());
+      std::ostringstream os;
+      os << kvscale::format_name(f) << " scale " << std::hexfloat << scale << " input 0x" << std::hex << in[i]
+         << " got 0x" << int(got[i]) << " want 0x" << int(want[i]);
+      return os.str();
+    }
+  }
+  return "";
+}
+
+// Every f32 bit pattern, one sign half per thread (blocks below the backend's threading size).
+void check_every_f32(cpu::Isa isa, const Case& c) {
+  cpu::set_max_isa(isa);
+  const std::uint8_t nan_code = ref::quantize(c.format, std::nanf(""), c.scale);
+  std::string err[2];
+  std::vector<std::thread> threads;
+  for (std::uint32_t half : {0u, 1u}) {
+    threads.emplace_back([&, half] {
+      const std::uint32_t sign = half << 31;
+      const Runs runs = reference_runs(c.format, c.scale, sign);
+      err[half] = check_range(c.format, c.scale, runs, nan_code, sign, std::uint64_t{1} << 31);
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (const std::string& e : err) EXPECT_EQ(e, "") << cpu::isa_name(isa);
+}
+
+// 0.1f: the spec's example where x * (1 / scale) alone is wrong; 0x1.3c5a8ep-7: an arbitrary
+// significand. (The ends of the reciprocal's range are in the seeded test below; whole sweeps there
+// run mostly on subnormal arithmetic and take many times longer.)
+const Case kExhaustive[] = {{Fp8Format::e4m3fn, 0.1f}, {Fp8Format::e4m3fnuz, 0x1.3c5a8ep-7f}};
+
+class EveryF32Input : public ::testing::TestWithParam<std::tuple<cpu::Isa, int>> {};
+
+TEST_P(EveryF32Input, SameCodesAsDivision) {
+  BackendGuard g;
+  const cpu::Isa isa = std::get<0>(GetParam());
+  if (cpu::set_max_isa(isa) != isa) GTEST_SKIP() << cpu::isa_name(isa) << " not available";
+  check_every_f32(isa, kExhaustive[std::get<1>(GetParam())]);
+}
+
+INSTANTIATE_TEST_SUITE_P(CpuQuotient, EveryF32Input,
+                         ::testing::Combine(::testing::Values(cpu::Isa::avx2, cpu::Isa::avx512),
+                                            ::testing::Values(0, 1)),
+                         [](const ::testing::TestParamInfo<std::tuple<cpu::Isa, int>>& i) {
+                           return std::string(cpu::isa_name(std::get<0>(i.param))) + "_case" +
+                                  std::to_string(std::get<1>(i.param));
+                         });
+
+// The scales: powers of two over 2^-70 .. 2^70 (beyond the reciprocal's range the kernels divide),
+// the range's edges and their neighbours, and random significands with exponents over the range.
+std::vector<float> seeded_scales(std::size_t n_random) {
+  std::vector<float> s;
+  for (int e = -70; e <= 70; ++e) s.push_back(std::ldexp(1.0f, e));
+  for (float edge : {0x1p-64f, 0x1p64f}) {
+    s.push_back(std::nextafter(edge, 0.0f));
+    s.push_back(std::nextafter(edge, INFINITY));
+  }
+  for (float x : {0.1f, 1.0f / 448.0f, 1.0f / 240.0f, 3.0f, 0x1.fffffep-1f, 0x1.000002p0f}) s.push_back(x);
+  std::mt19937_64 rng(20261126);
+  for (std::size_t i = 0; i < n_random; ++i) {
+    const auto sig = static_cast<std::uint32_t>(rng() & 0x7FFFFFu);
+    const auto e = static_cast<std::uint32_t>(127 - 66 + static_cast<int>(rng() % 133));  // 2^-66 .. 2^66
+    s.push_back(ref::from_bits((e << 23) | sig));
+  }
+  return s;
+}
+
+// Inputs around every rounding boundary of the fp8 grid (midpoints between neighbours, and the
+// saturation and underflow thresholds) times the scale, +-2 ulps, both signs; and specials.
+std::vector<std::uint32_t> boundary_inputs(Fp8Format f, float scale, std::mt19937_64& rng) {
+  std::vector<double> values;
+  for (int c = 0; c < 0x7F; ++c) {
+    const double v = ref::dequantize_f32(f, c, 1.0f);
+    const double w = ref::dequantize_f32(f, c + 1, 1.0f);
+    if (std::isnan(v) || std::isnan(w)) continue;
+    values.push_back((v + w) / 2);
+    values.push_back(v);
+  }
+  std::vector<std::uint32_t> in;
+  for (double v : values) {
+    const auto center = static_cast<std::int64_t>(ref::bits(static_cast<float>(v * static_cast<double>(scale))));
+    for (std::int64_t d = -2; d <= 2; ++d) {
+      const std::int64_t b = center + d;
+      if (b < 0 || b > 0x7F800000) continue;
+      in.push_back(static_cast<std::uint32_t>(b));
+      in.push_back(static_cast<std::uint32_t>(b) | 0x80000000u);
+    }
+  }
+  for (std::uint32_t b : {0u, 1u, 0x007FFFFFu, 0x00800000u, 0x7F7FFFFFu, 0x7F800000u, 0x7FC00000u, 0x7F800001u})
+    for (std::uint32_t sign : {0u, 0x80000000u}) in.push_back(b | sign);
+  for (int i = 0; i < 256; ++i) in.push_back(static_cast<std::uint32_t>(rng()));
+  return in;
+}
+
+TEST(CpuQuotient, SeededScalesAtRoundingBoundaries) {
+  BackendGuard g;
+  const auto levels = simd_isas();
+  if (levels.empty()) GTEST_SKIP() << "no SIMD level";
+  std::mt19937_64 rng(7);
+  const std::vector<float> scales = seeded_scales(3000);
+  std::size_t checked = 0;
+  for (float s : scales) {
+    for (Fp8Format f : kFormats) {
+      const std::vector<std::uint32_t> in = boundary_inputs(f, s, rng);
+      std::vector<std::uint8_t> want(in.size()), got(in.size());
+      for (std::size_t i = 0; i < in.size(); ++i) want[i] = ref::quantize(f, ref::from_bits(in[i]), s);
+      for (cpu::Isa isa : levels) {
+        cpu::set_max_isa(isa);
+        quantize_f32(f, in.data(), got.data(), in.size(), s);
+        for (std::size_t i = 0; i < in.size(); ++i)
+          ASSERT_EQ(int(got[i]), int(want[i])) << cpu::isa_name(isa) << " " << kvscale::format_name(f) << " scale "
+                                               << std::hexfloat << s << " input 0x" << std::hex << in[i];
+        checked += in.size();
+      }
+    }
+  }
+  EXPECT_GT(checked, scales.size() * 1000);
+}
+
+}  // namespace
