@@ -118,7 +118,7 @@ typedef struct kvscale_scales kvscale_scales;
 /** Loads and validates `path` (a directory or *.safetensors goes to the checkpoint loader, anything
  *  else to the scales-file loader). options may be NULL (defaults). *out receives a handle whenever
  *  the source was read and judged, accepted or not:
- *    KVSCALE_SUCCESS         accepted (or unit_fallback was used: kvscale_scales_used_fallback());
+ *    KVSCALE_SUCCESS         accepted (or unit_fallback was used: kvscale_scales_info.used_fallback);
  *    KVSCALE_INVALID_SCALES  rejected: *out holds the diagnostics and an empty table;
  *  other errors (null path/out: INVALID_ARGUMENT, OUT_OF_MEMORY) leave *out NULL. */
 KVSCALE_EXPORT kvscale_status kvscale_scales_load(const char* path, const kvscale_load_options* options,
