@@ -486,14 +486,10 @@ int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   if (const char* t = std::getenv("KVSCALE_THREADS")) cpu::set_num_threads(std::atoi(t));
-  cpu::Isa max_isa = cpu::Isa::best;
-  if (const char* isa = std::getenv("KVSCALE_ISA"))
-    max_isa = (std::string(isa) == "scalar" ? cpu::Isa::scalar
-               : std::string(isa) == "avx2" ? cpu::Isa::avx2
-                                            : cpu::Isa::best);
-  // Environment: KVSCALE_THREADS=<n>, KVSCALE_ISA=scalar|avx2|best. Both go into the context (the
-  // console header on stderr, the JSON "context"), never as extra lines on stdout.
-  benchmark::AddCustomContext("kvscale_isa", cpu::isa_name(cpu::set_max_isa(max_isa)));
+  // Environment: KVSCALE_THREADS=<n>; the library's own KVSCALE_CPU_ISA=scalar|avx2|avx512 caps
+  // the ISA (set_max_isa cannot raise it past that cap). Both go into the context (the console
+  // header on stderr, the JSON "context"), never as extra lines on stdout.
+  benchmark::AddCustomContext("kvscale_isa", cpu::isa_name(cpu::set_max_isa(cpu::Isa::best)));
   benchmark::AddCustomContext("kvscale_threads", std::to_string(cpu::num_threads()));
   kvscale::bench::run_with_summary(summary);
   benchmark::Shutdown();
