@@ -15,11 +15,17 @@ import kvscale
 from kvscale import ops
 from conftest import ref_quantize
 
-torch = pytest.importorskip("torch") if not os.environ.get("KVSCALE_REQUIRE_GPU") else __import__("torch")
+# The GPU tensors come from torch: without torch there is no GPU to test with here.
+try:
+    import torch
+except ImportError:
+    if os.environ.get("KVSCALE_REQUIRE_GPU"):
+        raise
+    pytest.skip("no GPU to test: torch, which makes the GPU tensors, is not installed", allow_module_level=True)
 if not torch.cuda.is_available():
     if os.environ.get("KVSCALE_REQUIRE_GPU"):
         raise RuntimeError("KVSCALE_REQUIRE_GPU=1 but torch sees no GPU")
-    pytest.skip("torch sees no GPU", allow_module_level=True)
+    pytest.skip("no GPU device: torch sees none", allow_module_level=True)
 
 DEV = torch.device("cuda", 0)
 
