@@ -134,6 +134,21 @@ Status check_scale_stride(const char* op, const char* name, int stride) {
   return bad(op, std::string(name) + " = " + std::to_string(stride) + " (must be 0: per tensor, or 1: per head)");
 }
 
+// Token rows: each row stride holds a whole row (num_kv_heads * head_size = `row` elements), and
+// the rows' extent fits in 64 bits.
+Status check_row_strides(const char* op, const TokenRows& r, std::int64_t row, DType t) {
+  for (auto [name, stride] : {std::pair<const char*, std::int64_t>{"key_row_stride", r.key_row_stride},
+                              std::pair<const char*, std::int64_t>{"value_row_stride", r.value_row_stride}}) {
+    std::int64_t span = 0;
+    if (stride < row)
+      return bad(op, std::string(name) + " = " + std::to_string(stride) +
+                         " is smaller than num_kv_heads * head_size = " + std::to_string(row));
+    if (!mul_ok(stride, r.num_tokens, &span) || !mul_ok(span, static_cast<std::int64_t>(dtype_size(t)), &span))
+      return bad(op, std::string(name) + " * num_tokens overflows 64-bit sizes");
+  }
+  return Status::success;
+}
+
 // Shared by paged write and read: shapes of the rows and the cache, and their agreement.
 Status check_paged(const char* op, Fp8Format f, DType t, const TokenRows& r, const PagedCacheShape& c, const void* key,
                    const void* value, const std::int64_t* slots, const void* kc, const void* vc, const float* ks,
@@ -156,15 +171,7 @@ Status check_paged(const char* op, Fp8Format f, DType t, const TokenRows& r, con
   if (!mul_ok(r.num_kv_heads, r.head_size, &row) || !mul_ok(c.num_blocks, c.block_size, &slots_total) ||
       !mul_ok(slots_total, row, &cache_bytes))
     return bad(op, "the cache shape overflows 64-bit sizes");
-  for (auto [name, stride] : {std::pair<const char*, std::int64_t>{"key_row_stride", r.key_row_stride},
-                              std::pair<const char*, std::int64_t>{"value_row_stride", r.value_row_stride}}) {
-    std::int64_t span = 0;
-    if (stride < row)
-      return bad(op, std::string(name) + " = " + std::to_string(stride) +
-                         " is smaller than num_kv_heads * head_size = " + std::to_string(row));
-    if (!mul_ok(stride, r.num_tokens, &span) || !mul_ok(span, static_cast<std::int64_t>(dtype_size(t)), &span))
-      return bad(op, std::string(name) + " * num_tokens overflows 64-bit sizes");
-  }
+  if (Status s = check_row_strides(op, r, row, t); s != Status::success) return s;
   if (key == nullptr) return bad(op, "key is null");
   if (value == nullptr) return bad(op, "value is null");
   if (slots == nullptr) return bad(op, "slot_mapping is null");
@@ -211,15 +218,7 @@ Status validate(const ObserveAmaxArgs& a) noexcept {
   std::int64_t row = 0;
   if (!mul_ok(r.num_kv_heads, r.head_size, &row) || r.num_kv_heads > (kMaxI64 - 2) / 2)
     return bad(op, "num_kv_heads * head_size overflows 64-bit sizes");
-  for (auto [name, stride] : {std::pair<const char*, std::int64_t>{"key_row_stride", r.key_row_stride},
-                              std::pair<const char*, std::int64_t>{"value_row_stride", r.value_row_stride}}) {
-    std::int64_t span = 0;
-    if (stride < row)
-      return bad(op, std::string(name) + " = " + std::to_string(stride) +
-                         " is smaller than num_kv_heads * head_size = " + std::to_string(row));
-    if (!mul_ok(stride, r.num_tokens, &span) || !mul_ok(span, static_cast<std::int64_t>(dtype_size(a.dtype)), &span))
-      return bad(op, std::string(name) + " * num_tokens overflows 64-bit sizes");
-  }
+  if (Status s = check_row_strides(op, r, row, a.dtype); s != Status::success) return s;
   if (a.key == nullptr) return bad(op, "key is null");
   if (a.value == nullptr) return bad(op, "value is null");
   if (a.amax == nullptr) return bad(op, "amax is null");
