@@ -12,17 +12,14 @@
 #include <string>
 #include <vector>
 
+#include "codec/reference.hpp"
 #include "kvscale/calibration.hpp"
 #include "kvscale/cpu.hpp"
 
 namespace kvscale {
 namespace {
 
-std::uint32_t bits(float f) {
-  std::uint32_t u;
-  std::memcpy(&u, &f, 4);
-  return u;
-}
+using ref::bits;
 
 class TempDir {
  public:
