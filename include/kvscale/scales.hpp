@@ -100,7 +100,8 @@ struct Diagnostic {
   std::string pointer;  ///< RFC 6901 pointer; for a missing key, the parent object ("" = root).
   std::string message;  ///< One line: what was expected and what was found.
   /// For checkpoints: the file the pointer points into, relative to the checkpoint directory
-  /// ("config.json", "model-00001-of-00002.safetensors"); empty for a scales file.
+  /// ("config.json", "model-00001-of-00002.safetensors"); empty for a scales file, and for the
+  /// too_many_diagnostics marker, which is about the whole list rather than one file.
   std::string file = {};
 };
 

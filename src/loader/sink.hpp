@@ -11,7 +11,8 @@ namespace kvscale {
 namespace loader {
 
 /// Collects diagnostics up to `cap`, then one too_many_diagnostics marker. Diagnostics added
-/// while a file label is set (set_file) carry it in Diagnostic::file (checkpoints).
+/// while a file label is set (set_file) carry it in Diagnostic::file (checkpoints); the marker
+/// carries none, since the problems it stands for may be in any file.
 class Sink {
  public:
   explicit Sink(std::size_t cap) : cap_(cap) {}

@@ -493,6 +493,22 @@ TEST(SafetensorsValid, DiagnosticsAreCapped) {
   EXPECT_EQ(p.diags.back().code, DiagCode::too_many_diagnostics);
 }
 
+// Found by fuzz_safetensors: the cap marker is about the whole list, so it carries no file label
+// while every diagnostic before it names the file (scales.hpp, Diagnostic::file).
+TEST(SafetensorsValid, CapMarkerHasNoFileLabel) {
+  LoadLimits lim;
+  lim.max_diagnostics = 3;
+  Sink sink(lim.max_diagnostics);
+  sink.set_file("model.safetensors");
+  StHeader h;
+  const std::string text = R"({"__metadita__":{},"&__metadata__":{},"a":1,"b":2})";
+  EXPECT_FALSE(parse_safetensors_header(text, 0, lim, [](std::string_view) { return true; }, sink, &h));
+  ASSERT_EQ(sink.diags().size(), 4u);
+  for (std::size_t i = 0; i + 1 < sink.diags().size(); ++i) EXPECT_EQ(sink.diags()[i].file, "model.safetensors");
+  EXPECT_EQ(sink.diags().back().code, DiagCode::too_many_diagnostics);
+  EXPECT_EQ(sink.diags().back().file, "");
+}
+
 // ---------------------------------------------------------------------------------------------
 // read_tensor
 
