@@ -180,6 +180,9 @@ struct PagedSide {
   const float* scales;  // host
   int scale_stride;
   const DequantLut* luts;  // reads: one per head (scale_stride 1) or one
+  // One scale, and head h + 1 continues where head h ends with the same run stride (dense NHD,
+  // split K and V): a token's whole row is one sequence of runs.
+  bool whole_row;
 };
 
 struct PagedJob {
@@ -249,6 +252,69 @@ struct WriteOp {
   }
 };
 
+// Split V with 16-slot blocks, kTileMin or more tokens of one block: their rows go into a tile
+// `[16][heads x head_size]` (row o = the token in slot o; kTileRow bytes a row, so several passes of
+// whole heads when a row is longer), and each head is transposed into the cache in one pass
+// (RowKernels::tile_to_columns16). Reads transpose first, then dequantize the tokens' rows.
+constexpr std::size_t kTileRow = 1024;
+constexpr std::size_t kTileMin = 2;
+
+struct TileGroup {
+  std::size_t count = 0;
+  std::size_t token[16];
+  std::uint8_t slot[16];  // slot within the block
+  std::uint32_t mask = 0;
+};
+
+// Heads [h0, h0 + nh) of token i of the group (row bytes) and its tile row.
+struct TilePass {
+  std::size_t h0, nh, pitch;
+};
+
+template <bool kWrite>
+void tile_rows(const PagedJob& j, const PagedSide& s, const TileGroup& g, const TilePass& p, std::uint8_t* tile) {
+  const auto D = static_cast<std::size_t>(j.head_size);
+  const std::size_t es = dtype_size(j.t);
+  for (std::size_t i = 0; i < g.count; ++i) {
+    unsigned char* row = s.rows + g.token[i] * s.row_stride + p.h0 * D * es;
+    std::uint8_t* t = tile + g.slot[i] * p.pitch;
+    // One call for the pass when the heads share a scale, else one per head.
+    const std::size_t calls = s.scale_stride == 0 ? 1 : p.nh, n = s.scale_stride == 0 ? p.pitch : D;
+    for (std::size_t c = 0; c < calls; ++c) {
+      const std::size_t h = s.scale_stride == 0 ? 0 : p.h0 + c;
+      if constexpr (kWrite) {
+        j.k.quantize(j.f, j.t, row + c * D * es, t + c * D, n, s.scales[h]);
+      } else {
+        j.k.dequantize(j.f, j.t, t + c * D, row + c * D * es, n, s.scales[h], s.luts[h]);
+      }
+    }
+  }
+}
+
+template <bool kWrite>
+struct TileOp {
+  void operator()(const PagedJob& j, const PagedSide& s, const TileGroup& g, std::uint8_t* cache) const {
+    alignas(64) std::uint8_t tile[16 * kTileRow];
+    const auto D = static_cast<std::size_t>(j.head_size), H = static_cast<std::size_t>(j.heads);
+    const std::size_t per = kTileRow / D;  // heads per pass, >= 1 (tiled())
+    for (std::size_t h0 = 0; h0 < H; h0 += per) {
+      const TilePass p{h0, std::min(per, H - h0), std::min(per, H - h0) * D};
+      if constexpr (kWrite) tile_rows<true>(j, s, g, p, tile);
+      for (std::size_t h = 0; h < p.nh; ++h) {
+        std::uint8_t* head = cache + static_cast<std::int64_t>(h0 + h) * s.st.head;
+        if constexpr (kWrite) {
+          j.k.tile_to_columns16(tile + h * D, p.pitch, D, g.mask, head);
+        } else {
+          j.k.columns16_to_tile(head, D, tile + h * D, p.pitch);
+        }
+      }
+      if constexpr (!kWrite) tile_rows<false>(j, s, g, p, tile);
+    }
+  }
+};
+using WriteTileOp = TileOp<true>;
+using ReadTileOp = TileOp<false>;
+
 struct ReadOp {
   void operator()(const PagedJob& j, const PagedSide& s, unsigned char* row, const std::uint8_t* cache, std::size_t len,
                   std::int64_t head) const {
@@ -279,30 +345,74 @@ struct ReadOp {
   }
 };
 
-std::size_t paged_chunk_begin(const PagedJob& j, std::size_t i) {
-  return i >= j.chunks ? j.tokens : j.tokens * i / j.chunks;
+// The block of token k in visiting order (-1 for padding).
+std::int64_t block_at(const PagedJob& j, std::size_t k) {
+  const std::int64_t slot = j.slots[j.order ? j.order[k] : k];
+  return slot < 0 ? -1 : slot / j.block_size;
 }
 
+// Chunk i's first token in visiting order. Chunks start at a change of block, so that no two
+// threads write into one block (the tile path rewrites whole 16-byte lines of it).
+std::size_t paged_chunk_begin(const PagedJob& j, std::size_t i) {
+  if (i >= j.chunks) return j.tokens;
+  std::size_t k = j.tokens * i / j.chunks;
+  while (k > 0 && k < j.tokens && block_at(j, k) == block_at(j, k - 1)) ++k;
+  return k;
+}
+
+// Moves one token's K or V (every head) with Op.
 template <class Op>
-void paged_chunk(void* ctx, std::size_t i) {
-  const auto& j = *static_cast<const PagedJob*>(ctx);
+void visit_token(const PagedJob& j, const PagedSide& s, std::size_t t, std::int64_t block, std::int64_t off) {
   const std::size_t es = dtype_size(j.t);
   const auto D = static_cast<std::size_t>(j.head_size);
-  for (std::size_t k = paged_chunk_begin(j, i), end = paged_chunk_begin(j, i + 1); k < end; ++k) {
-    const std::size_t t = j.order ? j.order[k] : k;
-    const std::int64_t slot = j.slots[t];
-    if (slot < 0) continue;
-    const std::int64_t block = slot / j.block_size, off = slot - block * j.block_size;
-    for (const PagedSide& s : j.side) {
-      unsigned char* row = s.rows + t * s.row_stride;
-      std::uint8_t* cache = s.cache + block * s.st.block + off * s.st.slot;
-      if (s.st.head == s.st.chunk_len && s.st.chunk_len == j.head_size && s.scale_stride == 0) {
-        Op{}(j, s, row, cache, static_cast<std::size_t>(j.heads) * D, 0);  // adjacent heads, one scale
-      } else {
-        for (std::int64_t h = 0; h < j.heads; ++h)
-          Op{}(j, s, row + static_cast<std::size_t>(h) * D * es, cache + h * s.st.head, D, h);
-      }
+  unsigned char* row = s.rows + t * s.row_stride;
+  std::uint8_t* cache = s.cache + block * s.st.block + off * s.st.slot;
+  if (s.whole_row) {
+    Op{}(j, s, row, cache, static_cast<std::size_t>(j.heads) * D, 0);
+  } else {
+    for (std::int64_t h = 0; h < j.heads; ++h)
+      Op{}(j, s, row + static_cast<std::size_t>(h) * D * es, cache + h * s.st.head, D, h);
+  }
+}
+
+// Whether a side is split V with 16-slot blocks and a head the tile holds.
+bool tiled(const PagedJob& j, const PagedSide& s) {
+  return s.st.slot == 1 && s.st.chunk_len == 1 && s.st.chunk == 16 && j.block_size == 16 && j.head_size % 16 == 0 &&
+         static_cast<std::size_t>(j.head_size) <= kTileRow;
+}
+
+// Visits tokens [k, end) of one chunk in visiting order. Consecutive tokens of one block form a
+// group (at most 16); split V of a group of kTileMin or more goes through Tile, everything else
+// through Op token by token.
+template <class Op, class Tile>
+void paged_chunk(void* ctx, std::size_t i) {
+  const auto& j = *static_cast<const PagedJob*>(ctx);
+  const bool tile_v = tiled(j, j.side[1]);
+  for (std::size_t k = paged_chunk_begin(j, i), end = paged_chunk_begin(j, i + 1); k < end;) {
+    const std::int64_t block = block_at(j, k);
+    std::size_t n = 1;
+    while (k + n < end && n < 16 && block >= 0 && block_at(j, k + n) == block) ++n;
+    if (block < 0) {
+      k += n;
+      continue;
     }
+    const bool tile = tile_v && n >= kTileMin;
+    TileGroup g;  // filled only for the tile path (block_size 16: off < 16)
+    g.count = n;
+    for (std::size_t m = 0; m < n; ++m) {
+      const std::size_t t = j.order ? j.order[k + m] : k + m;
+      const std::int64_t off = j.slots[t] - block * j.block_size;
+      visit_token<Op>(j, j.side[0], t, block, off);
+      if (!tile) {
+        visit_token<Op>(j, j.side[1], t, block, off);
+        continue;
+      }
+      g.token[m] = t;
+      g.slot[m] = static_cast<std::uint8_t>(off);
+      g.mask |= 1u << off;
+    }
+    if (tile) Tile{}(j, j.side[1], g, j.side[1].cache + block * j.side[1].st.block);
+    k += n;
   }
 }
 
@@ -346,14 +456,18 @@ PagedJob make_job(Fp8Format f, DType t, const TokenRows& r, const PagedCacheShap
                         c.key_strides(),
                         ks,
                         kss,
-                        nullptr};
+                        nullptr,
+                        false};
   j.side[1] = PagedSide{const_cast<unsigned char*>(static_cast<const unsigned char*>(value)),
                         static_cast<std::size_t>(r.value_row_stride) * es,
                         const_cast<std::uint8_t*>(vc),
                         c.value_strides(),
                         vs,
                         vss,
-                        nullptr};
+                        nullptr,
+                        false};
+  for (PagedSide& s : j.side)
+    s.whole_row = s.scale_stride == 0 && s.st.head == (r.head_size / s.st.chunk_len) * s.st.chunk;
   j.tokens = static_cast<std::size_t>(r.num_tokens);
   j.chunks = paged_chunks(j.tokens, static_cast<std::size_t>(r.num_kv_heads * r.head_size));
   return j;
@@ -418,7 +532,7 @@ Status paged_write(const PagedWriteArgs& a) noexcept {
                         a.k_scale, a.v_scale, a.k_scale_stride, a.v_scale_stride);
   const std::vector<std::uint32_t> order = slot_order(a.cache, a.slot_mapping, a.rows.num_tokens);
   j.order = order.empty() ? nullptr : order.data();
-  detail::parallel_for(j.chunks, paged_chunk<WriteOp>, &j);
+  detail::parallel_for(j.chunks, paged_chunk<WriteOp, WriteTileOp>, &j);
   return Status::success;
 }
 
@@ -453,7 +567,7 @@ Status paged_read(const PagedReadArgs& a) noexcept {
   }
   const std::vector<std::uint32_t> order = slot_order(a.cache, a.slot_mapping, a.rows.num_tokens);
   j.order = order.empty() ? nullptr : order.data();
-  detail::parallel_for(j.chunks, paged_chunk<ReadOp>, &j);
+  detail::parallel_for(j.chunks, paged_chunk<ReadOp, ReadTileOp>, &j);
   return Status::success;
 }
 

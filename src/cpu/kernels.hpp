@@ -43,6 +43,14 @@ struct RowKernels {
   DequantizeRowFn dequantize_stream;
   /// build_dequant_lut(), computed with this ISA's (bit-exact) dequantize kernels.
   void (*build_lut)(Fp8Format f, DType t, float scale, DequantLut* lut) noexcept;
+  /// Split V with 16-slot blocks: one head of one block is `[d][16]` bytes (element e of slot o at
+  /// e * 16 + o); a tile holds the rows of the block's slots, row o at tile + o * pitch. d % 16 == 0.
+  /// tile_to_columns16: dst[e * 16 + o] = tile[o * pitch + e] for e < d and each o whose bit is set
+  /// in `mask` (the other bytes of dst are left as they are).
+  void (*tile_to_columns16)(const std::uint8_t* tile, std::size_t pitch, std::size_t d, std::uint32_t mask,
+                            std::uint8_t* dst);
+  /// columns16_to_tile: tile[o * pitch + e] = src[e * 16 + o] for e < d, o < 16.
+  void (*columns16_to_tile)(const std::uint8_t* src, std::size_t d, std::uint8_t* tile, std::size_t pitch);
 };
 
 /// The kernels of one instruction set. avx2/avx512 exist only where KVSCALE_X86_SIMD is defined.
@@ -64,7 +72,17 @@ inline bool reciprocal_is_exact(float scale) noexcept { return scale >= 0x1p-64f
 /// build_dequant_lut() with the AVX2 dequantize kernels (16 vectors instead of 256 scalar calls:
 /// per-head scales need a table per head and call).
 void build_dequant_lut_avx2(Fp8Format f, DType t, float scale, DequantLut* lut) noexcept;
+
+/// The split-V transposes of RowKernels with 16-byte vectors (tile16_avx2.cpp).
+void tile_to_columns16_avx2(const std::uint8_t* tile, std::size_t pitch, std::size_t d, std::uint32_t mask,
+                            std::uint8_t* dst);
+void columns16_to_tile_avx2(const std::uint8_t* src, std::size_t d, std::uint8_t* tile, std::size_t pitch);
 #endif
+
+/// The split-V transposes of RowKernels, byte by byte.
+void tile_to_columns16_scalar(const std::uint8_t* tile, std::size_t pitch, std::size_t d, std::uint32_t mask,
+                              std::uint8_t* dst);
+void columns16_to_tile_scalar(const std::uint8_t* src, std::size_t d, std::uint8_t* tile, std::size_t pitch);
 
 /// Scalar tails shared by the SIMD kernels.
 void quantize_row_scalar(Fp8Format f, DType t, const void* in, std::uint8_t* out, std::size_t n, float scale);

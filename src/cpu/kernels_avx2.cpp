@@ -269,7 +269,8 @@ void build_dequant_lut_avx2(Fp8Format f, DType t, float scale, DequantLut* lut) 
 }
 
 RowKernels avx2_kernels() noexcept {
-  return RowKernels{quantize_row, dequantize_row, quantize_row_stream, dequantize_row_stream, build_dequant_lut_avx2};
+  return RowKernels{quantize_row,           dequantize_row,         quantize_row_stream,   dequantize_row_stream,
+                    build_dequant_lut_avx2, tile_to_columns16_avx2, columns16_to_tile_avx2};
 }
 
 }  // namespace detail

@@ -62,9 +62,21 @@ void dequantize_row_scalar(Fp8Format, DType t, const std::uint8_t* in, void* out
   }
 }
 
+void tile_to_columns16_scalar(const std::uint8_t* tile, std::size_t pitch, std::size_t d, std::uint32_t mask,
+                              std::uint8_t* dst) {
+  for (std::size_t o = 0; o < 16; ++o)
+    if ((mask >> o) & 1u)
+      for (std::size_t e = 0; e < d; ++e) dst[e * 16 + o] = tile[o * pitch + e];
+}
+
+void columns16_to_tile_scalar(const std::uint8_t* src, std::size_t d, std::uint8_t* tile, std::size_t pitch) {
+  for (std::size_t o = 0; o < 16; ++o)
+    for (std::size_t e = 0; e < d; ++e) tile[o * pitch + e] = src[e * 16 + o];
+}
+
 RowKernels scalar_kernels() noexcept {
-  return RowKernels{quantize_row_scalar, dequantize_row_scalar, quantize_row_scalar, dequantize_row_scalar,
-                    build_dequant_lut};
+  return RowKernels{quantize_row_scalar, dequantize_row_scalar,    quantize_row_scalar,     dequantize_row_scalar,
+                    build_dequant_lut,   tile_to_columns16_scalar, columns16_to_tile_scalar};
 }
 
 }  // namespace detail

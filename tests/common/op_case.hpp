@@ -273,6 +273,10 @@ struct OpCase {
   std::int64_t base = 0;
   std::uint32_t max_blocks = 0;  // paged grid cap (0: the library's); emulated backends honour it
   bool no_slots = false;         // observe_amax: slot_mapping = nullptr (every token counts)
+  // paged: slots as a prefill gets them from vLLM's block allocator (blocks in random order, each
+  // filled from its first free slot; the first block starts at slot seed % block_size, so the first
+  // and last blocks are partly written), no padding. Otherwise distinct random slots with padding.
+  bool prefill_slots = false;
   CacheKind kind = CacheKind::dense;
   int k_scale_stride = 0, v_scale_stride = 0;  // 1: one scale per head (kScales[(scale + h) % 5])
 
@@ -329,7 +333,7 @@ struct OpCase {
     if (op == Op::observe_amax) {
       s = std::string(op_name(op)) + " " + dtype_name(dtype) + " " + std::to_string(shape.heads) + "x" +
           std::to_string(shape.head_size) + " tokens=" + std::to_string(shape.tokens) + " pad=" + std::to_string(pad) +
-          " base=" + std::to_string(base) + (no_slots ? " no-slots" : "");
+          " base=" + std::to_string(base) + (no_slots ? " no-slots" : "") + (prefill_slots ? " prefill" : "");
       if (max_blocks) s += " max_blocks=" + std::to_string(max_blocks);
       return s;
     }
@@ -443,8 +447,19 @@ struct OpCase {
       std::mt19937 rng(seed);
       std::shuffle(all.begin(), all.end(), rng);
       std::vector<std::int64_t> slots(all.begin(), all.begin() + shape.tokens);
-      for (std::size_t i = 0; i < slots.size(); i += 7) slots[i] = i % 2 ? -1 : -1000;
-      if (slots.size() > 3) slots[3] = cache().num_slots() + 3;
+      if (prefill_slots) {
+        std::vector<std::int64_t> blocks(static_cast<std::size_t>(num_blocks()));
+        std::iota(blocks.begin(), blocks.end(), 0);
+        std::shuffle(blocks.begin(), blocks.end(), rng);
+        const std::int64_t bs = shape.block_size, skip = static_cast<std::int64_t>(seed) % bs;
+        for (std::size_t t = 0; t < slots.size(); ++t) {
+          const std::int64_t i = static_cast<std::int64_t>(t) + skip;
+          slots[t] = blocks[static_cast<std::size_t>(i / bs)] * bs + i % bs;
+        }
+      } else {
+        for (std::size_t i = 0; i < slots.size(); i += 7) slots[i] = i % 2 ? -1 : -1000;
+        if (slots.size() > 3) slots[3] = cache().num_slots() + 3;
+      }
       std::vector<std::int64_t> cpu_slots = slots;
       for (auto& s : cpu_slots)
         if (s >= cache().num_slots()) s = -1;

@@ -92,36 +92,46 @@ void check_all(Op op, int threads) {
 }
 
 // Split calls of >= 64 tokens visit tokens in slot order (smaller ones in call order, which
-// layout_cases() covers): 300 tokens, random slots with padding, on 2 threads (chunked).
+// layout_cases() covers), and the tokens of one block go through the tile transposes of split V
+// (16-slot blocks) together: random slots with padding (blocks partly written) and prefill slots
+// (whole blocks, partial first and last), on 1 and 2 threads (chunks end at block boundaries),
+// for every ISA level of this CPU, with a head size the 32-byte transposes split (48), rows longer
+// than one tile (3 x 512: two passes), block size 32 (no tiles), and per-tensor and per-head scales.
 TEST(CpuLayouts, SplitLargeCallsMatchBruteForce) {
   CpuBackend cpu;
-  {
-    cpu::set_num_threads(2);
-    std::uint32_t seed = 9100;
-    for (Op op : {Op::paged_write, Op::paged_read})
-      for (DType t : {DType::bf16, DType::f32})
-        for (int strides : {0, 3}) {
-          OpCase c;
-          c.op = op;
-          c.format = Fp8Format::e4m3fn;
-          c.dtype = t;
-          c.layout = CacheLayout::split;
-          c.kind = CacheKind::dense;
-          c.shape = PagedShape{8, 128, 16, 300};
-          c.pad = 0;
-          c.seed = seed++;
-          c.scale_k = c.seed % 5;
-          c.scale_v = (c.seed + 2) % 5;
-          c.k_scale_stride = strides & 1;
-          c.v_scale_stride = strides >> 1;
-          const std::vector<Buffer> init = c.init();
-          const RunResult got = run(c, init, cpu);
-          ASSERT_EQ(got.status, Status::success) << c.name() << ": " << got.message;
-          const auto want = reference(c, init);
-          for (std::size_t i = 0; i < init.size(); ++i)
-            ASSERT_EQ(diff_bytes(want[i], got.buffers[i]), "") << c.name() << " buffer " << init[i].name;
-        }
+  std::uint32_t seed = 9100;
+  const PagedShape shapes[] = {{8, 128, 16, 300}, {3, 48, 16, 200}, {3, 512, 16, 80}, {2, 32, 32, 150}};
+  for (cpu::Isa isa : cputest::isas()) {
+    cpu::set_max_isa(isa);
+    for (const PagedShape& shape : shapes)
+      for (int threads : {1, 2})
+        for (Op op : {Op::paged_write, Op::paged_read})
+          for (bool prefill : {false, true}) {
+            cpu::set_num_threads(threads);
+            OpCase c;
+            c.op = op;
+            c.format = seed % 2 ? Fp8Format::e4m3fnuz : Fp8Format::e4m3fn;
+            c.dtype = seed % 3 == 0 ? DType::f32 : DType::bf16;
+            c.layout = CacheLayout::split;
+            c.kind = CacheKind::dense;
+            c.shape = shape;
+            c.pad = 0;
+            c.seed = seed++;
+            c.prefill_slots = prefill;
+            c.scale_k = c.seed % 5;
+            c.scale_v = (c.seed + 2) % 5;
+            c.k_scale_stride = c.seed & 1;
+            c.v_scale_stride = (c.seed >> 1) & 1;
+            const std::vector<Buffer> init = c.init();
+            const RunResult got = run(c, init, cpu);
+            ASSERT_EQ(got.status, Status::success) << c.name() << ": " << got.message;
+            const auto want = reference(c, init);
+            for (std::size_t i = 0; i < init.size(); ++i)
+              ASSERT_EQ(diff_bytes(want[i], got.buffers[i]), "")
+                  << c.name() << " isa " << cpu::isa_name(isa) << " threads " << threads << " buffer " << init[i].name;
+          }
   }
+  cpu::set_max_isa(cpu::Isa::best);
   cpu::set_num_threads(0);
 }
 
