@@ -92,6 +92,15 @@ void dequantize_row_scalar(Fp8Format f, DType t, const std::uint8_t* in, void* o
 /// The ISA the backend uses now (detected, capped by set_max_isa()); for kernels outside
 /// cpu_backend.cpp (amax.cpp).
 Isa current_isa() noexcept;
+/// The row kernels of current_isa().
+RowKernels current_kernels() noexcept;
+/// The calling thread's dequantize table for (f, t, scale) (two kept: K's and V's), built on a miss.
+const DequantLut& cached_dequant_lut(Fp8Format f, DType t, float scale) noexcept;
+
+/// Below this many elements an op runs on the calling thread; above, chunks of at least kMinChunk
+/// elements are spread over the pool (waking a worker costs a few microseconds).
+constexpr std::size_t kParallelMin = std::size_t{1} << 18;
+constexpr std::size_t kMinChunk = std::size_t{1} << 15;
 
 }  // namespace detail
 }  // namespace cpu

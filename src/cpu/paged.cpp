@@ -1,0 +1,402 @@
+// The CPU backend's paged ops (cpu.hpp: paged_write, paged_read) over the row kernels.
+//
+// One traversal (paged_chunk) for write and read, a template over the operation (as rocPRIM's
+// transform is over its functor). Tokens are split into contiguous ranges that start at a change
+// of block; each token visits K then V, head by head (or its whole row at once when the heads
+// continue each other and share one scale), and hands (row run, cache place, length, head) to
+// the operation. Split V with 16-slot blocks goes block by block through a tile (TileOp).
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "core/error.hpp"
+#include "cpu/kernels.hpp"
+#include "cpu/thread_pool.hpp"
+#include "kvscale/cpu.hpp"
+#include "kvscale/fp8.hpp"
+
+namespace kvscale {
+namespace cpu {
+namespace {
+
+using detail::DequantLut;
+using detail::kMinChunk;
+using detail::kParallelMin;
+using detail::RowKernels;
+
+// One side (K or V) of a paged op. `rows` are const for writes, `cache` for reads; the operation
+// casts back the side it writes.
+struct PagedSide {
+  unsigned char* rows;
+  std::size_t row_stride;  // bytes between tokens
+  std::uint8_t* cache;
+  CacheStrides st;
+  const float* scales;  // host
+  int scale_stride;
+  const DequantLut* luts;  // reads: one per head (scale_stride 1) or one
+  // One scale, and head h + 1 continues where head h ends with the same run stride (dense NHD,
+  // split K and V): a token's whole row is one sequence of runs.
+  bool whole_row;
+};
+
+struct PagedJob {
+  RowKernels k;
+  Fp8Format f;
+  DType t;
+  const std::int64_t* slots;
+  std::int64_t block_size, heads, head_size;
+  PagedSide side[2];
+  const std::uint32_t* order;  // tokens in slot order (split), or nullptr: in call order
+  std::size_t tokens;
+  std::size_t chunks;
+};
+
+// Staging for heads made of several runs (split): quantize into it then scatter, or gather into it
+// then dequantize. A multiple of 16 elements.
+constexpr std::size_t kStage = 2048;
+
+// Split V with 16-slot blocks: element e of a head lives at e * 16. Eight bytes per 64-bit word, so
+// the loops compile to shifts and byte stores (loads) at constant offsets.
+inline void scatter16(const std::uint8_t* stage, std::uint8_t* dst, std::size_t n) {
+  std::size_t e = 0;
+  for (; e + 8 <= n; e += 8) {
+    std::uint64_t w;
+    std::memcpy(&w, stage + e, 8);
+    for (std::size_t k = 0; k < 8; ++k) dst[(e + k) * 16] = static_cast<std::uint8_t>(w >> (8 * k));
+  }
+  for (; e < n; ++e) dst[e * 16] = stage[e];
+}
+
+inline void gather16(const std::uint8_t* src, std::uint8_t* stage, std::size_t n) {
+  std::size_t e = 0;
+  for (; e + 8 <= n; e += 8) {
+    std::uint64_t w = 0;
+    for (std::size_t k = 0; k < 8; ++k) w |= static_cast<std::uint64_t>(src[(e + k) * 16]) << (8 * k);
+    std::memcpy(stage + e, &w, 8);
+  }
+  for (; e < n; ++e) stage[e] = src[e * 16];
+}
+
+// Moves `len` elements between a row run and the cache runs starting at `cache`.
+struct WriteOp {
+  void operator()(const PagedJob& j, const PagedSide& s, const unsigned char* row, std::uint8_t* cache, std::size_t len,
+                  std::int64_t head) const {
+    const float scale = s.scales[head * s.scale_stride];
+    const auto run = static_cast<std::size_t>(s.st.chunk_len);
+    if (run >= len) {
+      j.k.quantize(j.f, j.t, row, cache, len, scale);
+      return;
+    }
+    alignas(64) std::uint8_t stage[kStage];
+    const std::size_t es = dtype_size(j.t), chunk = static_cast<std::size_t>(s.st.chunk);
+    for (std::size_t b = 0; b < len; b += kStage) {
+      const std::size_t n = std::min(kStage, len - b);
+      j.k.quantize(j.f, j.t, row + b * es, stage, n, scale);
+      std::uint8_t* dst = cache + (b / run) * chunk;
+      if (run == 1 && chunk == 16) {  // split V, block size 16: a constant stride unrolls
+        scatter16(stage, dst, n);
+      } else if (run == 1) {
+        for (std::size_t e = 0; e < n; ++e) dst[e * chunk] = stage[e];
+      } else if (run == 16) {  // split K: 16-byte runs, copied inline
+        for (std::size_t e = 0; e < n; e += 16) std::memcpy(dst + (e / 16) * chunk, stage + e, 16);
+      } else {
+        for (std::size_t e = 0; e < n; e += run) std::memcpy(dst + (e / run) * chunk, stage + e, run);
+      }
+    }
+  }
+};
+
+// Split V with 16-slot blocks, kTileMin or more tokens of one block: their rows go into a tile
+// `[16][heads x head_size]` (row o = the token in slot o; kTileRow bytes a row, so several passes of
+// whole heads when a row is longer), and each head is transposed into the cache in one pass
+// (RowKernels::tile_to_columns16). Reads transpose first, then dequantize the tokens' rows.
+constexpr std::size_t kTileRow = 1024;
+constexpr std::size_t kTileMin = 2;
+
+struct TileGroup {
+  std::size_t count = 0;
+  std::size_t token[16];
+  std::uint8_t slot[16];  // slot within the block
+  std::uint32_t mask = 0;
+};
+
+// Heads [h0, h0 + nh) of token i of the group (row bytes) and its tile row.
+struct TilePass {
+  std::size_t h0, nh, pitch;
+};
+
+template <bool kWrite>
+void tile_rows(const PagedJob& j, const PagedSide& s, const TileGroup& g, const TilePass& p, std::uint8_t* tile) {
+  const auto D = static_cast<std::size_t>(j.head_size);
+  const std::size_t es = dtype_size(j.t);
+  for (std::size_t i = 0; i < g.count; ++i) {
+    unsigned char* row = s.rows + g.token[i] * s.row_stride + p.h0 * D * es;
+    std::uint8_t* t = tile + g.slot[i] * p.pitch;
+    // One call for the pass when the heads share a scale, else one per head.
+    const std::size_t calls = s.scale_stride == 0 ? 1 : p.nh, n = s.scale_stride == 0 ? p.pitch : D;
+    for (std::size_t c = 0; c < calls; ++c) {
+      const std::size_t h = s.scale_stride == 0 ? 0 : p.h0 + c;
+      if constexpr (kWrite) {
+        j.k.quantize(j.f, j.t, row + c * D * es, t + c * D, n, s.scales[h]);
+      } else {
+        j.k.dequantize(j.f, j.t, t + c * D, row + c * D * es, n, s.scales[h], s.luts[h]);
+      }
+    }
+  }
+}
+
+template <bool kWrite>
+struct TileOp {
+  void operator()(const PagedJob& j, const PagedSide& s, const TileGroup& g, std::uint8_t* cache) const {
+    alignas(64) std::uint8_t tile[16 * kTileRow];
+    const auto D = static_cast<std::size_t>(j.head_size), H = static_cast<std::size_t>(j.heads);
+    const std::size_t per = kTileRow / D;  // heads per pass, >= 1 (tiled())
+    for (std::size_t h0 = 0; h0 < H; h0 += per) {
+      const TilePass p{h0, std::min(per, H - h0), std::min(per, H - h0) * D};
+      if constexpr (kWrite) tile_rows<true>(j, s, g, p, tile);
+      for (std::size_t h = 0; h < p.nh; ++h) {
+        std::uint8_t* head = cache + static_cast<std::int64_t>(h0 + h) * s.st.head;
+        if constexpr (kWrite) {
+          j.k.tile_to_columns16(tile + h * D, p.pitch, D, g.mask, head);
+        } else {
+          j.k.columns16_to_tile(head, D, tile + h * D, p.pitch);
+        }
+      }
+      if constexpr (!kWrite) tile_rows<false>(j, s, g, p, tile);
+    }
+  }
+};
+using WriteTileOp = TileOp<true>;
+using ReadTileOp = TileOp<false>;
+
+struct ReadOp {
+  void operator()(const PagedJob& j, const PagedSide& s, unsigned char* row, const std::uint8_t* cache, std::size_t len,
+                  std::int64_t head) const {
+    const std::size_t h = static_cast<std::size_t>(head * s.scale_stride);
+    const float scale = s.scales[h];
+    const DequantLut& lut = s.luts[h];
+    const auto run = static_cast<std::size_t>(s.st.chunk_len);
+    if (run >= len) {
+      j.k.dequantize(j.f, j.t, cache, row, len, scale, lut);
+      return;
+    }
+    alignas(64) std::uint8_t stage[kStage];
+    const std::size_t es = dtype_size(j.t), chunk = static_cast<std::size_t>(s.st.chunk);
+    for (std::size_t b = 0; b < len; b += kStage) {
+      const std::size_t n = std::min(kStage, len - b);
+      const std::uint8_t* src = cache + (b / run) * chunk;
+      if (run == 1 && chunk == 16) {
+        gather16(src, stage, n);
+      } else if (run == 1) {
+        for (std::size_t e = 0; e < n; ++e) stage[e] = src[e * chunk];
+      } else if (run == 16) {  // split K: 16-byte runs, copied inline
+        for (std::size_t e = 0; e < n; e += 16) std::memcpy(stage + e, src + (e / 16) * chunk, 16);
+      } else {
+        for (std::size_t e = 0; e < n; e += run) std::memcpy(stage + e, src + (e / run) * chunk, run);
+      }
+      j.k.dequantize(j.f, j.t, stage, row + b * es, n, scale, lut);
+    }
+  }
+};
+
+// The block of token k in visiting order (-1 for padding).
+std::int64_t block_at(const PagedJob& j, std::size_t k) {
+  const std::int64_t slot = j.slots[j.order ? j.order[k] : k];
+  return slot < 0 ? -1 : slot / j.block_size;
+}
+
+// Chunk i's first token in visiting order. Chunks start at a change of block, so that no two
+// threads write into one block (the tile path rewrites whole 16-byte lines of it).
+std::size_t paged_chunk_begin(const PagedJob& j, std::size_t i) {
+  if (i >= j.chunks) return j.tokens;
+  std::size_t k = j.tokens * i / j.chunks;
+  while (k > 0 && k < j.tokens && block_at(j, k) == block_at(j, k - 1)) ++k;
+  return k;
+}
+
+// Moves one token's K or V (every head) with Op.
+template <class Op>
+void visit_token(const PagedJob& j, const PagedSide& s, std::size_t t, std::int64_t block, std::int64_t off) {
+  const std::size_t es = dtype_size(j.t);
+  const auto D = static_cast<std::size_t>(j.head_size);
+  unsigned char* row = s.rows + t * s.row_stride;
+  std::uint8_t* cache = s.cache + block * s.st.block + off * s.st.slot;
+  if (s.whole_row) {
+    Op{}(j, s, row, cache, static_cast<std::size_t>(j.heads) * D, 0);
+  } else {
+    for (std::int64_t h = 0; h < j.heads; ++h)
+      Op{}(j, s, row + static_cast<std::size_t>(h) * D * es, cache + h * s.st.head, D, h);
+  }
+}
+
+// Whether a side is split V with 16-slot blocks and a head the tile holds.
+bool tiled(const PagedJob& j, const PagedSide& s) {
+  return s.st.slot == 1 && s.st.chunk_len == 1 && s.st.chunk == 16 && j.block_size == 16 && j.head_size % 16 == 0 &&
+         static_cast<std::size_t>(j.head_size) <= kTileRow;
+}
+
+// Visits tokens [k, end) of one chunk in visiting order. Consecutive tokens of one block form a
+// group (at most 16); split V of a group of kTileMin or more goes through Tile, everything else
+// through Op token by token.
+template <class Op, class Tile>
+void paged_chunk(void* ctx, std::size_t i) {
+  const auto& j = *static_cast<const PagedJob*>(ctx);
+  const bool tile_v = tiled(j, j.side[1]);
+  for (std::size_t k = paged_chunk_begin(j, i), end = paged_chunk_begin(j, i + 1); k < end;) {
+    const std::int64_t block = block_at(j, k);
+    std::size_t n = 1;
+    while (k + n < end && n < 16 && block >= 0 && block_at(j, k + n) == block) ++n;
+    if (block < 0) {
+      k += n;
+      continue;
+    }
+    const bool tile = tile_v && n >= kTileMin;
+    TileGroup g;  // filled only for the tile path (block_size 16: off < 16)
+    g.count = n;
+    for (std::size_t m = 0; m < n; ++m) {
+      const std::size_t t = j.order ? j.order[k + m] : k + m;
+      const std::int64_t off = j.slots[t] - block * j.block_size;
+      visit_token<Op>(j, j.side[0], t, block, off);
+      if (!tile) {
+        visit_token<Op>(j, j.side[1], t, block, off);
+        continue;
+      }
+      g.token[m] = t;
+      g.slot[m] = static_cast<std::uint8_t>(off);
+      g.mask |= 1u << off;
+    }
+    if (tile) Tile{}(j, j.side[1], g, j.side[1].cache + block * j.side[1].st.block);
+    k += n;
+  }
+}
+
+// Every slot must be < num_slots() (negative = padding) before anything is written.
+Status check_slots(const char* op, const std::int64_t* slots, std::int64_t tokens, const PagedCacheShape& c) {
+  const std::int64_t limit = c.num_slots();
+  for (std::int64_t t = 0; t < tokens; ++t) {
+    if (slots[t] >= limit)
+      return kvscale::detail::fail(Status::invalid_argument, std::string(op) + ": slot_mapping[" + std::to_string(t) +
+                                                                 "] = " + std::to_string(slots[t]) +
+                                                                 " is outside the cache (" + std::to_string(limit) +
+                                                                 " slots)");
+  }
+  return Status::success;
+}
+
+std::size_t paged_chunks(std::size_t tokens, std::size_t row_elems) {
+  const int threads = detail::pool_threads();
+  const std::size_t total = tokens * row_elems * 2;
+  if (threads <= 1 || total < kParallelMin || tokens < 2) return 1;
+  return std::min<std::size_t>(tokens, std::min<std::size_t>(total / kMinChunk, static_cast<std::size_t>(threads) * 4));
+}
+
+// The job of a paged op; `luts` (reads) holds the dequantize tables of every head that has its own
+// scale (empty otherwise).
+PagedJob make_job(Fp8Format f, DType t, const TokenRows& r, const PagedCacheShape& c, const std::int64_t* slots,
+                  const void* key, const void* value, const std::uint8_t* kc, const std::uint8_t* vc, const float* ks,
+                  const float* vs, int kss, int vss) {
+  PagedJob j{};
+  j.k = detail::current_kernels();
+  j.f = f;
+  j.t = t;
+  j.slots = slots;
+  j.block_size = c.block_size;
+  j.heads = r.num_kv_heads;
+  j.head_size = r.head_size;
+  const std::size_t es = dtype_size(t);
+  j.side[0] = PagedSide{const_cast<unsigned char*>(static_cast<const unsigned char*>(key)),
+                        static_cast<std::size_t>(r.key_row_stride) * es,
+                        const_cast<std::uint8_t*>(kc),
+                        c.key_strides(),
+                        ks,
+                        kss,
+                        nullptr,
+                        false};
+  j.side[1] = PagedSide{const_cast<unsigned char*>(static_cast<const unsigned char*>(value)),
+                        static_cast<std::size_t>(r.value_row_stride) * es,
+                        const_cast<std::uint8_t*>(vc),
+                        c.value_strides(),
+                        vs,
+                        vss,
+                        nullptr,
+                        false};
+  for (PagedSide& s : j.side)
+    s.whole_row = s.scale_stride == 0 && s.st.head == (r.head_size / s.st.chunk_len) * s.st.chunk;
+  j.tokens = static_cast<std::size_t>(r.num_tokens);
+  j.chunks = paged_chunks(j.tokens, static_cast<std::size_t>(r.num_kv_heads * r.head_size));
+  return j;
+}
+
+// The split layout spreads a token's V over head_size cache lines of its block (one byte each), so
+// tokens are visited in slot order: the tokens of one block then fill its lines together while
+// they are in cache (with random slots this is what keeps split near the dense layouts). Empty
+// when the layout does not need it, for calls so small that sorting costs more than it saves, or when
+// the order cannot be allocated (then: call order).
+constexpr std::int64_t kSlotOrderMin = 64;
+
+std::vector<std::uint32_t> slot_order(const PagedCacheShape& c, const std::int64_t* slots, std::int64_t tokens) {
+  std::vector<std::uint32_t> order;
+  if (c.layout != CacheLayout::split || tokens < kSlotOrderMin || tokens > 0xFFFFFFFFll) return order;
+  try {
+    order.resize(static_cast<std::size_t>(tokens));
+  } catch (...) {
+    return {};
+  }
+  for (std::size_t t = 0; t < order.size(); ++t) order[t] = static_cast<std::uint32_t>(t);
+  std::sort(order.begin(), order.end(), [slots](std::uint32_t a, std::uint32_t b) { return slots[a] < slots[b]; });
+  return order;
+}
+
+}  // namespace
+
+Status paged_write(const PagedWriteArgs& a) noexcept {
+  if (Status s = validate(a); s != Status::success) return s;
+  if (a.rows.num_tokens == 0) return Status::success;
+  if (Status s = check_slots("paged_write", a.slot_mapping, a.rows.num_tokens, a.cache); s != Status::success) return s;
+  PagedJob j = make_job(a.format, a.dtype, a.rows, a.cache, a.slot_mapping, a.key, a.value, a.key_cache, a.value_cache,
+                        a.k_scale, a.v_scale, a.k_scale_stride, a.v_scale_stride);
+  const std::vector<std::uint32_t> order = slot_order(a.cache, a.slot_mapping, a.rows.num_tokens);
+  j.order = order.empty() ? nullptr : order.data();
+  detail::parallel_for(j.chunks, paged_chunk<WriteOp, WriteTileOp>, &j);
+  return Status::success;
+}
+
+Status paged_read(const PagedReadArgs& a) noexcept {
+  if (Status s = validate(a); s != Status::success) return s;
+  if (a.rows.num_tokens == 0) return Status::success;
+  if (Status s = check_slots("paged_read", a.slot_mapping, a.rows.num_tokens, a.cache); s != Status::success) return s;
+  PagedJob j = make_job(a.format, a.dtype, a.rows, a.cache, a.slot_mapping, a.key, a.value, a.key_cache, a.value_cache,
+                        a.k_scale, a.v_scale, a.k_scale_stride, a.v_scale_stride);
+  // Per-tensor scales use the calling thread's cached tables; per-head ones the calling thread's
+  // per-head tables (kept between calls: rebuilt only for heads whose scale changed).
+  thread_local std::vector<DequantLut> head_luts[2];
+  for (int i = 0; i < 2; ++i) {
+    PagedSide& s = j.side[i];
+    if (s.scale_stride == 0) {
+      s.luts = &detail::cached_dequant_lut(a.format, a.dtype, *s.scales);
+      continue;
+    }
+    const auto H = static_cast<std::size_t>(a.rows.num_kv_heads);
+    try {
+      if (head_luts[i].size() < H) head_luts[i].resize(H);
+    } catch (...) {
+      return kvscale::detail::fail(Status::out_of_memory, "paged_read: dequantize tables");
+    }
+    for (std::size_t h = 0; h < H; ++h) {
+      DequantLut& l = head_luts[i][h];
+      const float sc = s.scales[h];
+      if (!(l.valid && l.format == a.format && l.dtype == a.dtype && l.scale_bits == fp8::detail::bits_of(sc)))
+        j.k.build_lut(a.format, a.dtype, sc, &l);
+    }
+    s.luts = head_luts[i].data();
+  }
+  const std::vector<std::uint32_t> order = slot_order(a.cache, a.slot_mapping, a.rows.num_tokens);
+  j.order = order.empty() ? nullptr : order.data();
+  detail::parallel_for(j.chunks, paged_chunk<ReadOp, ReadTileOp>, &j);
+  return Status::success;
+}
+
+}  // namespace cpu
+}  // namespace kvscale
