@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <numeric>
@@ -461,9 +462,12 @@ int main(int argc, char** argv) {
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   int n = 0;
   if (gpu::device_count(&n) != Status::success || n == 0) {
-    std::fprintf(stderr, "bench_gpu: no GPU device (%s backend): %s; nothing to run\n", gpu::backend_name(),
-                 last_error_message().c_str());
-    return 0;
+    // A GPU runner that lost its device must not report an empty benchmark as success.
+    const char* req = std::getenv("KVSCALE_REQUIRE_GPU");
+    const bool required = req != nullptr && std::string(req) == "1";
+    std::fprintf(stderr, "bench_gpu: no GPU device (%s backend): %s; nothing to run%s\n", gpu::backend_name(),
+                 last_error_message().c_str(), required ? " (KVSCALE_REQUIRE_GPU=1: failing)" : "");
+    return required ? 1 : 0;
   }
   if (const char* d = std::getenv("KVSCALE_BENCH_DEVICE")) g_device = std::atoi(d);
   check(gpu::set_device(g_device), "set_device");

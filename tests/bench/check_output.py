@@ -7,8 +7,8 @@ same way. Tools such as Google Benchmark's compare.py read these outputs.
 
   check_output.py --format json|csv|console --out-format json|csv [--gpu] -- BINARY [ARGS...]
 
---gpu: without a device the binary must exit 0 with an empty stdout and say why on stderr; that is
-a skip (exit 77), and a failure under KVSCALE_REQUIRE_GPU=1.
+--gpu: without a device the binary must exit 0 (1 under KVSCALE_REQUIRE_GPU=1) with an empty stdout
+and say why on stderr; that is a skip (exit 77), and a failure under KVSCALE_REQUIRE_GPU=1.
 Exit: 0 pass, 1 fail, 77 skipped.
 """
 import argparse
@@ -90,10 +90,12 @@ def main():
                        f"--benchmark_out_format={a.out_format}"]
         p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120)
         if a.gpu and "no GPU device" in p.stderr:
-            if p.returncode != 0 or p.stdout:
-                fail(f"no-GPU run: exit {p.returncode} and {len(p.stdout)} bytes on stdout (want 0 and none)",
+            required = os.environ.get("KVSCALE_REQUIRE_GPU") == "1"
+            want = 1 if required else 0  # the binary itself fails when a GPU is required
+            if p.returncode != want or p.stdout:
+                fail(f"no-GPU run: exit {p.returncode} and {len(p.stdout)} bytes on stdout (want {want} and none)",
                      p.stdout + p.stderr)
-            if os.environ.get("KVSCALE_REQUIRE_GPU") == "1":
+            if required:
                 fail("KVSCALE_REQUIRE_GPU=1 but " + p.stderr.strip())
             print("skipped: " + p.stderr.strip())
             sys.exit(77)
