@@ -1,7 +1,9 @@
 // Private to the CPU backend: the per-ISA row kernels behind cpu.hpp.
 //
 // A row kernel converts n contiguous elements. Every kernel produces exactly the bytes of the
-// scalar codec in fp8.hpp / half.hpp (the tests force each ISA and compare bit for bit).
+// scalar codec in fp8.hpp / half.hpp (the tests force each ISA and compare bit for bit). Like the
+// IEEE division they compute, they assume the default floating-point environment (round to
+// nearest even).
 #pragma once
 
 #include <cstddef>

@@ -3,7 +3,7 @@
 // Bit-exact with fp8.hpp: the quotient x / scale (one _mm256_div_ps, IEEE round to nearest even,
 // or where reciprocal_is_exact() the reciprocal and one fused correction step), then the
 // integer encode of fp8::encode (normal range: add 0x7FFFF + lsb, shift by 20, re-bias; the
-// subnormal range is the exact product |y| * 2^(bias+2) rounded to an integer, ties to even),
+// subnormal range is |y| * 2^(bias+2) rounded to an integer, ties to even, by one float add),
 // saturation by clamping the magnitude bits to max, NaN and zero-sign rules as the spec says.
 // Dequantize writes fp16 bits (code & 0x7F) << 7 | (code & 0x80) << 8, which equal
 // decode(code) * 2^-8 (fn) or 2^-7 (fnuz) exactly for every non-NaN code, widens them exactly
@@ -33,21 +33,20 @@ namespace detail {
 namespace {
 
 struct EncodeConsts {
-  __m256i absmask, maxbits, rbias, one, off, minnormal, nancode, b80;
-  __m256 subscale;
+  __m256i absmask, maxbits, rbias, one, minnormal, nancode, b80;
+  __m256 submagic;
   bool fn;
   explicit EncodeConsts(Fp8Format f) {
     fn = f == Fp8Format::e4m3fn;
     const int bias = fn ? 7 : 8;
     absmask = _mm256_set1_epi32(0x7FFFFFFF);
     maxbits = _mm256_set1_epi32(fn ? 0x43E00000 : 0x43700000);  // 448 / 240
-    rbias = _mm256_set1_epi32(0x7FFFF);
+    rbias = _mm256_set1_epi32(0x7FFFF - ((127 - bias) << 23));  // rounding bias minus the re-bias
     one = _mm256_set1_epi32(1);
-    off = _mm256_set1_epi32((127 - bias) << 3);
     minnormal = _mm256_set1_epi32((128 - bias) << 23);
     nancode = _mm256_set1_epi32(fn ? 0x7F : 0x80);
     b80 = _mm256_set1_epi32(0x80);
-    subscale = _mm256_set1_ps(fn ? 512.0f : 1024.0f);  // 2^(bias+2)
+    submagic = _mm256_set1_ps(fn ? 16384.0f : 8192.0f);  // 2^(23 - (bias + 2)): one ulp = one subnormal step
   }
 };
 
@@ -73,10 +72,15 @@ inline __m256i encode8(__m256 y, __m256 x, const EncodeConsts& c) {
   const __m256i u = _mm256_castps_si256(x);
   const __m256i magc = _mm256_min_epu32(_mm256_and_si256(_mm256_castps_si256(y), c.absmask), c.maxbits);  // saturate
   const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(magc, 20), c.one);
-  const __m256i normal =
-      _mm256_sub_epi32(_mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(magc, c.rbias), lsb), 20), c.off);
-  const __m256 scaled = _mm256_mul_ps(_mm256_castsi256_ps(magc), c.subscale);  // exact
-  const __m256i sub = _mm256_cvttps_epi32(_mm256_round_ps(scaled, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  // Normal range: ((magc + 0x7FFFF + lsb) >> 20) - ((127 - bias) << 3), the re-bias folded into
+  // the constant (exact for normal lanes; subnormal lanes are replaced below).
+  const __m256i normal = _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(magc, c.rbias), lsb), 20);
+  // Subnormal range (|y| < 2^(1 - bias)): |y| + 2^(23 - (bias + 2)) rounds |y| to a multiple of the
+  // subnormal step 2^-(bias + 2), ties to even (the one rounding of the add, in the default mode),
+  // and the sum's bits above the magic's count the steps: the code. Codes 0..8; 8 is the first
+  // normal, which the normal formula also gives.
+  const __m256i sub = _mm256_sub_epi32(_mm256_castps_si256(_mm256_add_ps(_mm256_castsi256_ps(magc), c.submagic)),
+                                       _mm256_castps_si256(c.submagic));
   const __m256i is_sub = _mm256_cmpgt_epi32(c.minnormal, magc);  // both < 2^31: signed compare is fine
   __m256i code = _mm256_blendv_epi8(normal, sub, is_sub);
   __m256i sign = _mm256_and_si256(_mm256_srli_epi32(u, 24), c.b80);
