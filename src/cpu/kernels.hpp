@@ -75,10 +75,14 @@ inline bool reciprocal_is_exact(float scale) noexcept { return scale >= 0x1p-64f
 /// per-head scales need a table per head and call).
 void build_dequant_lut_avx2(Fp8Format f, DType t, float scale, DequantLut* lut) noexcept;
 
-/// The split-V transposes of RowKernels with 16-byte vectors (tile16_avx2.cpp).
+/// The split-V transposes of RowKernels, 32 columns at a time (tile16_avx2.cpp) and 64
+/// (tile16_avx512.cpp).
 void tile_to_columns16_avx2(const std::uint8_t* tile, std::size_t pitch, std::size_t d, std::uint32_t mask,
                             std::uint8_t* dst);
 void columns16_to_tile_avx2(const std::uint8_t* src, std::size_t d, std::uint8_t* tile, std::size_t pitch);
+void tile_to_columns16_avx512(const std::uint8_t* tile, std::size_t pitch, std::size_t d, std::uint32_t mask,
+                              std::uint8_t* dst);
+void columns16_to_tile_avx512(const std::uint8_t* src, std::size_t d, std::uint8_t* tile, std::size_t pitch);
 #endif
 
 /// The split-V transposes of RowKernels, byte by byte.

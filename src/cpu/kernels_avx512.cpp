@@ -277,8 +277,8 @@ void dequantize_row_stream(Fp8Format f, DType t, const std::uint8_t* in, void* o
 }  // namespace
 
 RowKernels avx512_kernels() noexcept {
-  return RowKernels{quantize_row,           dequantize_row,         quantize_row_stream,   dequantize_row_stream,
-                    build_dequant_lut_avx2, tile_to_columns16_avx2, columns16_to_tile_avx2};
+  return RowKernels{quantize_row,           dequantize_row,           quantize_row_stream,     dequantize_row_stream,
+                    build_dequant_lut_avx2, tile_to_columns16_avx512, columns16_to_tile_avx512};
 }
 
 }  // namespace detail

@@ -95,12 +95,14 @@ void check_all(Op op, int threads) {
 // layout_cases() covers), and the tokens of one block go through the tile transposes of split V
 // (16-slot blocks) together: random slots with padding (blocks partly written) and prefill slots
 // (whole blocks, partial first and last), on 1 and 2 threads (chunks end at block boundaries),
-// for every ISA level of this CPU, with a head size the 32-byte transposes split (48), rows longer
-// than one tile (3 x 512: two passes), block size 32 (no tiles), and per-tensor and per-head scales.
+// for every ISA level of this CPU, with head sizes that leave 16, 32 or 48 columns after the widest
+// transposes (16, 32, 48), rows longer than one tile (3 x 512: two passes), block size 32 (no
+// tiles), and per-tensor and per-head scales.
 TEST(CpuLayouts, SplitLargeCallsMatchBruteForce) {
   CpuBackend cpu;
   std::uint32_t seed = 9100;
-  const PagedShape shapes[] = {{8, 128, 16, 300}, {3, 48, 16, 200}, {3, 512, 16, 80}, {2, 32, 32, 150}};
+  const PagedShape shapes[] = {{8, 128, 16, 300}, {3, 48, 16, 200}, {4, 32, 16, 100},
+                               {2, 16, 16, 100},  {3, 512, 16, 80}, {2, 32, 32, 150}};
   for (cpu::Isa isa : cputest::isas()) {
     cpu::set_max_isa(isa);
     for (const PagedShape& shape : shapes)
