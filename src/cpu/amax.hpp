@@ -1,0 +1,52 @@
+// Private to the CPU backend: the per-ISA loops of observe_amax (amax.cpp).
+//
+// Every function here returns maxima as |x| bits of the element type (the sign bit cleared, NaN
+// ignored, inf kept); amax.cpp widens them to float32 once at the end. All ISAs give the same bits
+// (tests/calibration force each ISA and compare with a brute-force reference).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kvscale/kv_cache.hpp"
+
+namespace kvscale {
+namespace cpu {
+namespace detail {
+
+/// The rows of one observe_amax call, in bytes: token t's K row starts at key + t * key_stride,
+/// head h's segment at + h * seg_bytes (seg_bytes = head_size * element size). Tokens with
+/// slots[t] < 0 are padding and skipped (slots may be null).
+struct AmaxRows {
+  DType dtype;
+  const unsigned char* key;
+  const unsigned char* value;
+  std::size_t key_stride, value_stride;
+  const std::int64_t* slots;
+  std::size_t heads, head_size, seg_bytes;
+};
+
+/// max |x| bits of n elements of type t at p (0 if none or all NaN). Any n, any alignment of the
+/// element type.
+using SpanMaxFn = std::uint32_t (*)(DType t, const unsigned char* p, std::size_t n);
+std::uint32_t span_max_scalar(DType t, const unsigned char* p, std::size_t n);
+
+/// Folds the maxima of tokens [b, e) into km[h] / vm[h] (K / V head h): km[h] = max(km[h], ...).
+using AmaxChunkFn = void (*)(const AmaxRows& r, std::size_t b, std::size_t e, std::uint32_t* km, std::uint32_t* vm);
+/// The per-head row loop with span max `f`: any head size.
+void amax_chunk_rows(SpanMaxFn f, const AmaxRows& r, std::size_t b, std::size_t e, std::uint32_t* km,
+                     std::uint32_t* vm);
+
+#if defined(KVSCALE_X86_SIMD)
+/// span_max with the AVX2 key transform (exact, amax_avx2.cpp).
+std::uint32_t span_max_avx2(DType t, const unsigned char* p, std::size_t n);
+
+/// The vector chunk loops keep accumulators per head on the stack: at most this many heads.
+constexpr std::size_t kAmaxMaxHeads = 64;
+/// Needs seg_bytes % 32 == 0 and heads <= kAmaxMaxHeads.
+void amax_chunk_avx2(const AmaxRows& r, std::size_t b, std::size_t e, std::uint32_t* km, std::uint32_t* vm);
+#endif
+
+}  // namespace detail
+}  // namespace cpu
+}  // namespace kvscale

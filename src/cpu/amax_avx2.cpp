@@ -1,0 +1,154 @@
+// AVX2 loops of observe_amax (amax.hpp), chosen at run time.
+//
+// span_max_avx2 (the exact path, any length): reduces a key instead of |x|, key = (x << 1) + kOff,
+// wrapping. The shift drops the sign (2|x|); kOff moves infinity to the top of the unsigned range,
+// so every NaN (> 2 kInf) wraps around below kOff, the key of zero: an unsigned max then ignores
+// NaNs and orders the rest like |x|. A zero accumulator (< kOff) means "no number seen" (0).
+//
+// amax_chunk_avx2 (whole 32-byte vectors per head): the same keys, one accumulator per head and
+// side.
+#include <cstdint>
+
+#include "cpu/amax.hpp"
+
+// The instruction set is enabled per function (pragma below), as in kernels_avx2.cpp.
+#if defined(KVSCALE_X86_SIMD) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx2")
+#endif
+
+namespace kvscale {
+namespace cpu {
+namespace detail {
+namespace {
+
+template <bool k16, std::uint32_t kInf>
+constexpr std::uint32_t kOff = (k16 ? 0xFFFFu : 0xFFFFFFFFu) - (kInf << 1);
+
+template <bool k16, std::uint32_t kInf>
+__m256i amax_key(__m256i x) {
+  if constexpr (k16) {
+    return _mm256_add_epi16(_mm256_slli_epi16(x, 1), _mm256_set1_epi16(static_cast<short>(kOff<k16, kInf>)));
+  } else {
+    return _mm256_add_epi32(_mm256_slli_epi32(x, 1), _mm256_set1_epi32(static_cast<int>(kOff<k16, kInf>)));
+  }
+}
+
+template <bool k16>
+__m256i umax(__m256i a, __m256i b) {
+  return k16 ? _mm256_max_epu16(a, b) : _mm256_max_epu32(a, b);
+}
+
+// The largest unsigned lane of a vector.
+template <bool k16>
+std::uint32_t hmax(__m256i m) {
+  __m128i h = _mm256_castsi256_si128(m), l = _mm256_extracti128_si256(m, 1);
+  if constexpr (k16) {
+    h = _mm_max_epu16(h, l);
+    h = _mm_max_epu16(h, _mm_srli_si128(h, 8));
+    h = _mm_max_epu16(h, _mm_srli_si128(h, 4));
+    h = _mm_max_epu16(h, _mm_srli_si128(h, 2));
+    return static_cast<std::uint32_t>(_mm_cvtsi128_si32(h) & 0xFFFF);
+  } else {
+    h = _mm_max_epu32(h, l);
+    h = _mm_max_epu32(h, _mm_srli_si128(h, 8));
+    h = _mm_max_epu32(h, _mm_srli_si128(h, 4));
+    return static_cast<std::uint32_t>(_mm_cvtsi128_si32(h));
+  }
+}
+
+// The largest key of a vector, decoded to |x| bits (0 if no number).
+template <bool k16, std::uint32_t kInf>
+std::uint32_t key_max(__m256i m) {
+  const std::uint32_t k = hmax<k16>(m);
+  return k < kOff<k16, kInf> ? 0u : (k - kOff<k16, kInf>) >> 1;
+}
+
+// Two vector accumulators over whole vectors, the scalar loop for the tail.
+template <bool k16, std::uint32_t kInf>
+std::uint32_t span_keys(DType t, const unsigned char* p, std::size_t n) {
+  constexpr std::size_t per = k16 ? 16 : 8, es = k16 ? 2 : 4;
+  __m256i m0 = _mm256_setzero_si256(), m1 = _mm256_setzero_si256();
+  std::size_t i = 0;
+  for (; i + 2 * per <= n; i += 2 * per) {
+    m0 = umax<k16>(m0, amax_key<k16, kInf>(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i * es))));
+    m1 = umax<k16>(m1, amax_key<k16, kInf>(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + (i + per) * es))));
+  }
+  for (; i + per <= n; i += per)
+    m0 = umax<k16>(m0, amax_key<k16, kInf>(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i * es))));
+  const std::uint32_t m = key_max<k16, kInf>(umax<k16>(m0, m1)), rest = span_max_scalar(t, p + i * es, n - i);
+  return m > rest ? m : rest;
+}
+
+// Tokens [b, e) with one key accumulator per head and side: no horizontal reduction per head
+// segment (that cost dominated short heads).
+template <bool k16, std::uint32_t kInf>
+void chunk_keys(const AmaxRows& r, std::size_t b, std::size_t e, std::uint32_t* km, std::uint32_t* vm) {
+  __m256i acc[2 * kAmaxMaxHeads];
+  const std::size_t H = r.heads, nv = r.seg_bytes / 32;
+  for (std::size_t h = 0; h < 2 * H; ++h) acc[h] = _mm256_setzero_si256();
+  for (std::size_t t = b; t < e; ++t) {
+    if (r.slots != nullptr && r.slots[t] < 0) continue;
+    const auto* kr = reinterpret_cast<const __m256i*>(r.key + t * r.key_stride);
+    const auto* vr = reinterpret_cast<const __m256i*>(r.value + t * r.value_stride);
+    for (std::size_t h = 0; h < H; ++h) {
+      __m256i ka = acc[h], va = acc[H + h];
+      for (std::size_t i = 0; i < nv; ++i) {
+        ka = umax<k16>(ka, amax_key<k16, kInf>(_mm256_loadu_si256(kr + h * nv + i)));
+        va = umax<k16>(va, amax_key<k16, kInf>(_mm256_loadu_si256(vr + h * nv + i)));
+      }
+      acc[h] = ka;
+      acc[H + h] = va;
+    }
+  }
+  for (std::size_t h = 0; h < H; ++h) {
+    const std::uint32_t k = key_max<k16, kInf>(acc[h]), v = key_max<k16, kInf>(acc[H + h]);
+    km[h] = k > km[h] ? k : km[h];
+    vm[h] = v > vm[h] ? v : vm[h];
+  }
+}
+
+}  // namespace
+
+std::uint32_t span_max_avx2(DType t, const unsigned char* p, std::size_t n) {
+  if (t == DType::f32) return span_keys<false, 0x7F800000u>(t, p, n);
+  if (t == DType::f16) return span_keys<true, 0x7C00u>(t, p, n);
+  return span_keys<true, 0x7F80u>(t, p, n);
+}
+
+void amax_chunk_avx2(const AmaxRows& r, std::size_t b, std::size_t e, std::uint32_t* km, std::uint32_t* vm) {
+  if (r.dtype == DType::f32)
+    chunk_keys<false, 0x7F800000u>(r, b, e, km, vm);
+  else if (r.dtype == DType::f16)
+    chunk_keys<true, 0x7C00u>(r, b, e, km, vm);
+  else
+    chunk_keys<true, 0x7F80u>(r, b, e, km, vm);
+}
+
+}  // namespace detail
+}  // namespace cpu
+}  // namespace kvscale
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+
+#elif defined(KVSCALE_X86_SIMD)
+namespace kvscale {
+namespace cpu {
+namespace detail {
+std::uint32_t span_max_avx2(DType t, const unsigned char* p, std::size_t n) { return span_max_scalar(t, p, n); }
+void amax_chunk_avx2(const AmaxRows& r, std::size_t b, std::size_t e, std::uint32_t* km, std::uint32_t* vm) {
+  amax_chunk_rows(span_max_scalar, r, b, e, km, vm);
+}
+}  // namespace detail
+}  // namespace cpu
+}  // namespace kvscale
+#endif
