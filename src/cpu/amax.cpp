@@ -7,10 +7,10 @@
 // monotone, so the result equals the max over the widened values, which is what the GPU kernel
 // (kernels/amax.hip) produces too.
 //
-// The loops per ISA (amax.hpp): plain integer code (the scalar ISA and non-x86); an AVX2 vector
-// loop over whole head segments (amax_avx2.cpp), chosen at run time (set_max_isa(scalar) keeps
-// the plain loops), with the per-row loop for head segments that are not whole vectors. Both give
-// the same bits.
+// The loops per ISA (amax.hpp): plain integer code (the scalar ISA and non-x86); AVX2 and
+// AVX-512 vector loops over whole head segments (amax_avx2.cpp, amax_avx512.cpp), chosen at run
+// time from detail::current_isa() (set_max_isa() and KVSCALE_CPU_ISA keep the lower paths), with
+// the per-row loop for head segments that are not whole vectors. All give the same bits.
 #include "cpu/amax.hpp"
 
 #include <algorithm>
@@ -61,7 +61,10 @@ Loops loops(const AmaxRows& r) noexcept {
   if (isa == Isa::scalar) return l;
   l.span = detail::span_max_avx2;
   if (r.heads > detail::kAmaxMaxHeads) return l;
-  if (r.seg_bytes % 32 == 0) l.chunk = detail::amax_chunk_avx2;
+  if (isa == Isa::avx512 && r.seg_bytes % 64 == 0)
+    l.chunk = detail::amax_chunk_avx512;
+  else if (r.seg_bytes % 32 == 0)
+    l.chunk = detail::amax_chunk_avx2;
 #else
   (void)r;
 #endif
@@ -136,6 +139,21 @@ void amax_chunk_rows(SpanMaxFn f, const AmaxRows& r, std::size_t b, std::size_t 
     }
   }
 }
+
+#if defined(KVSCALE_X86_SIMD)
+void amax_settle(const AmaxRows& r, bool value, std::size_t h, std::size_t b, std::size_t e, std::uint32_t m,
+                 std::uint32_t* out) {
+  if (m > amax_inf_bits(r.dtype)) {  // a NaN in the block: the exact path for this head
+    const unsigned char* base = (value ? r.value : r.key) + h * r.seg_bytes;
+    const std::size_t stride = value ? r.value_stride : r.key_stride;
+    m = 0;
+    for (std::size_t t = b; t < e; ++t)
+      if (r.slots == nullptr || r.slots[t] >= 0)
+        m = std::max(m, span_max_avx2(r.dtype, base + t * stride, r.head_size));
+  }
+  *out = std::max(*out, m);
+}
+#endif
 
 }  // namespace detail
 

@@ -37,14 +37,40 @@ using AmaxChunkFn = void (*)(const AmaxRows& r, std::size_t b, std::size_t e, st
 void amax_chunk_rows(SpanMaxFn f, const AmaxRows& r, std::size_t b, std::size_t e, std::uint32_t* km,
                      std::uint32_t* vm);
 
+/// The infinity pattern of t's |x| bits: every larger |x| is a NaN.
+inline std::uint32_t amax_inf_bits(DType t) {
+  return t == DType::f32 ? 0x7F800000u : t == DType::f16 ? 0x7C00u : 0x7F80u;
+}
+
 #if defined(KVSCALE_X86_SIMD)
 /// span_max with the AVX2 key transform (exact, amax_avx2.cpp).
 std::uint32_t span_max_avx2(DType t, const unsigned char* p, std::size_t n);
+
+// The vector chunk loops (amax_avx2.cpp, amax_avx512.cpp) take one unsigned max of |x| bits (the
+// sign bit cleared) per head and side: two operations per vector (and, max), one accumulator. With
+// no NaN among the elements that is max |x| exactly (non-negative IEEE values order like their
+// bits). A NaN's |x| bits are above the infinity pattern, so a NaN anywhere in the block wins the
+// max and shows as a result > amax_inf_bits(): amax_settle() then recomputes that head and block
+// with span_max_avx2, which ignores NaNs. (Measured against an unsigned and a signed max of the raw
+// bits, the other two-operation method: that needs two accumulators per head and two loads or a
+// register copy per vector, and was slower.) tests/calibration check every 16-bit pattern with
+// every special class, in every lane, on every ISA.
+
+/// Tokens per NaN check of the vector chunk loops: a recomputed block is likely still in L2 (512 KiB
+/// per side for 8 heads x 128 bf16), and the per-block reductions cost little (blocks of 64 tokens
+/// measured ~7% slower at 256 tokens).
+constexpr std::size_t kAmaxBlock = 256;
+/// Folds head h's maximum m over tokens [b, e) (|x| bits from a vector loop, NaNs not ignored) into
+/// *out, recomputing it exactly first if it is a NaN pattern. value: V rows, else K rows.
+void amax_settle(const AmaxRows& r, bool value, std::size_t h, std::size_t b, std::size_t e, std::uint32_t m,
+                 std::uint32_t* out);
 
 /// The vector chunk loops keep accumulators per head on the stack: at most this many heads.
 constexpr std::size_t kAmaxMaxHeads = 64;
 /// Needs seg_bytes % 32 == 0 and heads <= kAmaxMaxHeads.
 void amax_chunk_avx2(const AmaxRows& r, std::size_t b, std::size_t e, std::uint32_t* km, std::uint32_t* vm);
+/// Needs seg_bytes % 64 == 0 and heads <= kAmaxMaxHeads.
+void amax_chunk_avx512(const AmaxRows& r, std::size_t b, std::size_t e, std::uint32_t* km, std::uint32_t* vm);
 #endif
 
 }  // namespace detail

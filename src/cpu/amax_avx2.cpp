@@ -5,8 +5,8 @@
 // so every NaN (> 2 kInf) wraps around below kOff, the key of zero: an unsigned max then ignores
 // NaNs and orders the rest like |x|. A zero accumulator (< kOff) means "no number seen" (0).
 //
-// amax_chunk_avx2 (whole 32-byte vectors per head): the same keys, one accumulator per head and
-// side.
+// amax_chunk_avx2 (whole 32-byte vectors per head): the and-max method of amax.hpp, then
+// amax_settle() per head and block of tokens.
 #include <cstdint>
 
 #include "cpu/amax.hpp"
@@ -85,31 +85,60 @@ std::uint32_t span_keys(DType t, const unsigned char* p, std::size_t n) {
   return m > rest ? m : rest;
 }
 
-// Tokens [b, e) with one key accumulator per head and side: no horizontal reduction per head
-// segment (that cost dominated short heads).
-template <bool k16, std::uint32_t kInf>
-void chunk_keys(const AmaxRows& r, std::size_t b, std::size_t e, std::uint32_t* km, std::uint32_t* vm) {
-  __m256i acc[2 * kAmaxMaxHeads];
-  const std::size_t H = r.heads, nv = r.seg_bytes / 32;
-  for (std::size_t h = 0; h < 2 * H; ++h) acc[h] = _mm256_setzero_si256();
+// |x| bits of every lane: the sign bit cleared.
+template <bool k16>
+__m256i vabs(__m256i x) {
+  return _mm256_and_si256(x, k16 ? _mm256_set1_epi16(0x7FFF) : _mm256_set1_epi32(0x7FFFFFFF));
+}
+
+// Folds max |x| bits of the nv vectors of one head segment at p into *acc. A segment that starts
+// 4-byte but not 32-byte aligned is read as the nv + 1 aligned vectors that cover it, the first
+// and last with masked loads (lanes outside the segment read as +0, which changes no max): an
+// unaligned load across a cache line costs two. kNv: nv where it is a common count, else 0.
+template <bool k16, std::size_t kNv>
+void fold_head(const unsigned char* p, std::size_t nv_any, std::size_t mis, __m256i* acc) {
+  const std::size_t nv = kNv != 0 ? kNv : nv_any;
+  __m256i m = *acc;
+  if (mis == 0 || mis % 4 != 0) {
+    for (std::size_t i = 0; i < nv; ++i)
+      m = umax<k16>(m, vabs<k16>(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i * 32))));
+  } else {
+    const unsigned char* a = p - mis;
+    const __m256i first = _mm256_cmpgt_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                                             _mm256_set1_epi32(static_cast<int>(mis / 4) - 1));  // lanes from p on
+    m = umax<k16>(m, vabs<k16>(_mm256_maskload_epi32(reinterpret_cast<const int*>(a), first)));
+    for (std::size_t i = 1; i < nv; ++i)
+      m = umax<k16>(m, vabs<k16>(_mm256_load_si256(reinterpret_cast<const __m256i*>(a + i * 32))));
+    const __m256i last = _mm256_xor_si256(first, _mm256_set1_epi32(-1));
+    m = umax<k16>(m, vabs<k16>(_mm256_maskload_epi32(reinterpret_cast<const int*>(a + nv * 32), last)));
+  }
+  *acc = m;
+}
+
+// Tokens [b, e) of one side (K or V): one accumulator per head on the stack, token by token over
+// all heads (one sequential stream of reads).
+template <bool k16, std::size_t kNv>
+void block(const AmaxRows& r, bool value, std::size_t b, std::size_t e, std::uint32_t* out) {
+  __m256i acc[kAmaxMaxHeads];
+  const std::size_t H = r.heads, nv = r.seg_bytes / 32, stride = value ? r.value_stride : r.key_stride;
+  const unsigned char* base = value ? r.value : r.key;
+  for (std::size_t h = 0; h < H; ++h) acc[h] = _mm256_setzero_si256();
   for (std::size_t t = b; t < e; ++t) {
     if (r.slots != nullptr && r.slots[t] < 0) continue;
-    const auto* kr = reinterpret_cast<const __m256i*>(r.key + t * r.key_stride);
-    const auto* vr = reinterpret_cast<const __m256i*>(r.value + t * r.value_stride);
-    for (std::size_t h = 0; h < H; ++h) {
-      __m256i ka = acc[h], va = acc[H + h];
-      for (std::size_t i = 0; i < nv; ++i) {
-        ka = umax<k16>(ka, amax_key<k16, kInf>(_mm256_loadu_si256(kr + h * nv + i)));
-        va = umax<k16>(va, amax_key<k16, kInf>(_mm256_loadu_si256(vr + h * nv + i)));
-      }
-      acc[h] = ka;
-      acc[H + h] = va;
-    }
+    const unsigned char* row = base + t * stride;
+    const std::size_t mis = reinterpret_cast<std::uintptr_t>(row) % 32;
+    for (std::size_t h = 0; h < H; ++h) fold_head<k16, kNv>(row + h * r.seg_bytes, nv, mis, acc + h);
   }
-  for (std::size_t h = 0; h < H; ++h) {
-    const std::uint32_t k = key_max<k16, kInf>(acc[h]), v = key_max<k16, kInf>(acc[H + h]);
-    km[h] = k > km[h] ? k : km[h];
-    vm[h] = v > vm[h] ? v : vm[h];
+  for (std::size_t h = 0; h < H; ++h) amax_settle(r, value, h, b, e, hmax<k16>(acc[h]), out + h);
+}
+
+template <bool k16>
+void block_any(const AmaxRows& r, bool value, std::size_t b, std::size_t e, std::uint32_t* out) {
+  switch (r.seg_bytes / 32) {
+    case 4: return block<k16, 4>(r, value, b, e, out);
+    case 8: return block<k16, 8>(r, value, b, e, out);
+    case 16: return block<k16, 16>(r, value, b, e, out);
+    default: return block<k16, 0>(r, value, b, e, out);
   }
 }
 
@@ -122,12 +151,15 @@ std::uint32_t span_max_avx2(DType t, const unsigned char* p, std::size_t n) {
 }
 
 void amax_chunk_avx2(const AmaxRows& r, std::size_t b, std::size_t e, std::uint32_t* km, std::uint32_t* vm) {
-  if (r.dtype == DType::f32)
-    chunk_keys<false, 0x7F800000u>(r, b, e, km, vm);
-  else if (r.dtype == DType::f16)
-    chunk_keys<true, 0x7C00u>(r, b, e, km, vm);
-  else
-    chunk_keys<true, 0x7F80u>(r, b, e, km, vm);
+  for (std::size_t s = b; s < e; s += kAmaxBlock) {
+    const std::size_t end = e - s > kAmaxBlock ? s + kAmaxBlock : e;
+    for (bool value : {false, true}) {
+      if (r.dtype == DType::f32)
+        block_any<false>(r, value, s, end, value ? vm : km);
+      else
+        block_any<true>(r, value, s, end, value ? vm : km);
+    }
+  }
 }
 
 }  // namespace detail
