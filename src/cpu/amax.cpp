@@ -143,14 +143,7 @@ void amax_chunk_rows(SpanMaxFn f, const AmaxRows& r, std::size_t b, std::size_t 
 #if defined(KVSCALE_X86_SIMD)
 void amax_settle(const AmaxRows& r, bool value, std::size_t h, std::size_t b, std::size_t e, std::uint32_t m,
                  std::uint32_t* out) {
-  if (m > amax_inf_bits(r.dtype)) {  // a NaN in the block: the exact path for this head
-    const unsigned char* base = (value ? r.value : r.key) + h * r.seg_bytes;
-    const std::size_t stride = value ? r.value_stride : r.key_stride;
-    m = 0;
-    for (std::size_t t = b; t < e; ++t)
-      if (r.slots == nullptr || r.slots[t] >= 0)
-        m = std::max(m, span_max_avx2(r.dtype, base + t * stride, r.head_size));
-  }
+  if (m > amax_inf_bits(r.dtype)) m = amax_head_exact_avx2(r, value, h, b, e);  // a NaN won: exact path
   *out = std::max(*out, m);
 }
 #endif

@@ -51,7 +51,7 @@ std::uint32_t span_max_avx2(DType t, const unsigned char* p, std::size_t n);
 // no NaN among the elements that is max |x| exactly (non-negative IEEE values order like their
 // bits). A NaN's |x| bits are above the infinity pattern, so a NaN anywhere in the block wins the
 // max and shows as a result > amax_inf_bits(): amax_settle() then recomputes that head and block
-// with span_max_avx2, which ignores NaNs. (Measured against an unsigned and a signed max of the raw
+// with the AVX2 keys, which ignore NaNs. (Measured against an unsigned and a signed max of the raw
 // bits, the other two-operation method: that needs two accumulators per head and two loads or a
 // register copy per vector, and was slower.) tests/calibration check every 16-bit pattern with
 // every special class, in every lane, on every ISA.
@@ -60,6 +60,9 @@ std::uint32_t span_max_avx2(DType t, const unsigned char* p, std::size_t n);
 /// per side for 8 heads x 128 bf16), and the per-block reductions cost little (blocks of 64 tokens
 /// measured ~7% slower at 256 tokens).
 constexpr std::size_t kAmaxBlock = 256;
+/// max |x| bits (NaN ignored) of head h's K (value: V) segments over tokens [b, e), padding skipped,
+/// with the AVX2 keys (exact). Needs seg_bytes % 32 == 0.
+std::uint32_t amax_head_exact_avx2(const AmaxRows& r, bool value, std::size_t h, std::size_t b, std::size_t e);
 /// Folds head h's maximum m over tokens [b, e) (|x| bits from a vector loop, NaNs not ignored) into
 /// *out, recomputing it exactly first if it is a NaN pattern. value: V rows, else K rows.
 void amax_settle(const AmaxRows& r, bool value, std::size_t h, std::size_t b, std::size_t e, std::uint32_t m,

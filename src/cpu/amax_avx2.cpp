@@ -6,7 +6,8 @@
 // NaNs and orders the rest like |x|. A zero accumulator (< kOff) means "no number seen" (0).
 //
 // amax_chunk_avx2 (whole 32-byte vectors per head): the and-max method of amax.hpp, then
-// amax_settle() per head and block of tokens.
+// amax_settle() per head and block of tokens, which recomputes NaN blocks with the keys
+// (amax_head_exact_avx2).
 #include <cstdint>
 
 #include "cpu/amax.hpp"
@@ -85,6 +86,22 @@ std::uint32_t span_keys(DType t, const unsigned char* p, std::size_t n) {
   return m > rest ? m : rest;
 }
 
+// The keys of head h's segments (whole vectors) over tokens [b, e), padding skipped: the exact
+// recomputation of a block where a NaN won the and-max (amax_settle).
+template <bool k16, std::uint32_t kInf>
+std::uint32_t head_keys(const AmaxRows& r, bool value, std::size_t h, std::size_t b, std::size_t e) {
+  const unsigned char* base = (value ? r.value : r.key) + h * r.seg_bytes;
+  const std::size_t stride = value ? r.value_stride : r.key_stride, nv = r.seg_bytes / 32;
+  __m256i m = _mm256_setzero_si256();
+  for (std::size_t t = b; t < e; ++t) {
+    if (r.slots != nullptr && r.slots[t] < 0) continue;
+    const unsigned char* p = base + t * stride;
+    for (std::size_t i = 0; i < nv; ++i)
+      m = umax<k16>(m, amax_key<k16, kInf>(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i * 32))));
+  }
+  return key_max<k16, kInf>(m);
+}
+
 // |x| bits of every lane: the sign bit cleared.
 template <bool k16>
 __m256i vabs(__m256i x) {
@@ -156,6 +173,12 @@ std::uint32_t span_max_avx2(DType t, const unsigned char* p, std::size_t n) {
   return span_keys<true, 0x7F80u>(t, p, n);
 }
 
+std::uint32_t amax_head_exact_avx2(const AmaxRows& r, bool value, std::size_t h, std::size_t b, std::size_t e) {
+  if (r.dtype == DType::f32) return head_keys<false, 0x7F800000u>(r, value, h, b, e);
+  if (r.dtype == DType::f16) return head_keys<true, 0x7C00u>(r, value, h, b, e);
+  return head_keys<true, 0x7F80u>(r, value, h, b, e);
+}
+
 void amax_chunk_avx2(const AmaxRows& r, std::size_t b, std::size_t e, std::uint32_t* km, std::uint32_t* vm) {
   for (std::size_t s = b; s < e; s += kAmaxBlock) {
     const std::size_t end = e - s > kAmaxBlock ? s + kAmaxBlock : e;
@@ -181,6 +204,16 @@ namespace kvscale {
 namespace cpu {
 namespace detail {
 std::uint32_t span_max_avx2(DType t, const unsigned char* p, std::size_t n) { return span_max_scalar(t, p, n); }
+std::uint32_t amax_head_exact_avx2(const AmaxRows& r, bool value, std::size_t h, std::size_t b, std::size_t e) {
+  std::uint32_t m = 0;
+  for (std::size_t t = b; t < e; ++t) {
+    if (r.slots != nullptr && r.slots[t] < 0) continue;
+    const std::uint32_t x = span_max_scalar(
+        r.dtype, (value ? r.value + t * r.value_stride : r.key + t * r.key_stride) + h * r.seg_bytes, r.head_size);
+    m = x > m ? x : m;
+  }
+  return m;
+}
 void amax_chunk_avx2(const AmaxRows& r, std::size_t b, std::size_t e, std::uint32_t* km, std::uint32_t* vm) {
   amax_chunk_rows(span_max_scalar, r, b, e, km, vm);
 }
