@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -107,6 +108,78 @@ TEST(ObserveAmax, MatchesBruteForceAcrossCallsDtypesShapesAndPaths) {
                 EXPECT_EQ(f2u(m), f2u(got[side]));
               }
             }
+    }
+}
+
+void set_element(DType t, std::vector<std::uint8_t>* b, std::size_t i, float x) {
+  if (t == DType::f32) {
+    std::memcpy(&(*b)[4 * i], &x, 4);
+    return;
+  }
+  const std::uint16_t v = t == DType::f16 ? half::f32_to_f16(x) : half::f32_to_bf16(x);
+  std::memcpy(&(*b)[2 * i], &v, 2);
+}
+
+// The vector loops check for NaN per block of 256 tokens and head (src/cpu/amax.hpp) and recompute
+// only the blocks that hold one: finite data (the fast path) with NaNs planted in some blocks and
+// heads, a head's max inside a NaN block or outside, inf next to a NaN, NaN and inf in padding
+// tokens. Head sizes for the AVX-512 loop, the AVX2 loop and the row loop; one thread (blocks 0
+// to 2, the last one partial) and four (chunks of ~37 tokens).
+constexpr std::int64_t kPlantH = 8, kPlantT = 600;
+
+// K and V rows of kPlantT tokens x kPlantH heads x D: normal(0, 4) values with the planted
+// specials of the test below in both.
+std::vector<std::uint8_t> planted_rows(DType t, std::int64_t D, std::uint32_t seed) {
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  const auto n = static_cast<std::size_t>(kPlantT * kPlantH * D);
+  std::vector<std::uint8_t> b(n * dtype_size(t));
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 4.0f);
+  for (std::size_t i = 0; i < n; ++i) set_element(t, &b, i, normal(rng));
+  const auto at = [&](std::int64_t tok, std::int64_t h, std::int64_t d) {
+    return static_cast<std::size_t>((tok * kPlantH + h) * D + d);
+  };
+  set_element(t, &b, at(70, 3, 5), nan);  // head 3: NaN in block 0, the max in block 1
+  set_element(t, &b, at(300, 3, D - 1), 1000.0f);
+  set_element(t, &b, at(100, 5, 0), -nan);  // head 5: -NaN and the max in block 0
+  set_element(t, &b, at(101, 5, D / 2), -2000.0f);
+  set_element(t, &b, at(590, 7, 1), -inf);  // head 7: inf next to a NaN in block 2
+  set_element(t, &b, at(599, 7, 2), nan);
+  set_element(t, &b, at(10, 0, 3), nan);  // head 0: NaN and inf in token 10, padding below, and a
+  set_element(t, &b, at(10, 0, 4), inf);  // NaN in token 11: the recomputed block skips token 10 too
+  set_element(t, &b, at(11, 0, 0), nan);
+  return b;
+}
+
+TEST(ObserveAmax, NanBlocksAreRecomputedAndFiniteBlocksKeepTheirMax) {
+  Restore restore;
+  const std::int64_t H = kPlantH, T = kPlantT;
+  std::vector<std::int64_t> slots(static_cast<std::size_t>(T));
+  for (std::size_t i = 0; i < slots.size(); ++i) slots[i] = i == 10 ? -1 : static_cast<std::int64_t>(i);
+  for (DType t : kDTypes)
+    for (std::int64_t D : {128, 80, 72}) {
+      const TokenRows r{T, H, D, H * D, H * D};
+      const auto seed = static_cast<std::uint32_t>(D) * 7u + static_cast<std::uint32_t>(t);
+      const std::vector<std::uint8_t> k = planted_rows(t, D, seed), v = planted_rows(t, D, ~seed);
+      std::vector<float> want(static_cast<std::size_t>(amax_floats(H)), 0.0f);
+      reference(t, r, k, v, slots.data(), &want);
+      for (std::int64_t s = 0; s < 2; ++s) {  // the planted values are exact in every dtype
+        EXPECT_EQ(want[2 + s * H + 3], 1000.0f);
+        EXPECT_EQ(want[2 + s * H + 5], 2000.0f);
+        EXPECT_EQ(want[2 + s * H + 7], std::numeric_limits<float>::infinity());
+        EXPECT_LT(want[2 + s * H + 0], 100.0f);  // the padding token's inf is skipped
+      }
+      for (cpu::Isa isa : {cpu::Isa::scalar, cpu::Isa::avx2, cpu::Isa::best})
+        for (int threads : {1, 4}) {
+          cpu::set_max_isa(isa);
+          cpu::set_num_threads(threads);
+          std::vector<float> got(want.size(), 0.0f);
+          ASSERT_EQ(cpu::observe_amax(ObserveAmaxArgs{t, r, k.data(), v.data(), slots.data(), got.data()}),
+                    Status::success);
+          const std::string d = bits_diff(want, got);
+          ASSERT_TRUE(d.empty()) << dtype_name(t) << " D " << D << " isa " << cpu::isa_name(isa) << " threads "
+                                 << threads << ": " << d;
+        }
     }
 }
 
