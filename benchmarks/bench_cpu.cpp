@@ -218,7 +218,9 @@ struct Paged {
   kvscale::TokenRows rows;
   // layout: 0 dense NHD, 1 strided (NHD with 16 bytes of padding after every head, slot and block),
   // 2 split (vLLM ROCm), 3 dense NHD with per-head scales, 4 dense HND, 5 split with per-head scales.
-  Paged(std::int64_t t, std::int64_t h, int layout = 0) : tokens(t), heads(h) {
+  // Slots: random over a half-used cache (every block partly written), or (prefill) as vLLM's
+  // block allocator gives them to a prefill: blocks in random order, each filled from slot 0.
+  Paged(std::int64_t t, std::int64_t h, int layout = 0, bool prefill = false) : tokens(t), heads(h) {
     const std::size_t row = static_cast<std::size_t>(h * 128);
     key = bf16_data(static_cast<std::size_t>(t) * row);
     value = key;
@@ -244,6 +246,13 @@ struct Paged {
     std::iota(all.begin(), all.end(), 0);
     std::shuffle(all.begin(), all.end(), std::mt19937(3));
     slots.assign(all.begin(), all.begin() + t);
+    if (prefill) {
+      std::vector<std::int64_t> blocks(static_cast<std::size_t>(shape.num_blocks));
+      std::iota(blocks.begin(), blocks.end(), 0);
+      std::shuffle(blocks.begin(), blocks.end(), std::mt19937(5));
+      for (std::int64_t i = 0; i < t; ++i)
+        slots[static_cast<std::size_t>(i)] = blocks[static_cast<std::size_t>(i / 16)] * 16 + i % 16;
+    }
     rows.num_tokens = t;
     rows.num_kv_heads = h;
     rows.head_size = 128;
@@ -284,8 +293,8 @@ struct Paged {
   double traffic() const { return static_cast<double>(tokens) * (static_cast<double>(heads) * 128 * 3 * 2 + 8); }
 };
 
-void paged_write(benchmark::State& st, int layout) {
-  Paged p(st.range(0), st.range(1), layout);
+void paged_write(benchmark::State& st, int layout, bool prefill = false) {
+  Paged p(st.range(0), st.range(1), layout, prefill);
   const auto a = p.write();
   for (auto _ : st) {
     if (cpu::paged_write(a) != kvscale::Status::success) st.SkipWithError("paged_write");
@@ -297,8 +306,8 @@ void paged_write(benchmark::State& st, int layout) {
                                                benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
-void paged_read(benchmark::State& st, int layout) {
-  Paged p(st.range(0), st.range(1), layout);
+void paged_read(benchmark::State& st, int layout, bool prefill = false) {
+  Paged p(st.range(0), st.range(1), layout, prefill);
   cpu::paged_write(p.write());
   const auto a = p.read();
   for (auto _ : st) {
@@ -316,6 +325,9 @@ void BM_paged_read(benchmark::State& st) { paged_read(st, 0); }
 // range(2): 1 strided, 2 split, 3 dense NHD with per-head scales, 4 HND, 5 split with per-head scales.
 void BM_paged_write_layout(benchmark::State& st) { paged_write(st, static_cast<int>(st.range(2))); }
 void BM_paged_read_layout(benchmark::State& st) { paged_read(st, static_cast<int>(st.range(2))); }
+// The same with prefill slots (whole blocks): range(2) 0 dense NHD, 2 split.
+void BM_paged_write_prefill(benchmark::State& st) { paged_write(st, static_cast<int>(st.range(2)), true); }
+void BM_paged_read_prefill(benchmark::State& st) { paged_read(st, static_cast<int>(st.range(2)), true); }
 
 // memcpy with the same traffic as a paged op of (tokens, heads).
 void BM_memcpy_paged(benchmark::State& st) {
@@ -363,6 +375,15 @@ void layouts(benchmark::internal::Benchmark* b) {
 }
 BENCHMARK(BM_paged_write_layout)->Apply(layouts)->UseRealTime();
 BENCHMARK(BM_paged_read_layout)->Apply(layouts)->UseRealTime();
+// Random slots leave every block of the split layout partly written, so its V (and K) lines are
+// shared by the tokens of a block and each is read and written back once per call for a fraction
+// of its bytes; with prefill slots both layouts fill whole lines.
+void prefill_layouts(benchmark::internal::Benchmark* b) {
+  for (std::int64_t layout : {0, 2})
+    for (std::int64_t tokens : {2048, 16384}) b->Args({tokens, 8, layout});
+}
+BENCHMARK(BM_paged_write_prefill)->Apply(prefill_layouts)->UseRealTime();
+BENCHMARK(BM_paged_read_prefill)->Apply(prefill_layouts)->UseRealTime();
 BENCHMARK(BM_memcpy_paged)->Apply(shapes)->UseRealTime();
 
 // ---- calibration: observe_amax (range = tokens, heads; head size 128, bf16) -------------------
@@ -478,6 +499,15 @@ void summary(const kvscale::bench::Results& res, std::ostream& out) {
               ratio(kr, get(std::string("BM_") + k + base + "/real_time")).c_str(),
               ratio(kr, get("BM_memcpy_paged" + base + "/real_time")).c_str());
       }
+  for (const char* k : {"paged_write", "paged_read"})
+    for (std::int64_t tokens : {2048, 16384}) {
+      const std::string base = std::string("BM_") + k + "_prefill/" + std::to_string(tokens) + "/8/";
+      const double kr = get(base + "2/real_time");
+      if (kr <= 0) continue;
+      const std::string label = std::string(k) + " split prefill " + std::to_string(tokens) + "tok";
+      print(out, "%-30s %10.2f %10s %10s\n", label.c_str(), kr / 1e9, ratio(kr, get(base + "0/real_time")).c_str(),
+            ratio(kr, get("BM_memcpy_paged/" + std::to_string(tokens) + "/8/real_time")).c_str());
+    }
 }
 
 }  // namespace

@@ -108,10 +108,12 @@ struct WriteOp {
   }
 };
 
-// Split V with 16-slot blocks, kTileMin or more tokens of one block: their rows go into a tile
-// `[16][heads x head_size]` (row o = the token in slot o; kTileRow bytes a row, so several passes of
-// whole heads when a row is longer), and each head is transposed into the cache in one pass
-// (RowKernels::tile_to_columns16). Reads transpose first, then dequantize the tokens' rows.
+// The split layout with 16-slot blocks, kTileMin or more tokens of one block: their K and V rows
+// go through a tile `[16][heads x head_size]` (row o = the token in slot o; kTileRow bytes a row, so
+// several passes of whole heads when a row is longer), one side after the other, and each head
+// moves between the tile and the block in the block's own byte order: V transposed
+// (RowKernels::tile_to_columns16), K in 16-byte pieces (element run c of slot o at c * 256 + o * 16).
+// Reads move the block into the tile first, then dequantize the tokens' rows.
 constexpr std::size_t kTileRow = 1024;
 constexpr std::size_t kTileMin = 2;
 
@@ -147,6 +149,21 @@ void tile_rows(const PagedJob& j, const PagedSide& s, const TileGroup& g, const 
   }
 }
 
+// Split K, one head of one block: `[d / 16][16 slots][16]` bytes. Writes go in the block's order
+// (whole lines for a full block); reads fetch the group's slots only.
+template <bool kWrite>
+void pieces16(const TileGroup& g, std::size_t d, std::uint8_t* tile, std::size_t pitch, std::uint8_t* head) {
+  for (std::size_t c = 0; c < d / 16; ++c) {
+    if constexpr (kWrite) {
+      for (std::size_t o = 0; o < 16; ++o)
+        if ((g.mask >> o) & 1u) std::memcpy(head + c * 256 + o * 16, tile + o * pitch + c * 16, 16);
+    } else {
+      for (std::size_t i = 0; i < g.count; ++i)
+        std::memcpy(tile + g.slot[i] * pitch + c * 16, head + c * 256 + g.slot[i] * 16u, 16);
+    }
+  }
+}
+
 template <bool kWrite>
 struct TileOp {
   void operator()(const PagedJob& j, const PagedSide& s, const TileGroup& g, std::uint8_t* cache) const {
@@ -158,7 +175,9 @@ struct TileOp {
       if constexpr (kWrite) tile_rows<true>(j, s, g, p, tile);
       for (std::size_t h = 0; h < p.nh; ++h) {
         std::uint8_t* head = cache + static_cast<std::int64_t>(h0 + h) * s.st.head;
-        if constexpr (kWrite) {
+        if (s.st.chunk_len == 16) {
+          pieces16<kWrite>(g, D, tile + h * D, p.pitch, head);
+        } else if constexpr (kWrite) {
           j.k.tile_to_columns16(tile + h * D, p.pitch, D, g.mask, head);
         } else {
           j.k.columns16_to_tile(head, D, tile + h * D, p.pitch);
@@ -231,19 +250,21 @@ void visit_token(const PagedJob& j, const PagedSide& s, std::size_t t, std::int6
   }
 }
 
-// Whether a side is split V with 16-slot blocks and a head the tile holds.
-bool tiled(const PagedJob& j, const PagedSide& s) {
-  return s.st.slot == 1 && s.st.chunk_len == 1 && s.st.chunk == 16 && j.block_size == 16 && j.head_size % 16 == 0 &&
-         static_cast<std::size_t>(j.head_size) <= kTileRow;
+// Whether the cache is the split layout with 16-slot blocks (K: 16-byte runs 256 bytes apart, V:
+// elements 16 bytes apart) and a head the tile holds.
+bool tiled(const PagedJob& j) {
+  const CacheStrides &k = j.side[0].st, &v = j.side[1].st;
+  return j.block_size == 16 && k.slot == 16 && k.chunk_len == 16 && k.chunk == 256 && v.slot == 1 && v.chunk_len == 1 &&
+         v.chunk == 16 && j.head_size % 16 == 0 && static_cast<std::size_t>(j.head_size) <= kTileRow;
 }
 
 // Visits tokens [k, end) of one chunk in visiting order. Consecutive tokens of one block form a
-// group (at most 16); split V of a group of kTileMin or more goes through Tile, everything else
-// through Op token by token.
+// group (at most 16); in the split layout a group of kTileMin or more goes through Tile, everything
+// else through Op token by token.
 template <class Op, class Tile>
 void paged_chunk(void* ctx, std::size_t i) {
   const auto& j = *static_cast<const PagedJob*>(ctx);
-  const bool tile_v = tiled(j, j.side[1]);
+  const bool tile_split = tiled(j);
   for (std::size_t k = paged_chunk_begin(j, i), end = paged_chunk_begin(j, i + 1); k < end;) {
     const std::int64_t block = block_at(j, k);
     std::size_t n = 1;
@@ -252,22 +273,22 @@ void paged_chunk(void* ctx, std::size_t i) {
       k += n;
       continue;
     }
-    const bool tile = tile_v && n >= kTileMin;
+    const bool tile = tile_split && n >= kTileMin;
     TileGroup g;  // filled only for the tile path (block_size 16: off < 16)
     g.count = n;
     for (std::size_t m = 0; m < n; ++m) {
       const std::size_t t = j.order ? j.order[k + m] : k + m;
       const std::int64_t off = j.slots[t] - block * j.block_size;
-      visit_token<Op>(j, j.side[0], t, block, off);
       if (!tile) {
-        visit_token<Op>(j, j.side[1], t, block, off);
+        for (const PagedSide& s : j.side) visit_token<Op>(j, s, t, block, off);
         continue;
       }
       g.token[m] = t;
       g.slot[m] = static_cast<std::uint8_t>(off);
       g.mask |= 1u << off;
     }
-    if (tile) Tile{}(j, j.side[1], g, j.side[1].cache + block * j.side[1].st.block);
+    if (tile)
+      for (const PagedSide& s : j.side) Tile{}(j, s, g, s.cache + block * s.st.block);
     k += n;
   }
 }
@@ -331,14 +352,24 @@ PagedJob make_job(Fp8Format f, DType t, const TokenRows& r, const PagedCacheShap
 
 // The split layout spreads a token's V over head_size cache lines of its block (one byte each), so
 // tokens are visited in slot order: the tokens of one block then fill its lines together while
-// they are in cache (with random slots this is what keeps split near the dense layouts). Empty
-// when the layout does not need it, for calls so small that sorting costs more than it saves, or when
-// the order cannot be allocated (then: call order).
+// they are in cache, and go through the V tile together. Empty (call order) when the layout does
+// not need it, for calls so small that sorting costs more than it saves, when the call order
+// already keeps the tokens of a block together (a prefill: consecutive slots), or when the order
+// cannot be allocated.
 constexpr std::int64_t kSlotOrderMin = 64;
+
+bool blocks_together(const std::int64_t* slots, std::int64_t tokens, std::int64_t block_size) {
+  std::int64_t same = 0;
+  for (std::int64_t t = 1; t < tokens; ++t)
+    same += slots[t] >= 0 && slots[t - 1] >= 0 && slots[t] / block_size == slots[t - 1] / block_size;
+  return 2 * same >= tokens;
+}
 
 std::vector<std::uint32_t> slot_order(const PagedCacheShape& c, const std::int64_t* slots, std::int64_t tokens) {
   std::vector<std::uint32_t> order;
-  if (c.layout != CacheLayout::split || tokens < kSlotOrderMin || tokens > 0xFFFFFFFFll) return order;
+  if (c.layout != CacheLayout::split || tokens < kSlotOrderMin || tokens > 0xFFFFFFFFll ||
+      blocks_together(slots, tokens, c.block_size))
+    return order;
   try {
     order.resize(static_cast<std::size_t>(tokens));
   } catch (...) {
