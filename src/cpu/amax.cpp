@@ -29,6 +29,8 @@ namespace kvscale {
 namespace cpu {
 using detail::AmaxChunkFn;
 using detail::AmaxRows;
+using detail::kMinChunk;  // the backend's threading sizes (kernels.hpp), K and V elements together
+using detail::kParallelMin;
 using detail::span_max_scalar;
 using detail::SpanMaxFn;
 namespace {
@@ -112,10 +114,6 @@ AmaxRows rows_of(const ObserveAmaxArgs& a) {
                   D,
                   D * es};
 }
-
-// Elements (K and V) below which a call stays on the calling thread; chunks of at least this.
-constexpr std::size_t kParallelMin = std::size_t{1} << 18;
-constexpr std::size_t kMinChunk = std::size_t{1} << 15;
 
 }  // namespace
 
