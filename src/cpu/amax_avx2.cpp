@@ -12,16 +12,13 @@
 
 #include "cpu/amax.hpp"
 
-// The instruction set is enabled per function (pragma below), as in kernels_avx2.cpp.
+// The instruction set is enabled for this file's functions only (cpu/simd_target.hpp).
 #if defined(KVSCALE_X86_SIMD) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx2"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx2")
-#endif
+#include "cpu/simd_target.hpp"
+
+KVSCALE_SIMD_BEGIN("avx2")
 
 namespace kvscale {
 namespace cpu {
@@ -193,11 +190,7 @@ void amax_chunk_avx2(const AmaxRows& r, std::size_t b, std::size_t e, std::uint3
 }  // namespace cpu
 }  // namespace kvscale
 
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
+KVSCALE_SIMD_END()
 
 #elif defined(KVSCALE_X86_SIMD)
 namespace kvscale {

@@ -4,20 +4,13 @@
 
 #include "cpu/amax.hpp"
 
-// The instruction set is enabled per function (pragma below), as in kernels_avx512.cpp.
+// The instruction set is enabled for this file's functions only (cpu/simd_target.hpp).
 #if defined(KVSCALE_X86_SIMD) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx2"))), apply_to = function)
-#else
-// GCC 12's AVX-512 headers build some results from _mm512_undefined_*(), which
-// -Wmaybe-uninitialized reports once inlined (a known false positive).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512bw,avx2")
-#endif
+#include "cpu/simd_target.hpp"
+
+KVSCALE_SIMD_BEGIN("avx512f,avx512bw,avx2")
 
 namespace kvscale {
 namespace cpu {
@@ -121,12 +114,7 @@ void amax_chunk_avx512(const AmaxRows& r, std::size_t b, std::size_t e, std::uin
 }  // namespace cpu
 }  // namespace kvscale
 
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#pragma GCC diagnostic pop
-#endif
+KVSCALE_SIMD_END()
 
 #elif defined(KVSCALE_X86_SIMD)
 namespace kvscale {

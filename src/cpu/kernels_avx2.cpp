@@ -15,17 +15,13 @@
 #include "cpu/kernels.hpp"
 #include "kvscale/fp8.hpp"
 
-// The instruction set is enabled per function (pragma below) rather than relying on per-file
-// compile flags, so the file builds the same whatever flags the build system passes.
+// The instruction set is enabled for this file's functions only (cpu/simd_target.hpp).
 #if defined(KVSCALE_X86_SIMD) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx2,fma,f16c")
-#endif
+#include "cpu/simd_target.hpp"
+
+KVSCALE_SIMD_BEGIN("avx2,fma,f16c")
 
 namespace kvscale {
 namespace cpu {
@@ -281,11 +277,7 @@ RowKernels avx2_kernels() noexcept {
 }  // namespace cpu
 }  // namespace kvscale
 
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
+KVSCALE_SIMD_END()
 
 #elif defined(KVSCALE_X86_SIMD)
 namespace kvscale {

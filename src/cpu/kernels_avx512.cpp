@@ -10,22 +10,13 @@
 
 #include "cpu/kernels.hpp"
 
-// The instruction set is enabled per function (pragma below) rather than relying on per-file
-// compile flags, so the file builds the same whatever flags the build system passes.
+// The instruction set is enabled for this file's functions only (cpu/simd_target.hpp).
 #if defined(KVSCALE_X86_SIMD) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c"))), \
-                             apply_to = function)
-#else
-// GCC 12's AVX-512 headers build some results from _mm512_undefined_*(), which
-// -Wmaybe-uninitialized reports once inlined (a known false positive).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")
-#endif
+#include "cpu/simd_target.hpp"
+
+KVSCALE_SIMD_BEGIN("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")
 
 namespace kvscale {
 namespace cpu {
@@ -285,12 +276,7 @@ RowKernels avx512_kernels() noexcept {
 }  // namespace cpu
 }  // namespace kvscale
 
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#pragma GCC diagnostic pop
-#endif
+KVSCALE_SIMD_END()
 
 #elif defined(KVSCALE_X86_SIMD)
 namespace kvscale {

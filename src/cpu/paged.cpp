@@ -327,22 +327,19 @@ PagedJob make_job(Fp8Format f, DType t, const TokenRows& r, const PagedCacheShap
   j.heads = r.num_kv_heads;
   j.head_size = r.head_size;
   const std::size_t es = dtype_size(t);
-  j.side[0] = PagedSide{const_cast<unsigned char*>(static_cast<const unsigned char*>(key)),
-                        static_cast<std::size_t>(r.key_row_stride) * es,
-                        const_cast<std::uint8_t*>(kc),
-                        c.key_strides(),
-                        ks,
-                        kss,
-                        nullptr,
-                        false};
-  j.side[1] = PagedSide{const_cast<unsigned char*>(static_cast<const unsigned char*>(value)),
-                        static_cast<std::size_t>(r.value_row_stride) * es,
-                        const_cast<std::uint8_t*>(vc),
-                        c.value_strides(),
-                        vs,
-                        vss,
-                        nullptr,
-                        false};
+  auto side = [es](const void* rows, std::int64_t row_stride, const std::uint8_t* cache, const CacheStrides& st,
+                   const float* scales, int scale_stride) {
+    return PagedSide{const_cast<unsigned char*>(static_cast<const unsigned char*>(rows)),
+                     static_cast<std::size_t>(row_stride) * es,
+                     const_cast<std::uint8_t*>(cache),
+                     st,
+                     scales,
+                     scale_stride,
+                     nullptr,
+                     false};
+  };
+  j.side[0] = side(key, r.key_row_stride, kc, c.key_strides(), ks, kss);
+  j.side[1] = side(value, r.value_row_stride, vc, c.value_strides(), vs, vss);
   for (PagedSide& s : j.side)
     s.whole_row = s.scale_stride == 0 && s.st.head == (r.head_size / s.st.chunk_len) * s.st.chunk;
   j.tokens = static_cast<std::size_t>(r.num_tokens);

@@ -19,12 +19,9 @@
 #if defined(KVSCALE_X86_SIMD) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx2"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx2")
-#endif
+#include "cpu/simd_target.hpp"
+
+KVSCALE_SIMD_BEGIN("avx2")
 
 namespace kvscale {
 namespace cpu {
@@ -110,9 +107,5 @@ void columns16_to_tile_avx2(const std::uint8_t* src, std::size_t d, std::uint8_t
 }  // namespace cpu
 }  // namespace kvscale
 
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
+KVSCALE_SIMD_END()
 #endif

@@ -12,16 +12,9 @@
 #if defined(KVSCALE_X86_SIMD) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx512f,avx512bw"))), apply_to = function)
-#else
-// GCC 12's AVX-512 headers build some results from _mm512_undefined_*(), which
-// -Wmaybe-uninitialized reports once inlined (a known false positive; as in kernels_avx512.cpp).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512bw")
-#endif
+#include "cpu/simd_target.hpp"
+
+KVSCALE_SIMD_BEGIN("avx512f,avx512bw")
 
 namespace kvscale {
 namespace cpu {
@@ -94,10 +87,5 @@ void columns16_to_tile_avx512(const std::uint8_t* src, std::size_t d, std::uint8
 }  // namespace cpu
 }  // namespace kvscale
 
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#pragma GCC diagnostic pop
-#endif
+KVSCALE_SIMD_END()
 #endif
