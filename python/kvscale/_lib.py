@@ -82,6 +82,8 @@ _SIGNATURES = {
     "kvscale_dequantize": (c_int, [c_int, c_int, c_int, c_void_p, c_void_p, c_size_t, c_void_p, c_void_p]),
     "kvscale_paged_write": (c_int, [c_int, _P(PagedArgs), c_void_p]),
     "kvscale_paged_read": (c_int, [c_int, _P(PagedArgs), c_void_p]),
+    "kvscale_observe_amax": (c_int, [c_int, c_int, _P(TokenRows), c_void_p, c_void_p, c_void_p, c_void_p,
+                                     c_void_p]),
 }
 
 

@@ -8,6 +8,7 @@ CPU); "e4m3fn" / "e4m3fnuz" name one explicitly. k_scale / v_scale: one value (a
 effective scale (2 x the checkpoint's; kvscale.effective_scale), as vLLM does after loading.
 
 read_cache_flash / read_cache are the reverse (gather and dequantize), for tests and tools.
+observe_amax folds the running max |K| and |V| of rows into a buffer, for calibrating scales.
 GPU tensors run on their device and the framework's current stream, without synchronisation;
 slots are not range-checked on the GPU (out-of-range slots are skipped), but are on the CPU.
 """
@@ -161,3 +162,39 @@ def read_cache(key_cache, value_cache, slot_mapping, kv_cache_dtype, k_scale, v_
 
 
 __all__ = ["reshape_and_cache_flash", "reshape_and_cache", "read_cache_flash", "read_cache"]
+
+
+def amax_size(num_kv_heads):
+    """Floats of an observe_amax buffer: [K, V, K per head..., V per head...]."""
+    return 2 + 2 * int(num_kv_heads)
+
+
+def observe_amax(key, value, amax, slot_mapping=None, *, rows_dtype=None):
+    """Calibration: folds max |x| of key and value [num_tokens, num_kv_heads, head_size] (float32,
+    float16, bfloat16; rows_dtype="bf16" for numpy uint16 bits) into amax, a contiguous float32 array
+    or tensor of amax_size(num_kv_heads) values [K, V, K per head..., V per head...] that keeps its
+    contents across calls (start it at zeros): each entry becomes the max of itself and what the
+    call saw. With slot_mapping, tokens whose slot is negative (padding) are skipped and
+    len(slot_mapping) tokens count; without, every token does. NaN is ignored, inf counts. GPU
+    tensors run on their device and current stream, without synchronisation. Divide by 448 (the
+    e4m3fn max, what every producer uses) for the scales; kvscale's C++ scales_from_amax also
+    floors all-zero layers and writes the scale files."""
+    what = "observe_amax"
+    k, v, am = Arr(key), Arr(value), Arr(amax)
+    same_place([k, v, am], "ops." + what)
+    if k.dtype != v.dtype:
+        raise TypeError("kvscale.ops.%s: key and value must have one dtype, got %s and %s" % (what, k.dtype, v.dtype))
+    dtype = element_dtype(k, _bf16_rows(rows_dtype, what), "ops." + what)
+    slots = None
+    if slot_mapping is not None:
+        slots = am.int64(slot_mapping)
+        if len(slots.shape) != 1:
+            raise ValueError("kvscale.ops.%s: slot_mapping must be 1-D" % what)
+    n = slots.shape[0] if slots is not None else (k.shape[0] if len(k.shape) == 3 else 0)
+    r = _rows(k, v, n, what)
+    if am.dtype != "float32" or am.numel() != amax_size(r.num_kv_heads) or am.strides != _dense_strides(am.shape):
+        raise ValueError("kvscale.ops.%s: amax must be %d contiguous float32 values (2 + 2 x %d heads), got %s %s"
+                         % (what, amax_size(r.num_kv_heads), r.num_kv_heads, am.dtype, am.shape))
+    with am.on_device():
+        _lib.check(lib.kvscale_observe_amax(am.backend(), dtype, ctypes.byref(r), k.ptr, v.ptr,
+                                            slots.ptr if slots is not None else None, am.ptr, am.stream()))

@@ -98,3 +98,21 @@ def test_paged_ops_match_cpu():
     torch.cuda.synchronize()
     assert np.array_equal(kc.cpu().numpy(), ckc) and np.array_equal(vc.cpu().numpy(), cvc)
     assert np.array_equal(k_back.cpu().view(torch.int16).numpy(), ck_back.view(np.int16))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+def test_observe_amax_matches_cpu(dtype):
+    g = torch.Generator().manual_seed(5)
+    key = (torch.randn(300, 8, 128, generator=g) * 3).to(dtype)
+    value = (torch.randn(300, 8, 128, generator=g) * 2).to(dtype)
+    key[7, 3, 9] = float("nan")  # ignored
+    value[9, 5, 0] = float("inf")  # counts
+    slots = torch.arange(300, dtype=torch.int64)
+    slots[::7] = -1  # padding
+    cpu = torch.zeros(ops.amax_size(8), dtype=torch.float32)
+    gpu = cpu.clone().to(DEV)
+    ops.observe_amax(key, value, cpu, slots)
+    ops.observe_amax(key.to(DEV), value.to(DEV), gpu, slots.to(DEV))
+    torch.cuda.synchronize()
+    assert torch.equal(gpu.cpu(), cpu)
+    assert torch.isinf(cpu[1]) and torch.isfinite(cpu[0])

@@ -127,3 +127,45 @@ def test_ops_errors():
     # No tokens: a no-op.
     ops.reshape_and_cache_flash(key[:0], key[:0], kc, vc, SLOTS[:0], "fp8", 1.0, 1.0)
     assert not kc.any()
+
+
+def ref_amax(key, value, counted):
+    """[K, V, K per head..., V per head...] by brute force: max |x| over the counted tokens, NaN ignored."""
+    out = []
+    per = []
+    for x in (key, value):
+        a = np.abs(as_f32(x)[counted]).astype(np.float64)
+        a[np.isnan(a)] = 0.0
+        per.append([a[:, h, :].max(initial=0.0) for h in range(x.shape[1])])
+    out = [max(per[0], default=0.0), max(per[1], default=0.0)] + per[0] + per[1]
+    return np.array(out, np.float32)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16, np.uint16])
+def test_observe_amax_accumulates_and_skips_padding(dtype):
+    key, value = rows(11, np.float32), rows(12, np.float32)
+    key[3, 2, 5] = np.inf  # counts
+    value[4, 1, :] = np.nan  # ignored
+    value[1, 3, 0] = -6e4  # a padding token's value: must not count
+    conv = (lambda x: f32_to_bf16(x)) if dtype == np.uint16 else (lambda x: x.astype(dtype))
+    k, v = conv(key), conv(value)
+    extra = {"rows_dtype": "bf16"} if dtype == np.uint16 else {}
+    amax = np.zeros(ops.amax_size(H), np.float32)
+    amax[1] = 7.0  # an earlier call's max: kept where this call sees less
+    ops.observe_amax(k, v, amax, SLOTS, **extra)
+    want = np.maximum(ref_amax(k, v, SLOTS >= 0), np.array([0, 7.0] + [0] * (2 * H), np.float32))
+    np.testing.assert_array_equal(amax, want)
+    # A second call without slot_mapping counts every token, the padding one included.
+    ops.observe_amax(k, v, amax, None, **extra)
+    np.testing.assert_array_equal(amax, np.maximum(want, ref_amax(k, v, np.ones(T, bool))))
+    assert amax[1] == 6e4 if dtype != np.uint16 else amax[1] > 5.9e4  # the padding token counts now
+
+
+def test_observe_amax_errors():
+    key, value = rows(1, np.float32), rows(2, np.float32)
+    with pytest.raises(ValueError, match="amax must be 10 contiguous float32"):
+        ops.observe_amax(key, value, np.zeros(9, np.float32))
+    with pytest.raises(ValueError, match="amax must be"):
+        ops.observe_amax(key, value, np.zeros(ops.amax_size(H), np.float64))
+    with pytest.raises(TypeError, match="rows_dtype"):
+        ops.observe_amax(key.view(np.uint16)[:, :, :D], value.view(np.uint16)[:, :, :D], np.zeros(10, np.float32))
