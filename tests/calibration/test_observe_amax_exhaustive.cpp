@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "codec/reference.hpp"
+#include "cpu/cpu_test_util.hpp"
 #include "kvscale/cpu.hpp"
 #include "kvscale/kv_cache.hpp"
 #include "kvscale/status.hpp"
@@ -155,15 +156,15 @@ std::string run_all(DType t, std::size_t D) {
   return {};
 }
 
-struct Restore {
-  ~Restore() { cpu::set_max_isa(cpu::Isa::best); }
-};
+// Every dtype and head size class on one ISA level (the scalar level has one loop for every head
+// size). Instantiated only for the levels this CPU runs (cputest::isas(), which KVSCALE_CPU_ISA
+// caps), so nothing skips: a level the CPU lacks has no test.
+class ObserveAmaxExhaustive : public ::testing::TestWithParam<cpu::Isa> {};
 
-// Every dtype and head size class on `isa` (the scalar ISA has one loop for every head size).
-void check_isa(cpu::Isa isa) {
-  Restore restore;
-  if (cpu::set_max_isa(isa) != isa)
-    GTEST_SKIP() << cpu::isa_name(isa) << ": not on this CPU or capped by KVSCALE_CPU_ISA";
+TEST_P(ObserveAmaxExhaustive, EveryPatternWithEverySpecialClass) {
+  cputest::BackendGuard restore;
+  const cpu::Isa isa = GetParam();
+  ASSERT_EQ(cpu::set_max_isa(isa), isa);
   for (DType t : {DType::f16, DType::bf16, DType::f32}) {
     const std::size_t v = t == DType::f32 ? 16 : 32;  // elements per 64 bytes
     for (std::size_t D : {2 * v + v / 4, 2 * v + v / 2, 2 * v}) {
@@ -174,9 +175,8 @@ void check_isa(cpu::Isa isa) {
   }
 }
 
-TEST(ObserveAmaxExhaustive, EveryPatternWithEverySpecialClassScalar) { check_isa(cpu::Isa::scalar); }
-TEST(ObserveAmaxExhaustive, EveryPatternWithEverySpecialClassAvx2) { check_isa(cpu::Isa::avx2); }
-TEST(ObserveAmaxExhaustive, EveryPatternWithEverySpecialClassAvx512) { check_isa(cpu::Isa::avx512); }
+INSTANTIATE_TEST_SUITE_P(Isa, ObserveAmaxExhaustive, ::testing::ValuesIn(cputest::isas()),
+                         [](const ::testing::TestParamInfo<cpu::Isa>& i) { return cpu::isa_name(i.param); });
 
 }  // namespace
 }  // namespace test
