@@ -4,7 +4,7 @@
 // transform is over its functor). Tokens are split into contiguous ranges that start at a change
 // of block; each token visits K then V, head by head (or its whole row at once when the heads
 // continue each other and share one scale), and hands (row run, cache place, length, head) to
-// the operation. Split V with 16-slot blocks goes block by block through a tile (TileOp).
+// the operation. The split layout with 16-slot blocks goes block by block through a tile (TileOp).
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -85,7 +85,7 @@ struct WriteOp {
                   std::int64_t head) const {
     const float scale = s.scales[head * s.scale_stride];
     const auto run = static_cast<std::size_t>(s.st.chunk_len);
-    if (run >= len) {
+    if (run >= len || s.st.chunk == s.st.chunk_len) {  // one run, or runs that follow each other
       j.k.quantize(j.f, j.t, row, cache, len, scale);
       return;
     }
@@ -197,7 +197,7 @@ struct ReadOp {
     const float scale = s.scales[h];
     const DequantLut& lut = s.luts[h];
     const auto run = static_cast<std::size_t>(s.st.chunk_len);
-    if (run >= len) {
+    if (run >= len || s.st.chunk == s.st.chunk_len) {  // one run, or runs that follow each other
       j.k.dequantize(j.f, j.t, cache, row, len, scale, lut);
       return;
     }
