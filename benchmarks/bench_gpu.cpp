@@ -56,6 +56,17 @@ gpu::DeviceBuffer alloc(std::size_t bytes) {
   return b;
 }
 
+// Uploads `chunk` to the start of `b` and repeats it on the device (a cold case fills >= 1 GiB, and
+// Google Benchmark calls a case's function once per trial iteration count).
+void replicate(gpu::DeviceBuffer& b, const std::vector<std::uint8_t>& chunk) {
+  const std::size_t first = std::min(chunk.size(), b.size());
+  check(b.upload(chunk.data(), first, nullptr), "upload");
+  auto* base = static_cast<char*>(b.data());
+  for (std::size_t off = first; off < b.size(); off += first)
+    check(gpu::copy_device(base + off, base, std::min(first, b.size() - off), nullptr), "copy_device");
+  check(gpu::synchronize(nullptr), "synchronize");
+}
+
 // Fills a buffer with bf16/f16/f32-looking data: a normal spread, some values past the fp8 range
 // and some tiny ones (the clamp and subnormal paths). Byte-level pattern repeated in 1 MiB chunks.
 void fill_values(gpu::DeviceBuffer& b, DType t) {
@@ -75,18 +86,14 @@ void fill_values(gpu::DeviceBuffer& b, DType t) {
       std::memcpy(&chunk[i], &h, 2);
     }
   }
-  for (std::size_t off = 0; off < b.size(); off += chunk.size())
-    check(b.upload(chunk.data(), std::min(chunk.size(), b.size() - off), nullptr, off), "upload");
-  check(gpu::synchronize(nullptr), "synchronize");
+  replicate(b, chunk);
 }
 
 void fill_codes(gpu::DeviceBuffer& b) {
   std::vector<std::uint8_t> chunk(std::size_t{1} << 20);
   std::mt19937 rng(7);
   for (auto& c : chunk) c = static_cast<std::uint8_t>(rng() % 0x7E);  // finite codes (fn)
-  for (std::size_t off = 0; off < b.size(); off += chunk.size())
-    check(b.upload(chunk.data(), std::min(chunk.size(), b.size() - off), nullptr, off), "upload");
-  check(gpu::synchronize(nullptr), "synchronize");
+  replicate(b, chunk);
 }
 
 // Seconds per launch of `launch(i)` over a batch, i continuing from *counter.
@@ -113,11 +120,27 @@ void run(benchmark::State& st, const Work& w) {
       static_cast<int>(std::clamp<std::size_t>(kBatchBytes / std::max<std::size_t>(w.traffic, 1), 3, 1000));
   std::size_t counter = 0;
   (void)time_batch(w.kernel, 2, &counter);  // warm-up (code load, clocks)
+  // One launch per benchmark iteration, so that Google Benchmark's iteration count and min_time
+  // mean launches and GPU seconds. Events bracket groups of up to `batch` launches (an event pair
+  // per launch would time the launch latency); the group's time goes to its last iteration.
+  gpu::EventTimer t;
   double total = 0;
+  int in_group = 0;
+  benchmark::IterationCount left = st.max_iterations;
   for (auto _ : st) {
-    const double s = time_batch(w.kernel, batch, &counter);
-    st.SetIterationTime(s);
-    total += s;
+    if (in_group == 0) check(t.start(nullptr), "EventTimer::start");
+    w.kernel(counter++);
+    --left;
+    if (++in_group < batch && left > 0) {
+      st.SetIterationTime(0);
+      continue;
+    }
+    check(t.stop(nullptr), "EventTimer::stop");
+    float ms = 0;
+    check(t.elapsed_ms(&ms), "EventTimer::elapsed_ms");
+    st.SetIterationTime(static_cast<double>(ms) * 1e-3);
+    total += static_cast<double>(ms) * 1e-3;
+    in_group = 0;
   }
   const double kernel_s = total / static_cast<double>(std::max<benchmark::IterationCount>(st.iterations(), 1));
   st.SetBytesProcessed(static_cast<std::int64_t>(st.iterations()) * static_cast<std::int64_t>(w.traffic));
@@ -389,7 +412,7 @@ void register_all() {
   const DType bf16 = DType::bf16;
   const Fp8Format other = g_native == Fp8Format::e4m3fn ? Fp8Format::e4m3fnuz : Fp8Format::e4m3fn;
   auto reg = [](const std::string& name, auto fn) {
-    benchmark::RegisterBenchmark(name.c_str(), fn)->UseManualTime()->Unit(benchmark::kMicrosecond)->MinTime(0.05);
+    benchmark::RegisterBenchmark(name.c_str(), fn)->UseManualTime()->Unit(benchmark::kMicrosecond);
   };
   // Contiguous size sweep (elements), native format (hardware conversion where there is one), warm and cold.
   for (bool cold : {false, true}) {
@@ -458,6 +481,16 @@ void register_all() {
 
 int main(int argc, char** argv) {
   using namespace kvscale;
+  // A shorter default than the library's 0.5 s (the sweep has ~200 cases); --benchmark_min_time
+  // on the command line wins, because a per-case MinTime() would override the flag.
+  std::vector<char*> args(argv, argv + argc);
+  char default_min_time[] = "--benchmark_min_time=0.05";
+  if (std::none_of(args.begin(), args.end(),
+                   [](const char* a) { return std::strncmp(a, "--benchmark_min_time", 20) == 0; }))
+    args.insert(args.begin() + 1, default_min_time);
+  argc = static_cast<int>(args.size());
+  args.push_back(nullptr);
+  argv = args.data();
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   int n = 0;
