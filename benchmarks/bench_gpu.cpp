@@ -258,7 +258,7 @@ const Model kModels[] = {{"llama3-8b-tp1", 8, 128, 16}, {"llama3-70b-tp8", 1, 12
 enum class PagedOp { write, read, round_trip };
 
 void bm_paged(benchmark::State& st, PagedOp op, const Model& m, Fp8Format f, DType t, std::int64_t tokens, bool cold,
-              CacheLayout layout = CacheLayout::nhd) {
+              CacheLayout layout = CacheLayout::nhd, bool prefill = false) {
   const std::size_t es = dtype_size(t);
   const std::size_t row = static_cast<std::size_t>(m.heads * m.head_size);
   const std::size_t nt = static_cast<std::size_t>(tokens);
@@ -278,13 +278,19 @@ void bm_paged(benchmark::State& st, PagedOp op, const Model& m, Fp8Format f, DTy
   fill_values(value, t);
   fill_codes(kc);
   fill_codes(vc);
-  // Random distinct slots per set (a permutation of the cache), 1 in 64 padding (-1).
-  std::vector<std::int64_t> perm(static_cast<std::size_t>(num_slots));
+  // Decode: random distinct slots per set (a permutation of the cache), 1 in 64 padding (-1).
+  // Prefill: whole blocks in random order, filled from their first slot (vLLM's block allocator).
+  std::vector<std::int64_t> perm(static_cast<std::size_t>(prefill ? num_blocks : num_slots));
   std::iota(perm.begin(), perm.end(), 0);
   std::mt19937_64 rng(3);
   std::shuffle(perm.begin(), perm.end(), rng);
   std::vector<std::int64_t> slots(nt * sets);
-  for (std::size_t i = 0; i < slots.size(); ++i) slots[i] = i % 64 == 63 ? -1 : perm[i % perm.size()];
+  for (std::size_t i = 0; i < slots.size(); ++i) {
+    const auto bs = static_cast<std::size_t>(m.block_size);
+    slots[i] = prefill        ? perm[(i / bs) % perm.size()] * m.block_size + static_cast<std::int64_t>(i % bs)
+               : i % 64 == 63 ? -1
+                              : perm[i % perm.size()];
+  }
   gpu::DeviceBuffer dslots = alloc(slots.size() * 8);
   check(dslots.upload(slots.data(), slots.size() * 8, nullptr), "upload");
   check(gpu::synchronize(nullptr), "synchronize");
@@ -474,6 +480,19 @@ void register_all() {
       }
     }
   }
+  // Prefill slots (whole blocks): split against its naive writer, and dense NHD.
+  for (const Model& m : kModels)
+    for (bool cold : {false, true})
+      for (std::int64_t tokens : {256, 2048, 8192})
+        for (CacheLayout layout : {CacheLayout::split, CacheLayout::nhd})
+          for (PagedOp op : {PagedOp::write, PagedOp::read}) {
+            const bool split = layout == CacheLayout::split;
+            const std::string name = std::string(op == PagedOp::write ? "paged_write" : "paged_read") +
+                                     (split ? "_split/" : "/") + m.name + "/" + fmt(g_native) +
+                                     "/bf16/tokens=" + std::to_string(tokens) + "/prefill/" + (cold ? "cold" : "warm");
+            reg(name,
+                [=, &m](benchmark::State& st) { bm_paged(st, op, m, g_native, bf16, tokens, cold, layout, true); });
+          }
 }
 
 }  // namespace

@@ -10,8 +10,8 @@
 // exceed either limit:
 //   contiguous: at most kMaxContiguousBlocks x 256 = 2^21 work-items, a grid-stride loop over any n;
 //   paged:      at most kMaxPagedBlocks x 256 = 2^24 work-items per launch; the launcher splits
-//               any num_tokens into launches of grid.x * block.y tokens (a loop in the kernel
-//               would cost the scalar path its 64-VGPR budget on gfx942/gfx950).
+//               any num_tokens into launches of grid.x / windows * block.y tokens (a loop in the
+//               kernel would cost the scalar path its 64-VGPR budget on gfx942/gfx950).
 #pragma once
 
 #include <algorithm>
@@ -58,6 +58,10 @@ struct PagedGeometry : Geometry {
   /// kernels flatten K and V into 16-element vectors. Otherwise each segment runs the scalar-head /
   /// vector / scalar-tail routine (split: element by element).
   bool vec = false;
+  /// Blocks per group of block.y tokens: the split kernels spread a row's windows of kSplitVecs
+  /// vectors over this many blocks (block x % windows), each looping over every windows-th window.
+  /// grid.x is a multiple of it. 1 for the other layouts.
+  std::uint32_t windows = 1;
 };
 
 inline bool aligned16(const void* p) { return (reinterpret_cast<std::uintptr_t>(p) & 15u) == 0; }
@@ -80,9 +84,11 @@ inline bool paged_cache_supported(const PagedCacheShape& c) {
 }
 
 /// The split layout's kernels: blocks of kSplitVecs threads (16-element vectors of a window of the
-/// row) x kSplitTokens tokens, staging V through shared memory (paged.hip).
+/// row) x kSplitTokens tokens, staging V through shared memory (paged.hip). A row's windows are
+/// spread over up to kSplitMaxWindows blocks, so that a few tokens of a wide row still fill the GPU.
 constexpr std::uint32_t kSplitTokens = 16;
 constexpr std::uint32_t kSplitVecs = 16;
+constexpr std::uint32_t kSplitMaxWindows = 64;
 
 /// Whether the paged kernels treat a token's heads as one segment: adjacent heads (head stride ==
 /// head_size) sharing one scale. The split layout never does.
@@ -117,8 +123,13 @@ inline PagedGeometry paged_geometry(DType dtype, const TokenRows& r, const Paged
   const std::uint32_t ty = kBlockThreads / tx;
   g.block.x = tx;
   g.block.y = ty;
-  const std::int64_t blocks = std::max<std::int64_t>(1, (r.num_tokens + ty - 1) / ty);
-  g.grid.x = static_cast<std::uint32_t>(std::min<std::int64_t>(std::max<std::uint32_t>(1, max_blocks), blocks));
+  const std::uint32_t cap = std::max<std::uint32_t>(1, max_blocks);
+  if (c.layout == CacheLayout::split) {
+    const std::int64_t windows = (row / 16 + kSplitVecs - 1) / kSplitVecs;  // head_size % 16 == 0
+    g.windows = static_cast<std::uint32_t>(std::clamp<std::int64_t>(windows, 1, std::min(kSplitMaxWindows, cap)));
+  }
+  const std::int64_t groups = std::max<std::int64_t>(1, (r.num_tokens + ty - 1) / ty);
+  g.grid.x = static_cast<std::uint32_t>(std::min<std::int64_t>(cap / g.windows, groups)) * g.windows;
   return g;
 }
 

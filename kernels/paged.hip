@@ -77,6 +77,8 @@ struct PagedParams {
   std::uint32_t head_size;
   std::uint32_t nseg;  // segments per token row: 1 (heads merged) or heads
   std::uint32_t seg_len;
+  std::uint32_t windows;  // split: blocks per token group (PagedGeometry::windows)
+  std::uint32_t v_col16;  // split: V columns of 16 slots can be stored as 16-byte pieces (see split_map)
 };
 
 // The (block, offset) of token t's slot; false for padding and slots outside the cache.
@@ -140,14 +142,21 @@ __device__ __forceinline__ void paged_token(const PagedParams<Op>& p, std::int64
 }
 
 // The split layout. V is transposed relative to the rows (element e of a head is a column of
-// block_size bytes), so it is staged through shared memory to keep the cache side coalesced.
-// A block owns kSplitTokens tokens (threadIdx.y) and walks their rows in windows of kSplitVecs
-// 16-element vectors (threadIdx.x: one vector per thread):
+// block_size bytes), so it is staged through shared memory. A block owns kSplitTokens tokens
+// (threadIdx.y) and walks their rows in windows of kSplitVecs 16-element vectors (threadIdx.x: one
+// vector per thread), windows blockIdx.x % p.windows, + p.windows, ...:
 //   row side:   each thread converts its token's vector; K goes straight to its 16-byte chunk
 //               of the cache (vector path), V to the tile [token][window byte] in shared memory;
-//   cache side: the 256 threads move the tile's 16 x 256 bytes, thread i taking token i % 16 and
-//               window byte i / 16 (+ 16 per step): the 16 tokens of one V column are adjacent
-//               lanes, so tokens in consecutive slots of a block store (load) consecutive bytes.
+//   cache side: the 256 threads move the tile's 16 x 256 bytes to V's columns, mapped by how the
+//               block's tokens lie in the cache (the same decision for the whole block):
+//     column:   the 16 tokens fill 16 consecutive slots from a 16-aligned offset (a prefill): one
+//               thread per column, one 16-byte store of its 16 tokens;
+//     token:    the tokens mostly follow each other: thread i takes token i % 16 and window byte
+//               i / 16 (+ 16 per step), so the 16 tokens of a column are adjacent lanes (one
+//               32-byte sector per pair of columns);
+//     scatter:  otherwise (decode: one slot per sequence): thread i takes token i / 16 and window
+//               byte i % 16 (+ 16 per step), so a warp's store covers 16 columns of one token,
+//               2 lines, as a per-element kernel's would; the token mapping would touch 16 lines.
 // Every byte has one owner thread and one address derived from its own token's slot, so the result
 // never depends on slot order (any slots, any blocks in one group). Writes run row side, barrier,
 // cache side; reads the other way round.
@@ -171,6 +180,22 @@ struct SplitStage {
   std::int64_t vbase[kSplitTokens];  // V cache offset of each token's (block, offset); -1 = skip
 };
 
+enum class SplitMap { column, token, scatter };
+
+// The cache-side mapping of a block (SplitStage::vbase filled and visible).
+__device__ __forceinline__ SplitMap split_map(const SplitStage& st, bool col16) {
+  const std::int64_t v0 = st.vbase[0];
+  bool run = v0 >= 0;
+  std::uint32_t breaks = 0;
+  for (std::uint32_t i = 1; i < kSplitTokens; ++i) {
+    const std::int64_t v = st.vbase[i], prev = st.vbase[i - 1];
+    run = run && v == v0 + i;
+    breaks += (v < 0 || prev < 0 || v != prev + 1) ? 1u : 0u;
+  }
+  if (run && col16 && v0 % 16 == 0) return SplitMap::column;
+  return breaks <= 2 ? SplitMap::token : SplitMap::scatter;
+}
+
 template <class Op, Fp8Format F, DType T, bool kVec>
 __device__ __forceinline__ void move16_any(typename Op::template Row<T> row, typename Op::Cache cache, float s) {
   if constexpr (kVec) {
@@ -181,19 +206,75 @@ __device__ __forceinline__ void move16_any(typename Op::template Row<T> row, typ
   }
 }
 
+// The V cache offset of window vector vi's element k (< 16), relative to a token's vbase.
+template <class Op>
+__device__ __forceinline__ std::int64_t split_v_offset(const PagedParams<Op>& p, std::uint32_t vi, std::uint32_t k) {
+  const std::uint32_t cpv = p.head_size / 16;
+  const std::uint32_t h = vi / cpv;
+  const std::uint32_t e = (vi - h * cpv) * 16 + k;
+  return static_cast<std::int64_t>(h) * p.head_stride + static_cast<std::int64_t>(e) * p.block_size;
+}
+
+// Cache side, column mapping: thread i owns window byte i of all 16 tokens, one 16-byte column
+// piece at vbase[0] + offset (16-aligned: split_map checked it).
+template <class Op>
+__device__ __forceinline__ void split_columns(const PagedParams<Op>& p, SplitStage& st, std::uint32_t w0,
+                                              std::uint32_t nvec, std::uint32_t tid) {
+  const std::uint32_t i = tid / 16, k = tid % 16;
+  if (w0 + i >= nvec) return;
+  const std::int64_t at = st.vbase[0] + split_v_offset(p, w0 + i, k);
+  std::uint8_t* col = st.tile + tid;
+  if constexpr (Op::kToCache) {
+    std::uint32_t w[4];
+#pragma unroll
+    for (std::uint32_t q = 0; q < 4; ++q) {
+      const std::uint8_t* b = col + 4 * q * SplitStage::kPitch;
+      w[q] = b[0] | (b[SplitStage::kPitch] << 8) | (b[2 * SplitStage::kPitch] << 16) |
+             (static_cast<std::uint32_t>(b[3 * SplitStage::kPitch]) << 24);
+    }
+    *reinterpret_cast<uint4*>(p.value_cache + at) = make_uint4(w[0], w[1], w[2], w[3]);
+  } else {
+    const uint4 x = *reinterpret_cast<const uint4*>(p.value_cache + at);
+    const std::uint32_t w[4] = {x.x, x.y, x.z, x.w};
+#pragma unroll
+    for (std::uint32_t tok = 0; tok < kSplitTokens; ++tok)
+      col[tok * SplitStage::kPitch] = static_cast<std::uint8_t>(w[tok / 4] >> (8 * (tok % 4)));
+  }
+}
+
+// Cache side, token and scatter mappings: thread (tok, k) moves byte k of each window vector of
+// token tok.
+template <class Op>
+__device__ __forceinline__ void split_bytes(const PagedParams<Op>& p, SplitStage& st, std::uint32_t w0,
+                                            std::uint32_t nvec, std::uint32_t tok, std::uint32_t k) {
+  const std::int64_t vb = st.vbase[tok];
+  if (vb < 0) return;
+  for (std::uint32_t i = 0; i < kSplitVecs && w0 + i < nvec; ++i) {
+    std::uint8_t* tb = st.tile + tok * SplitStage::kPitch + i * 16 + k;
+    const std::int64_t at = vb + split_v_offset(p, w0 + i, k);
+    if constexpr (Op::kToCache) {
+      p.value_cache[at] = *tb;
+    } else {
+      *tb = p.value_cache[at];
+    }
+  }
+}
+
 template <class Op, Fp8Format F, DType T, bool kVec>
 __device__ __forceinline__ void paged_split_tile(const PagedParams<Op>& p, SplitStage& st) {
   using Row = typename Op::template Row<T>;
   const std::uint32_t g = threadIdx.y, c = threadIdx.x, tid = g * kSplitVecs + c;
-  const std::int64_t t = p.first_token + static_cast<std::int64_t>(blockIdx.x) * kSplitTokens + g;
+  const std::uint32_t group = blockIdx.x / p.windows, first_window = blockIdx.x - group * p.windows;
+  const std::int64_t t = p.first_token + static_cast<std::int64_t>(group) * kSplitTokens + g;
   std::int64_t block = 0, off = 0;
   const bool valid = t < p.num_tokens && place_slot(p, t, &block, &off);
   const std::int64_t bbase = block * p.block_stride;
   if (c == 0) st.vbase[g] = valid ? bbase + off : -1;
   block_sync();
+  const SplitMap map = split_map(st, p.v_col16 != 0);
   const std::uint32_t cpv = p.head_size / 16;  // vectors per head
   const std::uint32_t nvec = p.heads * cpv;    // vectors per row
-  for (std::uint32_t w0 = 0; w0 < nvec; w0 += kSplitVecs) {
+  for (std::uint32_t w0 = first_window * kSplitVecs; w0 < nvec; w0 += p.windows * kSplitVecs) {
     auto row_side = [&] {
       const std::uint32_t vi = w0 + c;
       if (!valid || vi >= nvec) return;
@@ -207,21 +288,12 @@ __device__ __forceinline__ void paged_split_tile(const PagedParams<Op>& p, Split
       move16_any<Op, F, T, kVec>(vrow, st.tile + g * SplitStage::kPitch + c * 16, p.v_scale[h * p.v_scale_stride]);
     };
     auto cache_side = [&] {
-      const std::uint32_t tok = tid % kSplitTokens, k = tid / kSplitTokens;
-      const std::int64_t vb = st.vbase[tok];
-      if (vb < 0) return;
-      for (std::uint32_t i = 0; i < kSplitVecs && w0 + i < nvec; ++i) {
-        const std::uint32_t vi = w0 + i;
-        const std::uint32_t h = vi / cpv;  // the same for the whole block
-        const std::uint32_t e = (vi - h * cpv) * 16 + k;
-        std::uint8_t* tb = st.tile + tok * SplitStage::kPitch + i * 16 + k;
-        const std::int64_t at =
-            vb + static_cast<std::int64_t>(h) * p.head_stride + static_cast<std::int64_t>(e) * p.block_size;
-        if constexpr (Op::kToCache) {
-          p.value_cache[at] = *tb;
-        } else {
-          *tb = p.value_cache[at];
-        }
+      if (map == SplitMap::column) {
+        split_columns(p, st, w0, nvec, tid);
+      } else if (map == SplitMap::token) {
+        split_bytes(p, st, w0, nvec, tid % kSplitTokens, tid / kSplitTokens);
+      } else {
+        split_bytes(p, st, w0, nvec, tid / 16, tid % 16);
       }
     };
     if constexpr (Op::kToCache) {
@@ -271,11 +343,13 @@ __global__ __launch_bounds__(kThreads) KVSCALE_PAGED_OCCUPANCY
 /// in stream order. Returns the first launch error.
 template <class Kernel, class Params>
 rt::error_t launch_chunks(Kernel kernel, const PagedGeometry& g, Params p, rt::stream_t stream) {
-  const std::int64_t per_launch = static_cast<std::int64_t>(g.grid.x) * g.block.y;
+  const std::int64_t groups = g.grid.x / g.windows;  // token groups (of block.y) per launch
+  const std::int64_t per_launch = groups * g.block.y;
+  p.windows = g.windows;
   for (p.first_token = 0; p.first_token < p.num_tokens; p.first_token += per_launch) {
     Dim3 grid = g.grid;
     const std::int64_t left = (p.num_tokens - p.first_token + g.block.y - 1) / g.block.y;
-    grid.x = static_cast<std::uint32_t>(std::min<std::int64_t>(grid.x, left));
+    grid.x = static_cast<std::uint32_t>(std::min<std::int64_t>(groups, left)) * g.windows;
     rt::launch(kernel, rt::dim(grid), rt::dim(g.block), stream, p);
     if (rt::error_t e = rt::peek_last_error(); e != rt::success) return e;
   }
@@ -313,6 +387,9 @@ PagedParams<Op> params(const Args& a) {
   p.head_size = static_cast<std::uint32_t>(r.head_size);
   p.nseg = merged ? 1u : p.heads;
   p.seg_len = merged ? p.heads * p.head_size : p.head_size;
+  p.windows = 1;
+  p.v_col16 = c.layout == CacheLayout::split && c.block_size % 16 == 0 && s.head % 16 == 0 && s.block % 16 == 0 &&
+              aligned16(a.value_cache);
   return p;
 }
 

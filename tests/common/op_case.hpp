@@ -277,6 +277,10 @@ struct OpCase {
   // filled from its first free slot; the first block starts at slot seed % block_size, so the first
   // and last blocks are partly written), no padding. Otherwise distinct random slots with padding.
   bool prefill_slots = false;
+  // prefill_slots: the first block starts at this slot instead (-1: seed % block_size), and every
+  // 7th token is padding (-1) if prefill_padding.
+  std::int64_t prefill_first = -1;
+  bool prefill_padding = false;
   CacheKind kind = CacheKind::dense;
   int k_scale_stride = 0, v_scale_stride = 0;  // 1: one scale per head (kScales[(scale + h) % 5])
 
@@ -333,7 +337,8 @@ struct OpCase {
     if (op == Op::observe_amax) {
       s = std::string(op_name(op)) + " " + dtype_name(dtype) + " " + std::to_string(shape.heads) + "x" +
           std::to_string(shape.head_size) + " tokens=" + std::to_string(shape.tokens) + " pad=" + std::to_string(pad) +
-          " base=" + std::to_string(base) + (no_slots ? " no-slots" : "") + (prefill_slots ? " prefill" : "");
+          " base=" + std::to_string(base) + (no_slots ? " no-slots" : "") +
+          (prefill_slots ? " prefill" + std::to_string(prefill_first) + (prefill_padding ? "p" : "") : "");
       if (max_blocks) s += " max_blocks=" + std::to_string(max_blocks);
       return s;
     }
@@ -451,10 +456,11 @@ struct OpCase {
         std::vector<std::int64_t> blocks(static_cast<std::size_t>(num_blocks()));
         std::iota(blocks.begin(), blocks.end(), 0);
         std::shuffle(blocks.begin(), blocks.end(), rng);
-        const std::int64_t bs = shape.block_size, skip = static_cast<std::int64_t>(seed) % bs;
+        const std::int64_t bs = shape.block_size;
+        const std::int64_t skip = prefill_first >= 0 ? prefill_first : static_cast<std::int64_t>(seed) % bs;
         for (std::size_t t = 0; t < slots.size(); ++t) {
           const std::int64_t i = static_cast<std::int64_t>(t) + skip;
-          slots[t] = blocks[static_cast<std::size_t>(i / bs)] * bs + i % bs;
+          slots[t] = prefill_padding && t % 7 == 6 ? -1 : blocks[static_cast<std::size_t>(i / bs)] * bs + i % bs;
         }
       } else {
         for (std::size_t i = 0; i < slots.size(); i += 7) slots[i] = i % 2 ? -1 : -1000;
@@ -717,7 +723,8 @@ inline std::vector<OpCase> amax_cases() {
 
 /// Layout cases: formats x dtypes x {dense NHD/HND with per-head scales, strided NHD-/HND-like, K/V
 /// in one allocation, split} x shapes x row pads {0, 1}, K and V scale strides cycling over
-/// (0,0), (1,0), (0,1), (1,1) (the dense presets over the three with a per-head scale).
+/// (0,0), (1,0), (0,1), (1,1) (the dense presets over the three with a per-head scale); then split
+/// with prefill slots.
 inline std::vector<OpCase> layout_cases(Op op) {
   struct Kind {
     CacheLayout layout;
@@ -751,6 +758,38 @@ inline std::vector<OpCase> layout_cases(Op op) {
             c.v_scale_stride = static_cast<int>(combo >> 1);
             v.push_back(c);
           }
+  // Split with prefill slots (the GPU kernels map a block's V stores by how its tokens lie:
+  // 16-slot aligned runs, runs from an unaligned slot, runs with padding): per tensor and per head.
+  struct Prefill {
+    PagedShape shape;
+    std::int64_t first;
+    bool padding;
+  };
+  const Prefill prefills[] = {{{8, 128, 16, 37}, 0, false},
+                              {{2, 48, 32, 70}, 16, false},
+                              {{2, 32, 16, 40}, 5, false},
+                              {{1, 128, 16, 48}, 0, true},
+                              {{3, 16, 48, 50}, 0, false}};
+  for (Fp8Format f : kFormats)
+    for (DType t : kDTypes)
+      for (const Prefill& pf : prefills) {
+        OpCase c;
+        c.op = op;
+        c.format = f;
+        c.dtype = t;
+        c.layout = CacheLayout::split;
+        c.kind = CacheKind::dense;
+        c.shape = pf.shape;
+        c.seed = seed++;
+        c.prefill_slots = true;
+        c.prefill_first = pf.first;
+        c.prefill_padding = pf.padding;
+        c.scale_k = c.seed % 5;
+        c.scale_v = (c.seed + 2) % 5;
+        c.k_scale_stride = static_cast<int>(c.seed & 1);
+        c.v_scale_stride = static_cast<int>((c.seed >> 1) & 1);
+        v.push_back(c);
+      }
   return v;
 }
 

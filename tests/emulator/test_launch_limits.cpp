@@ -57,9 +57,15 @@ TEST(LaunchGeometry, PagedStaysWithinTheLimitsForAnyTokenCount) {
         expect_launchable(g, what);
         EXPECT_EQ(g.block.x * g.block.y, kernels::kBlockThreads) << what;
         EXPECT_LE(g.grid.x, kernels::kMaxPagedBlocks) << what;
-        // Without the cap, one grid row per ty tokens; the stride loop covers the rest.
+        // Without the cap, `windows` blocks per ty tokens (1 but for split); the launcher's
+        // launches cover the rest.
         const std::int64_t rows_needed = (n + g.block.y - 1) / g.block.y;
-        EXPECT_EQ(g.grid.x, static_cast<std::uint32_t>(std::min<std::int64_t>(rows_needed, kernels::kMaxPagedBlocks)))
+        const std::int64_t windows =
+            l == CacheLayout::split ? std::max<std::int64_t>(1, (hr[0] * hr[1] / 16 + 15) / 16) : 1;
+        EXPECT_EQ(g.windows, static_cast<std::uint32_t>(std::min<std::int64_t>(windows, kernels::kSplitMaxWindows)))
+            << what;
+        EXPECT_EQ(g.grid.x, static_cast<std::uint32_t>(
+                                std::min<std::int64_t>(rows_needed, kernels::kMaxPagedBlocks / g.windows) * g.windows))
             << what;
       }
     }
@@ -122,7 +128,8 @@ class Sparse {
 
 // 2^24 tokens of 16 x 128 bf16: every slot is -1 except three tokens, the first, one in the
 // middle and the last; the emulator runs only the blocks that own them in each of the launcher's
-// launches (token t is in block (t / block.y) % grid.x of launch t / (grid.x * block.y)).
+// launches (token t is in group g = (t / block.y) % G of launch t / (G * block.y), G = grid.x /
+// windows; blocks g * windows to g * windows + windows - 1 run group g).
 TEST(LaunchLimits, PagedWriteAndReadAtTwoToThe24Tokens) {
   const std::int64_t tokens = 1 << 24, heads = 16, hs = 128, row = heads * hs;
   const std::int64_t valid[] = {0, 12345678, tokens - 1};
@@ -148,10 +155,12 @@ TEST(LaunchLimits, PagedWriteAndReadAtTwoToThe24Tokens) {
     const kernels::PagedGeometry g =
         kernels::paged_geometry(DType::bf16, rows, layout, key.data(), value.data(), nullptr, nullptr);
     ASSERT_EQ(g.grid.x, kernels::kMaxPagedBlocks);
-    auto owner = [&](std::int64_t t) { return static_cast<std::uint32_t>((t / g.block.y) % g.grid.x); };
+    // The token group of block b is b / windows (split: a group's windows are spread over blocks).
+    const std::uint32_t groups = g.grid.x / g.windows;
+    auto owner = [&](std::int64_t t) { return static_cast<std::uint32_t>((t / g.block.y) % groups); };
     emu::BlockFilter only_owners([&](const dim3& b) {
       for (std::int64_t t : valid)
-        if (b.x == owner(t)) return true;
+        if (b.x / g.windows == owner(t)) return true;
       return false;
     });
     for (Fp8Format f : kFormats) {
@@ -168,7 +177,7 @@ TEST(LaunchLimits, PagedWriteAndReadAtTwoToThe24Tokens) {
       const emu::LaunchRecord rec = emu::last_launch();
       EXPECT_EQ(rec.grid.x, g.grid.x);
       EXPECT_EQ(rec.block.x, 256u);
-      EXPECT_EQ(rec.blocks_run, 3u);
+      EXPECT_EQ(rec.blocks_run, 3u * g.windows);
       EXPECT_EQ(diff_bytes(kc_cpu, kc_emu), "") << format_name(f);
       EXPECT_EQ(diff_bytes(vc_cpu, vc_emu), "") << format_name(f);
 
@@ -193,7 +202,7 @@ TEST(LaunchLimits, PagedWriteAndReadAtTwoToThe24Tokens) {
       PagedReadArgs r{
           f, DType::bf16, rows, kc_emu.data(), vc_emu.data(), cache, slots.data(), key.data(), value.data(), &ks, &vs};
       ASSERT_EQ(kernels::launch_paged_read(r, nullptr, &kernel), rt::success) << kernel;
-      EXPECT_EQ(emu::last_launch().blocks_run, 3u);
+      EXPECT_EQ(emu::last_launch().blocks_run, 3u * g.windows);
       for (int i = 0; i < 3; ++i) {
         const std::size_t at = static_cast<std::size_t>(valid[i]) * row_bytes;
         EXPECT_EQ(std::memcmp(key.data() + at, want_k.data() + static_cast<std::size_t>(i) * row_bytes, row_bytes), 0)
