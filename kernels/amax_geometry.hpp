@@ -2,8 +2,10 @@
 // host function like geometry.hpp (the emulator tests run the same launcher).
 //
 // Blocks of 256 threads own (one KV head, a chunk of tokens): grid.y walks the heads, grid.x the
-// token chunks. A chunk holds about kAmaxUnitsPerBlock units (16-byte vectors on the vector path,
-// elements otherwise) of K and as many of V, so each thread issues ~8 loads per block before the
+// token chunks. A chunk holds kAmaxMinUnits to kAmaxMaxUnits units (16-byte vectors on the vector
+// path, elements otherwise) of K and as many of V: the most that still gives about
+// kAmaxTargetBlocks blocks, so a small call (one head at TP8, 2,048 tokens: 32 blocks at the
+// maximum) still spreads over the GPU, and a large one issues ~8 loads per thread before the
 // block's shared-memory reduction and its one atomic per output. Both dimensions are capped
 // (kMaxPagedBlocks, 65535) and the kernel strides over the rest, so any shape validate() accepts
 // launches.
@@ -18,7 +20,9 @@
 namespace kvscale {
 namespace kernels {
 
-constexpr std::uint32_t kAmaxUnitsPerBlock = 1024;
+constexpr std::int64_t kAmaxMinUnits = 256;
+constexpr std::int64_t kAmaxMaxUnits = 1024;
+constexpr std::int64_t kAmaxTargetBlocks = 1024;
 constexpr std::uint32_t kMaxAmaxHeadBlocks = 65535;
 
 struct AmaxGeometry : Geometry {
@@ -36,7 +40,14 @@ inline AmaxGeometry amax_geometry(DType dtype, const TokenRows& r, const void* k
   g.vec = head_bytes % 16 == 0 && aligned16(key) && aligned16(value) && (r.key_row_stride * es) % 16 == 0 &&
           (r.value_row_stride * es) % 16 == 0;
   g.units_per_head = static_cast<std::uint32_t>(g.vec ? head_bytes / 16 : r.head_size);
-  g.tokens_per_block = std::max<std::int64_t>(1, kAmaxUnitsPerBlock / g.units_per_head);
+  // Units of the call (K's): <= 2^62 for up to 2^32 tokens (rows are < 2^30 elements); more tokens
+  // always take the maximum.
+  const std::int64_t per_token = r.num_kv_heads * g.units_per_head;
+  const std::int64_t units =
+      r.num_tokens > (std::int64_t{1} << 32)
+          ? kAmaxMaxUnits
+          : std::clamp(r.num_tokens * per_token / kAmaxTargetBlocks, kAmaxMinUnits, kAmaxMaxUnits);
+  g.tokens_per_block = std::max<std::int64_t>(1, units / g.units_per_head);
   g.chunks = (r.num_tokens + g.tokens_per_block - 1) / g.tokens_per_block;
   g.block.x = kBlockThreads;
   g.grid.x = static_cast<std::uint32_t>(std::min<std::int64_t>(std::max<std::uint32_t>(1, max_blocks), g.chunks));
