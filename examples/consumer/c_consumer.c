@@ -85,6 +85,18 @@ static int cpu_op_calls(const float* scale) {
     return failed("observe_amax", s);
   if (amax[0] != 2.0f || amax[1] != 2.0f || amax[2] != 2.0f || amax[3] != 2.0f)
     return failed("observe_amax (expected 2 everywhere)", KVSCALE_INTERNAL_ERROR);
+  {
+    /* The calibrated scale set: one rank, one layer, one head; scale = amax / 448. */
+    kvscale_scales* cal = NULL;
+    const float* k = NULL;
+    int n = 0, floored = -1;
+    if ((s = kvscale_scales_from_amax(amax, 1, 1, 1, KVSCALE_PER_TENSOR, NULL, &cal, &floored)) != KVSCALE_SUCCESS)
+      return failed("scales_from_amax", s);
+    s = kvscale_scales_entry(cal, KVSCALE_K, 0, 0, &k, &n, NULL);
+    const int ok = s == KVSCALE_SUCCESS && n == 1 && k[0] == 2.0f / 448.0f && floored == 0;
+    kvscale_scales_free(cal);
+    if (!ok) return failed("scales_from_amax (expected 2 / 448)", s == KVSCALE_SUCCESS ? KVSCALE_INTERNAL_ERROR : s);
+  }
   return 0;
 }
 

@@ -68,6 +68,7 @@ typedef enum kvscale_source {
   KVSCALE_SOURCE_SCALES_FILE = 0, /**< kv_cache_scales.json */
   KVSCALE_SOURCE_CHECKPOINT = 1,  /**< a checkpoint directory */
   KVSCALE_SOURCE_SAFETENSORS = 2, /**< one .safetensors file */
+  KVSCALE_SOURCE_CALIBRATION = 3, /**< kvscale_scales_from_amax */
   KVSCALE_SOURCE_MAX_ENUM = 0x7FFFFFFF
 } kvscale_source;
 
@@ -177,6 +178,20 @@ KVSCALE_EXPORT kvscale_status kvscale_scales_write_json(const kvscale_scales* sc
                                                         int force);
 KVSCALE_EXPORT kvscale_status kvscale_scales_write_safetensors(const kvscale_scales* scales, const char* path,
                                                                int merge_max, int force);
+
+/** Calibration: scales from an observe_amax buffer, scale = max(amax / 448, FLT_MIN) per entry
+ *  (kvscale::scales_from_amax). `amax` holds tp_size * num_layers blocks of 2 + 2 * num_kv_heads
+ *  floats, rank-major, each as kvscale_observe_amax fills it; num_kv_heads is one rank's.
+ *  granularity KVSCALE_PER_TENSOR takes each block's K and V; KVSCALE_PER_HEAD the per-head ones.
+ *  model_type (may be NULL) is stored for the JSON writer. On success *out is an accepted scale set
+ *  (source KVSCALE_SOURCE_CALIBRATION, free it with kvscale_scales_free) for kvscale_scales_entry
+ *  and the writers (K != V in general: kvscale_scales_write_json needs merge_max), and *floored (may
+ *  be NULL) counts the entries set to FLT_MIN (amax < 448 * FLT_MIN, e.g. a layer that saw only
+ *  zeros). INVALID_ARGUMENT (*out NULL): NULL amax or out, a size <= 0, an unknown granularity, an
+ *  amax that is NaN, negative or inf (the message names rank, layer, K/V and head). */
+KVSCALE_EXPORT kvscale_status kvscale_scales_from_amax(const float* amax, int tp_size, int num_layers, int num_kv_heads,
+                                                       kvscale_granularity granularity, const char* model_type,
+                                                       kvscale_scales** out, int* floored);
 
 /* ---------------------------------------------------------------------------------------------
  * Device scales (kvscale::DeviceScales): one rank's effective scales on a GPU, at fixed pointers */

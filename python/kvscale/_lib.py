@@ -16,6 +16,7 @@ F32, F16, BF16 = 0, 1, 2
 CPU, GPU = 0, 1
 LAYOUT_NHD, LAYOUT_HND, LAYOUT_SPLIT = 0, 1, 2
 K, V = 0, 1
+PER_TENSOR, PER_HEAD = 0, 1
 
 c_int, c_int64, c_size_t, c_uint64 = ctypes.c_int, ctypes.c_int64, ctypes.c_size_t, ctypes.c_uint64
 c_char_p, c_void_p, c_float_p = ctypes.c_char_p, ctypes.c_void_p, ctypes.POINTER(ctypes.c_float)
@@ -74,6 +75,7 @@ _SIGNATURES = {
     "kvscale_scales_entry": (c_int, [c_void_p, c_int, c_int, c_int, _P(c_float_p), _P(c_int), _P(c_int)]),
     "kvscale_scales_write_json": (c_int, [c_void_p, c_char_p, c_int, c_int]),
     "kvscale_scales_write_safetensors": (c_int, [c_void_p, c_char_p, c_int, c_int]),
+    "kvscale_scales_from_amax": (c_int, [c_float_p, c_int, c_int, c_int, c_int, c_char_p, _P(c_void_p), _P(c_int)]),
     "kvscale_gpu_backend": (c_char_p, []),
     "kvscale_gpu_device_count": (c_int, [_P(c_int)]),
     "kvscale_gpu_native_format": (c_int, [c_int, _P(c_int)]),

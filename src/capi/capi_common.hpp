@@ -14,6 +14,7 @@
 /// as long as the handle).
 struct kvscale_scales {
   kvscale::LoadResult result;
+  bool calibrated = false;  ///< made by kvscale_scales_from_amax (source KVSCALE_SOURCE_CALIBRATION)
   std::vector<std::string> diagnostic_locations;
   std::vector<std::string> warning_locations;
 };

@@ -135,7 +135,7 @@ kvscale_status kvscale_scales_get_info(const kvscale_scales* scales, kvscale_sca
     out->num_layers = t.empty() ? 0 : t.num_layers();
     out->heads_per_rank = t.heads_per_rank();
     out->num_kv_heads = r.num_kv_heads;
-    out->source = static_cast<kvscale_source>(r.source);
+    out->source = scales->calibrated ? KVSCALE_SOURCE_CALIBRATION : static_cast<kvscale_source>(r.source);
     out->granularity = table_granularity(t);
     out->producer = r.producer ? r.producer->c_str() : nullptr;
     out->model_type = t.model_type() ? t.model_type()->c_str() : nullptr;
