@@ -1,5 +1,6 @@
 // AVX-512 (F, BW) chunk loop of observe_amax (amax.hpp), chosen at run time: the and-max method
-// of amax.hpp on whole 64-byte vectors per head, then amax_settle() per head and block of tokens.
+// of amax.hpp on whole 64-byte vectors per head (the token loop is amax_block.hpp's), then
+// amax_settle() per head and block of tokens.
 #include <cstdint>
 
 #include "cpu/amax.hpp"
@@ -65,49 +66,26 @@ void fold_head(const unsigned char* p, std::size_t nv_any, std::size_t mis, __m5
   *acc = m;
 }
 
-// Tokens [b, e): one accumulator per head and side on the stack, token by token, the K row and
-// then the V row: two sequential streams of reads (measured 6-15% faster than a block of K rows
-// and then the block of V rows, at every size of bench_cpu's calibration section).
-template <bool k16, std::size_t kNv>
-void block(const AmaxRows& r, std::size_t b, std::size_t e, std::uint32_t* km, std::uint32_t* vm) {
-  __m512i acc[2 * kAmaxMaxHeads];  // K heads, then V heads
-  const std::size_t H = r.heads, nv = r.seg_bytes / 64;
-  for (std::size_t h = 0; h < 2 * H; ++h) acc[h] = _mm512_setzero_si512();
-  for (std::size_t t = b; t < e; ++t) {
-    if (r.slots != nullptr && r.slots[t] < 0) continue;
-    const unsigned char* kr = r.key + t * r.key_stride;
-    const unsigned char* vr = r.value + t * r.value_stride;
-    const std::size_t kmis = reinterpret_cast<std::uintptr_t>(kr) % 64,
-                      vmis = reinterpret_cast<std::uintptr_t>(vr) % 64;
-    for (std::size_t h = 0; h < H; ++h) fold_head<k16, kNv>(kr + h * r.seg_bytes, nv, kmis, acc + h);
-    for (std::size_t h = 0; h < H; ++h) fold_head<k16, kNv>(vr + h * r.seg_bytes, nv, vmis, acc + H + h);
+struct Avx512 {
+  using Reg = __m512i;
+  static constexpr std::size_t kBytes = 64;
+  static Reg zero() { return _mm512_setzero_si512(); }
+  template <bool k16, std::size_t kNv>
+  static void fold_head(const unsigned char* p, std::size_t nv, std::size_t mis, Reg* acc) {
+    detail::fold_head<k16, kNv>(p, nv, mis, acc);
   }
-  for (std::size_t h = 0; h < H; ++h) {
-    amax_settle(r, false, h, b, e, hmax<k16>(acc[h]), km + h);
-    amax_settle(r, true, h, b, e, hmax<k16>(acc[H + h]), vm + h);
+  template <bool k16>
+  static std::uint32_t hmax(Reg m) {
+    return detail::hmax<k16>(m);
   }
-}
+};
 
-template <bool k16>
-void block_any(const AmaxRows& r, std::size_t b, std::size_t e, std::uint32_t* km, std::uint32_t* vm) {
-  switch (r.seg_bytes / 64) {
-    case 2: return block<k16, 2>(r, b, e, km, vm);
-    case 4: return block<k16, 4>(r, b, e, km, vm);
-    case 8: return block<k16, 8>(r, b, e, km, vm);
-    default: return block<k16, 0>(r, b, e, km, vm);
-  }
-}
+#include "cpu/amax_block.hpp"
 
 }  // namespace
 
 void amax_chunk_avx512(const AmaxRows& r, std::size_t b, std::size_t e, std::uint32_t* km, std::uint32_t* vm) {
-  for (std::size_t s = b; s < e; s += kAmaxBlock) {
-    const std::size_t end = e - s > kAmaxBlock ? s + kAmaxBlock : e;
-    if (r.dtype == DType::f32)
-      block_any<false>(r, s, end, km, vm);
-    else
-      block_any<true>(r, s, end, km, vm);
-  }
+  amax_chunk_simd<Avx512>(r, b, e, km, vm);
 }
 
 }  // namespace detail
