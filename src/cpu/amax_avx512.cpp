@@ -66,18 +66,10 @@ void fold_head(const unsigned char* p, std::size_t nv_any, std::size_t mis, __m5
   *acc = m;
 }
 
-struct Avx512 {
+struct Avx512 {  // for amax_block.hpp, with fold_head and hmax above
   using Reg = __m512i;
   static constexpr std::size_t kBytes = 64;
   static Reg zero() { return _mm512_setzero_si512(); }
-  template <bool k16, std::size_t kNv>
-  static void fold_head(const unsigned char* p, std::size_t nv, std::size_t mis, Reg* acc) {
-    detail::fold_head<k16, kNv>(p, nv, mis, acc);
-  }
-  template <bool k16>
-  static std::uint32_t hmax(Reg m) {
-    return detail::hmax<k16>(m);
-  }
 };
 
 #include "cpu/amax_block.hpp"

@@ -2,13 +2,12 @@
 // amax_avx512.cpp), written once over the including ISA's vector operations.
 //
 // Include it inside an anonymous namespace of kvscale::cpu::detail after the file's target
-// pragma (the functions then take that target), with S a struct of:
-//   Reg                      the register type; kBytes its width;
-//   zero()                   a zero register;
+// pragma (the functions then take that target), after the file's
 //   fold_head<k16, kNv>(p, nv, mis, Reg* acc)
 //                            folds max |x| bits of one head segment (nv whole registers at p,
 //                            p % kBytes == mis) into *acc; kNv: nv when it is a constant, else 0;
-//   hmax<k16>(Reg)           the largest unsigned lane.
+//   hmax<k16>(Reg)           the largest unsigned lane;
+// and pass S, a struct of Reg (the register type), kBytes (its width) and zero().
 #pragma once
 
 // Tokens [b, e): one accumulator per head and side on the stack, token by token, the K row and
@@ -25,12 +24,12 @@ void amax_block(const AmaxRows& r, std::size_t b, std::size_t e, std::uint32_t* 
     const unsigned char* vr = r.value + t * r.value_stride;
     const std::size_t kmis = reinterpret_cast<std::uintptr_t>(kr) % S::kBytes,
                       vmis = reinterpret_cast<std::uintptr_t>(vr) % S::kBytes;
-    for (std::size_t h = 0; h < H; ++h) S::template fold_head<k16, kNv>(kr + h * r.seg_bytes, nv, kmis, acc + h);
-    for (std::size_t h = 0; h < H; ++h) S::template fold_head<k16, kNv>(vr + h * r.seg_bytes, nv, vmis, acc + H + h);
+    for (std::size_t h = 0; h < H; ++h) fold_head<k16, kNv>(kr + h * r.seg_bytes, nv, kmis, acc + h);
+    for (std::size_t h = 0; h < H; ++h) fold_head<k16, kNv>(vr + h * r.seg_bytes, nv, vmis, acc + H + h);
   }
   for (std::size_t h = 0; h < H; ++h) {
-    amax_settle(r, false, h, b, e, S::template hmax<k16>(acc[h]), km + h);
-    amax_settle(r, true, h, b, e, S::template hmax<k16>(acc[H + h]), vm + h);
+    amax_settle(r, false, h, b, e, hmax<k16>(acc[h]), km + h);
+    amax_settle(r, true, h, b, e, hmax<k16>(acc[H + h]), vm + h);
   }
 }
 
