@@ -544,7 +544,10 @@ bool parse_safetensors_header(std::string_view text, std::uint64_t data_bytes, c
       tc.tensor.name = name;
       out->kept.push_back(std::move(tc.tensor));
     }
-    if (sink.full()) return false;
+    if (sink.full()) {  // the list is capped: stop, keeping nothing of a rejected header
+      out->kept.clear();
+      return false;
+    }
   }
   // Coverage only when every entry gave offsets: otherwise every missing entry would also show up
   // as a gap, burying the real problem.

@@ -509,6 +509,19 @@ TEST(SafetensorsValid, CapMarkerHasNoFileLabel) {
   EXPECT_EQ(sink.diags().back().file, "");
 }
 
+// Found by fuzz_safetensors: a header rejected when the diagnostic list fills up keeps no tensor,
+// even one that was valid before the cap was reached.
+TEST(SafetensorsValid, CappedRejectionKeepsNoTensor) {
+  LoadLimits lim;
+  lim.max_diagnostics = 3;
+  const Parsed p = parse(R"({"_":{"dtype":"F16","shape":[1],"data_offsets":[8,10]},"_ape":[1],"data_of":{}})", 20065,
+                         lim);
+  EXPECT_FALSE(p.ok);
+  ASSERT_FALSE(p.diags.empty());
+  EXPECT_EQ(p.diags.back().code, DiagCode::too_many_diagnostics);
+  EXPECT_TRUE(p.header.kept.empty());
+}
+
 // ---------------------------------------------------------------------------------------------
 // read_tensor
 
