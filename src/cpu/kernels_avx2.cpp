@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "cpu/bf16_step.hpp"
 #include "cpu/kernels.hpp"
 #include "kvscale/fp8.hpp"
 
@@ -145,12 +146,66 @@ void quantize_dispatch(Fp8Format f, DType t, const void* in, std::uint8_t* out, 
 }
 
 template <bool NT>
-void quantize_any(Fp8Format f, DType t, const void* in, std::uint8_t* out, std::size_t n, float scale) {
+void quantize_exact(Fp8Format f, DType t, const void* in, std::uint8_t* out, std::size_t n, float scale) {
   if (reciprocal_is_exact(scale)) {
     quantize_dispatch<true, NT>(f, t, in, out, n, scale);
   } else {
     quantize_dispatch<false, NT>(f, t, in, out, n, scale);
   }
+}
+
+// The byte operations of bf16_step_kernel.hpp on 32-byte registers: 32 elements a step. A mask
+// is a byte vector (0xFF / 0x00, or bit 7 for sign_of).
+struct StepOps {
+  using V = __m256i;
+  using M = __m256i;
+  static constexpr std::size_t kElems = 32;
+  static V load(const std::uint16_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+  static V set1(std::uint8_t b) { return _mm256_set1_epi8(static_cast<char>(b)); }
+  static V set1_16(std::uint16_t w) { return _mm256_set1_epi16(static_cast<short>(w)); }
+  template <class T>
+  static V table(const T* t) {
+    return _mm256_broadcastsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(t)));
+  }
+  static V and_(V a, V b) { return _mm256_and_si256(a, b); }
+  static V add8(V a, V b) { return _mm256_add_epi8(a, b); }
+  static V subs_u8(V a, V b) { return _mm256_subs_epu8(a, b); }
+  static V min_u8(V a, V b) { return _mm256_min_epu8(a, b); }
+  template <int K>
+  static V srli16(V a) {
+    return _mm256_srli_epi16(a, K);
+  }
+  template <int K>
+  static V slli16(V a) {
+    return _mm256_slli_epi16(a, K);
+  }
+  static V packus16(V a, V b) { return _mm256_packus_epi16(a, b); }
+  static V packs16(V a, V b) { return _mm256_packs_epi16(a, b); }
+  static V shuffle(V t, V i) { return _mm256_shuffle_epi8(t, i); }
+  static V in_order(V v) { return _mm256_permute4x64_epi64(v, 0xD8); }  // 64-bit units 0, 2, 1, 3
+  static M gt8(V a, V b) { return _mm256_cmpgt_epi8(a, b); }
+  static M eq8(V a, V b) { return _mm256_cmpeq_epi8(a, b); }
+  static M ge_u8(V a, V b) { return _mm256_cmpeq_epi8(_mm256_max_epu8(a, b), a); }
+  static M or_m(M a, M b) { return _mm256_or_si256(a, b); }
+  static M and_m(M a, M b) { return _mm256_and_si256(a, b); }
+  static bool any(M m) { return !_mm256_testz_si256(m, m); }
+  static V inc_where(V v, M m) { return _mm256_sub_epi8(v, m); }
+  static V keep(V v, M m) { return _mm256_and_si256(v, m); }
+  static M sign_of(V v) { return v; }
+  static V or_sign(V v, M m) { return _mm256_or_si256(v, _mm256_and_si256(m, _mm256_set1_epi8(static_cast<char>(0x80)))); }
+  template <bool NT>
+  static void store(std::uint8_t* p, V v) {
+    store32<NT>(p, v);
+  }
+};
+
+#include "cpu/bf16_step_kernel.hpp"
+
+// bf16 rows go through the step table where it applies (bf16_step.hpp), the rest divide.
+template <bool NT>
+void quantize_any(Fp8Format f, DType t, const void* in, std::uint8_t* out, std::size_t n, float scale) {
+  const auto exact = [&](const void* i, std::uint8_t* o, std::size_t k) { quantize_exact<NT>(f, t, i, o, k, scale); };
+  if (!quantize_bf16_by_table<StepOps, NT>(f, t, scale, in, out, n, exact)) quantize_exact<NT>(f, t, in, out, n, scale);
 }
 
 void quantize_row(Fp8Format f, DType t, const void* in, std::uint8_t* out, std::size_t n, float scale) {

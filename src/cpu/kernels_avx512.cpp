@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "cpu/bf16_step.hpp"
 #include "cpu/kernels.hpp"
 
 // The instruction set is enabled for this file's functions only (cpu/simd_target.hpp).
@@ -168,7 +169,7 @@ void quantize_dispatch(Fp8Format f, DType t, const void* in, std::uint8_t* out, 
 }
 
 template <bool NT>
-void quantize_any(Fp8Format f, DType t, const void* in, std::uint8_t* out, std::size_t n, float scale) {
+void quantize_exact(Fp8Format f, DType t, const void* in, std::uint8_t* out, std::size_t n, float scale) {
   if (reciprocal_is_exact(scale)) {
     quantize_dispatch<NT, true>(f, t, in, out, n, scale);
   } else {
@@ -176,13 +177,72 @@ void quantize_any(Fp8Format f, DType t, const void* in, std::uint8_t* out, std::
   }
 }
 
+// The byte operations of bf16_step_kernel.hpp on 64-byte registers: 64 elements a step, masks in
+// mask registers.
+struct StepOps {
+  using V = __m512i;
+  using M = __mmask64;
+  static constexpr std::size_t kElems = 64;
+  static V load(const std::uint16_t* p) { return _mm512_loadu_si512(p); }
+  static V set1(std::uint8_t b) { return _mm512_set1_epi8(static_cast<char>(b)); }
+  static V set1_16(std::uint16_t w) { return _mm512_set1_epi16(static_cast<short>(w)); }
+  template <class T>
+  static V table(const T* t) {
+    // The zero-masked form: GCC 12 reports the plain one's undefined source as uninitialised.
+    return _mm512_maskz_broadcast_i32x4(0xFFFF, _mm_load_si128(reinterpret_cast<const __m128i*>(t)));
+  }
+  static V and_(V a, V b) { return _mm512_and_si512(a, b); }
+  static V add8(V a, V b) { return _mm512_add_epi8(a, b); }
+  static V subs_u8(V a, V b) { return _mm512_subs_epu8(a, b); }
+  static V min_u8(V a, V b) { return _mm512_min_epu8(a, b); }
+  template <int K>
+  static V srli16(V a) {
+    return _mm512_srli_epi16(a, K);
+  }
+  template <int K>
+  static V slli16(V a) {
+    return _mm512_slli_epi16(a, K);
+  }
+  static V packus16(V a, V b) { return _mm512_packus_epi16(a, b); }
+  static V packs16(V a, V b) { return _mm512_packs_epi16(a, b); }
+  static V shuffle(V t, V i) { return _mm512_shuffle_epi8(t, i); }
+  static V in_order(V v) { return _mm512_permutexvar_epi64(_mm512_setr_epi64(0, 2, 4, 6, 1, 3, 5, 7), v); }
+  static M gt8(V a, V b) { return _mm512_cmpgt_epi8_mask(a, b); }
+  static M eq8(V a, V b) { return _mm512_cmpeq_epi8_mask(a, b); }
+  static M ge_u8(V a, V b) { return _mm512_cmpge_epu8_mask(a, b); }
+  static M or_m(M a, M b) { return a | b; }
+  static M and_m(M a, M b) { return a & b; }
+  static bool any(M m) { return m != 0; }
+  static V inc_where(V v, M m) { return _mm512_mask_add_epi8(v, m, v, _mm512_set1_epi8(1)); }
+  static V keep(V v, M m) { return _mm512_maskz_mov_epi8(m, v); }
+  static M sign_of(V v) { return _mm512_movepi8_mask(v); }
+  static V or_sign(V v, M m) { return _mm512_mask_add_epi8(v, m, v, _mm512_set1_epi8(static_cast<char>(0x80))); }
+  template <bool NT>
+  static void store(std::uint8_t* p, V v) {
+    if constexpr (NT) {
+      _mm512_stream_si512(reinterpret_cast<__m512i*>(p), v);
+    } else {
+      _mm512_storeu_si512(p, v);
+    }
+  }
+};
+
+#include "cpu/bf16_step_kernel.hpp"
+
+// bf16 rows go through the step table where it applies (bf16_step.hpp), the rest divide.
+template <bool NT>
+void quantize_any(Fp8Format f, DType t, const void* in, std::uint8_t* out, std::size_t n, float scale) {
+  const auto exact = [&](const void* i, std::uint8_t* o, std::size_t k) { quantize_exact<NT>(f, t, i, o, k, scale); };
+  if (!quantize_bf16_by_table<StepOps, NT>(f, t, scale, in, out, n, exact)) quantize_exact<NT>(f, t, in, out, n, scale);
+}
+
 void quantize_row(Fp8Format f, DType t, const void* in, std::uint8_t* out, std::size_t n, float scale) {
   quantize_any<false>(f, t, in, out, n, scale);
 }
 
-// Aligns the output to 32 bytes with the ordinary kernel, then streams.
+// Aligns the output to 64 bytes with the ordinary kernel, then streams (the table's 64-byte stores).
 void quantize_row_stream(Fp8Format f, DType t, const void* in, std::uint8_t* out, std::size_t n, float scale) {
-  const std::size_t head = std::min<std::size_t>(n, (32u - (reinterpret_cast<std::uintptr_t>(out) & 31u)) & 31u);
+  const std::size_t head = std::min<std::size_t>(n, (64u - (reinterpret_cast<std::uintptr_t>(out) & 63u)) & 63u);
   quantize_row(f, t, in, out, head, scale);
   quantize_any<true>(f, t, static_cast<const unsigned char*>(in) + head * dtype_size(t), out + head, n - head, scale);
   _mm_sfence();
@@ -210,6 +270,7 @@ void dequantize16(const std::uint8_t* in, std::uint16_t* out, std::size_t n, con
   const Lut16 t(lut);
   std::size_t i = 0;
   for (; i + 64 <= n; i += 64) {
+    _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<std::uintptr_t>(in + i) + 2048), _MM_HINT_T0);
     const __m512i a = _mm512_cvtepu8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + i)));
     const __m512i b = _mm512_cvtepu8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + i + 32)));
     store64<NT>(out + i, t.lookup(a));

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "cpu/bf16_step.hpp"
 #include "cpu/kernels.hpp"
 #include "cpu/thread_pool.hpp"
 #include "kvscale/cpu.hpp"
@@ -81,6 +82,17 @@ inline void gather16(const std::uint8_t* src, std::uint8_t* stage, std::size_t n
 
 // Moves `len` elements between a row run and the cache runs starting at `cache`.
 struct WriteOp {
+  // Before a chunk of `tokens` tokens: the bf16 step tables (bf16_step.hpp) of its scales, built on
+  // this thread where a scale covers enough elements of the chunk, since its rows (one head, 128
+  // elements) are each too short to build one.
+  static void prepare(const PagedJob& j, std::size_t tokens) {
+    if (j.t != DType::bf16 || detail::current_isa() == Isa::scalar) return;
+    for (const PagedSide& s : j.side) {
+      const std::size_t per_scale = tokens * static_cast<std::size_t>(j.head_size * (s.scale_stride ? 1 : j.heads));
+      for (std::int64_t h = 0; h < (s.scale_stride ? j.heads : 1); ++h)
+        detail::cached_bf16_step_table(j.f, s.scales[h], per_scale);
+    }
+  }
   void operator()(const PagedJob& j, const PagedSide& s, const unsigned char* row, std::uint8_t* cache, std::size_t len,
                   std::int64_t head) const {
     const float scale = s.scales[head * s.scale_stride];
@@ -191,6 +203,7 @@ using WriteTileOp = TileOp<true>;
 using ReadTileOp = TileOp<false>;
 
 struct ReadOp {
+  static void prepare(const PagedJob&, std::size_t) {}  // dequantize tables come with the job
   void operator()(const PagedJob& j, const PagedSide& s, unsigned char* row, const std::uint8_t* cache, std::size_t len,
                   std::int64_t head) const {
     const std::size_t h = static_cast<std::size_t>(head * s.scale_stride);
@@ -265,7 +278,9 @@ template <class Op, class Tile>
 void paged_chunk(void* ctx, std::size_t i) {
   const auto& j = *static_cast<const PagedJob*>(ctx);
   const bool tile_split = tiled(j);
-  for (std::size_t k = paged_chunk_begin(j, i), end = paged_chunk_begin(j, i + 1); k < end;) {
+  const std::size_t first = paged_chunk_begin(j, i), last = paged_chunk_begin(j, i + 1);
+  Op::prepare(j, last - first);
+  for (std::size_t k = first, end = last; k < end;) {
     const std::int64_t block = block_at(j, k);
     std::size_t n = 1;
     while (k + n < end && n < 16 && block >= 0 && block_at(j, k + n) == block) ++n;

@@ -6,6 +6,9 @@
 //  - a large seeded set of scales (random significands over the whole range, powers of two, the
 //    range's edges and just beyond) with the inputs where a wrong quotient would show: both sides
 //    of every rounding boundary of the fp8 grid, subnormal quotients, overflow, inf and NaN.
+// The SIMD kernels quantize bf16 rows by a step table instead (src/cpu/bf16_step.hpp); the last
+// test proves it: every one of the 65,536 bf16 inputs, for a seeded set of scales, in an order
+// where whole blocks take the table and in a shuffled one where blocks mix it with the division.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -19,6 +22,7 @@
 #include <tuple>
 #include <vector>
 
+#include "cpu/bf16_step.hpp"
 #include "cpu/cpu_test_util.hpp"
 #include "kvscale/cpu.hpp"
 
@@ -236,6 +240,106 @@ TEST(CpuQuotient, SeededScalesAtRoundingBoundaries) {
     }
   }
   EXPECT_GT(checked, scales.size() * 1000);
+}
+
+// want[h] for every bf16 pattern h, from the reference runs of its sign half (f32 bits h << 16).
+std::vector<std::uint8_t> bf16_reference(Fp8Format f, float scale) {
+  const std::uint8_t nan_code = ref::quantize(f, std::nanf(""), scale);
+  std::vector<std::uint8_t> want(65536);
+  for (std::uint32_t half : {0u, 1u}) {
+    const Runs runs = reference_runs(f, scale, half << 31);
+    for (std::uint32_t h = half << 15; h < ((half + 1) << 15); ++h) fill_reference(runs, nan_code, h << 16, 1, &want[h]);
+  }
+  return want;
+}
+
+void quantize_bf16(Fp8Format f, const std::uint16_t* in, std::uint8_t* out, std::size_t n, float scale) {
+  QuantizeArgs a;
+  a.format = f;
+  a.dtype = DType::bf16;
+  a.in = in;
+  a.out = out;
+  a.n = n;
+  a.scale = &scale;
+  ASSERT_EQ(cpu::quantize(a), Status::success);
+}
+
+std::string first_mismatch(const std::vector<std::uint16_t>& in, const std::vector<std::uint8_t>& got,
+                           const std::vector<std::uint8_t>& want) {
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    if (got[i] == want[in[i]]) continue;
+    std::ostringstream os;
+    os << "input 0x" << std::hex << in[i] << " at " << std::dec << i << ": got 0x" << std::hex << int(got[i])
+       << " want 0x" << int(want[in[i]]);
+    return os.str();
+  }
+  return "";
+}
+
+TEST(CpuQuotient, Bf16StepTableEveryInputSeededScales) {
+  BackendGuard g;
+  const std::vector<cpu::Isa> levels = simd_isas();
+  if (levels.empty()) GTEST_SKIP() << "no SIMD level on this CPU: the step tables are not used";
+  std::vector<float> scales = seeded_scales(300);
+  for (float s : {0x1p-149f, 0x1p-126f, 0x1.fffffep127f, 0x1.8p-140f}) scales.push_back(s);  // subnormal, extreme
+  std::vector<std::uint16_t> natural(65536), shuffled(65536);
+  for (std::uint32_t h = 0; h < 65536; ++h) natural[h] = static_cast<std::uint16_t>(h);
+  shuffled = natural;
+  std::shuffle(shuffled.begin(), shuffled.end(), std::mt19937_64(11));
+  std::vector<std::uint8_t> got(65536);
+  std::size_t with_table = 0;
+  for (float s : scales) {
+    for (Fp8Format f : kFormats) {
+      kvscale::cpu::detail::Bf16StepTable t{};
+      const bool table = kvscale::cpu::detail::build_bf16_step_table(f, s, &t);
+      // Every scale a model can carry has a normal band: 2^-100 .. 2^100 is far wider than that.
+      if (s >= 0x1p-100f && s <= 0x1p100f) {
+        ASSERT_TRUE(table) << std::hexfloat << s;
+      }
+      with_table += table ? 1 : 0;
+      const std::vector<std::uint8_t> want = bf16_reference(f, s);
+      for (cpu::Isa isa : levels) {
+        cpu::set_max_isa(isa);
+        for (const auto* in : {&natural, &shuffled}) {
+          quantize_bf16(f, in->data(), got.data(), in->size(), s);
+          const std::string err = first_mismatch(*in, got, want);
+          ASSERT_EQ(err, "") << cpu::isa_name(isa) << " " << kvscale::format_name(f) << " scale " << std::hexfloat << s
+                             << (in == &natural ? " natural order" : " shuffled");
+        }
+      }
+    }
+  }
+  EXPECT_GT(with_table, scales.size());  // most (scale, format) pairs ran the table path
+}
+
+// Rows long enough for the streaming stores and the thread pool (4 Mi elements: every bf16 input
+// 64 times over), for a few scales.
+TEST(CpuQuotient, Bf16StepTableStreamingAndThreads) {
+  BackendGuard g;
+  const std::vector<cpu::Isa> levels = simd_isas();
+  if (levels.empty()) GTEST_SKIP() << "no SIMD level on this CPU: the step tables are not used";
+  std::vector<std::uint16_t> in(std::size_t{1} << 22);
+  for (std::size_t i = 0; i < in.size(); ++i) in[i] = static_cast<std::uint16_t>((i * 40503u) >> 6);
+  std::vector<std::uint8_t> got(in.size() + 64);
+  for (float s : {0.1f, 0.0625f, 0x1.3c5a8ep-7f}) {
+    for (Fp8Format f : kFormats) {
+      const std::vector<std::uint8_t> want = bf16_reference(f, s);
+      for (cpu::Isa isa : levels) {
+        cpu::set_max_isa(isa);
+        for (int threads : {1, 2}) {
+          cpu::set_num_threads(threads);
+          for (std::size_t off : {0u, 1u, 33u}) {  // output alignment: the streaming head
+            std::vector<std::uint8_t> out(in.size());
+            quantize_bf16(f, in.data(), got.data() + off, in.size(), s);
+            std::copy(got.begin() + static_cast<std::ptrdiff_t>(off),
+                      got.begin() + static_cast<std::ptrdiff_t>(off + in.size()), out.begin());
+            ASSERT_EQ(first_mismatch(in, out, want), "")
+                << cpu::isa_name(isa) << " threads " << threads << " offset " << off << " scale " << s;
+          }
+        }
+      }
+    }
+  }
 }
 
 }  // namespace

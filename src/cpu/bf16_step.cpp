@@ -1,0 +1,84 @@
+// The bf16 step tables (bf16_step.hpp): built with the scalar codec, cached per thread.
+#include "cpu/bf16_step.hpp"
+
+#include "kvscale/fp8.hpp"
+
+namespace kvscale {
+namespace cpu {
+namespace detail {
+namespace {
+
+// Code magnitude of the positive bf16 with exponent e and mantissa m (e = 0: subnormal).
+unsigned code_of(Fp8Format f, float scale, unsigned e, unsigned m) {
+  return fp8::quantize(f, fp8::detail::float_of((e << 23) | (m << 16)), scale) & 0x7Fu;
+}
+
+// The first e in [lo, hi] with pred(e), or hi + 1; pred is monotone (false, then true).
+template <class P>
+unsigned first_true(unsigned lo, unsigned hi, P pred) {
+  unsigned a = lo, b = hi + 1;
+  while (a < b) {
+    const unsigned mid = a + (b - a) / 2;
+    if (pred(mid)) {
+      b = mid;
+    } else {
+      a = mid + 1;
+    }
+  }
+  return a;
+}
+
+// base/thr_m1 from the 128 codes of e_fast; false where a group has more than one step.
+bool split_groups(const unsigned step[128], Bf16StepTable* t) {
+  for (unsigned g = 0; g < 16; ++g) {
+    const unsigned b = step[8 * g];
+    unsigned thr = 8;
+    for (unsigned j = 1; j < 8; ++j) {
+      const unsigned s = step[8 * g + j];
+      if (s != b && thr == 8) thr = j;
+      if (s != b + (j >= thr ? 1u : 0u)) return false;
+    }
+    t->base[g] = static_cast<std::uint8_t>(b);
+    t->thr_m1[g] = static_cast<std::int8_t>(thr - 1);
+  }
+  return true;
+}
+
+}  // namespace
+
+bool build_bf16_step_table(Fp8Format f, float scale, Bf16StepTable* t) noexcept {
+  t->valid = false;
+  t->max_code = f == Fp8Format::e4m3fn ? 0x7E : 0x7F;
+  // e_fast: the first exponent whose smallest quotient is in fp8's normal range. (A code of 8 is
+  // not enough: a quotient just below the smallest normal rounds up to it on the subnormal grid,
+  // which is twice as coarse, relative to the value, as the doubled quotient's grid.)
+  const float min_normal = f == Fp8Format::e4m3fn ? 0x1p-6f : 0x1p-7f;
+  const unsigned e_fast = first_true(1, 254, [&](unsigned e) { return fp8::detail::float_of(e << 23) / scale >= min_normal; });
+  if (e_fast > 254) return false;
+  // e_zero1: the first exponent whose largest value has a non-zero code (0: even subnormals do).
+  const unsigned e_zero1 = first_true(0, e_fast - 1, [&](unsigned e) { return code_of(f, scale, e, 127) != 0; });
+  unsigned step[128];
+  for (unsigned m = 0; m < 128; ++m) step[m] = code_of(f, scale, e_fast, m);
+  if (!split_groups(step, t)) return false;
+  t->e_fast = static_cast<std::uint8_t>(e_fast);
+  t->e_zero1 = static_cast<std::uint8_t>(e_zero1);
+  t->e_sat = static_cast<std::uint8_t>(e_fast + 16 < 254 ? e_fast + 16 : 254);
+  t->valid = true;
+  return true;
+}
+
+const Bf16StepTable* cached_bf16_step_table(Fp8Format f, float scale, std::size_t n) noexcept {
+  thread_local Bf16StepTable cache[256];  // zero-initialised: key 0 is "never built"
+  const std::uint32_t key = fp8::detail::bits_of(scale) | (f == Fp8Format::e4m3fnuz ? 0x80000000u : 0u);
+  Bf16StepTable& t = cache[(key * 2654435761u) >> 24];
+  if (t.key != key) {
+    if (n < kStepBuildMin) return nullptr;
+    build_bf16_step_table(f, scale, &t);
+    t.key = key;
+  }
+  return t.valid ? &t : nullptr;
+}
+
+}  // namespace detail
+}  // namespace cpu
+}  // namespace kvscale
