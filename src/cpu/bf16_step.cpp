@@ -32,13 +32,14 @@ unsigned first_true(unsigned lo, unsigned hi, P pred) {
 bool split_groups(const unsigned step[128], Bf16StepTable* t) {
   for (unsigned g = 0; g < 16; ++g) {
     const unsigned b = step[8 * g];
+    if (b < 8) return false;  // cannot happen: e_fast's quotients are normal
     unsigned thr = 8;
     for (unsigned j = 1; j < 8; ++j) {
       const unsigned s = step[8 * g + j];
       if (s != b && thr == 8) thr = j;
       if (s != b + (j >= thr ? 1u : 0u)) return false;
     }
-    t->base[g] = static_cast<std::uint8_t>(b);
+    t->base[g] = static_cast<std::uint8_t>(b - 8);  // b >= 8: e_fast's codes are normal
     t->thr_m1[g] = static_cast<std::int8_t>(thr - 1);
   }
   return true;

@@ -12,54 +12,98 @@
 //   packs16(a, b)      signed-saturating pack (keeps each element's sign in bit 7)
 //   shuffle(t, i)      t[i & 15] per byte, the 16-byte table t in every lane (pshufb)
 //   in_order(v)        undoes the packs' lane interleave
-//   gt8(a, b)          signed a > b per byte; eq8; ge_u8(a, b) unsigned a >= b; or_m/and_m; any(M)
-//   inc_where(v, m)    v + 1 where m;  keep(v, m) v where m, else 0
+//   gt8(a, b)          signed a > b per byte; eq8; or_m; any(M)
+//   inc_where(v, m)    v + 1 where m;  zero_where(v, m) 0 where m, else v;  and_not_m(a, b) ~a & b
 //   sign_of(v)         bit 7 of each byte, as M;  or_sign(v, m) v | 0x80 where m
 //   store<NT>(p, v)    one register of codes
 #pragma once
 
-// One register of codes (O::kElems bf16 inputs) per step. Each step reads two registers of
-// 16-bit inputs: x0 = elements [0, kElems/2), x1 = the rest. Bytes packed from them hold, per
-// element, lo = bits 0..7 (m and the exponent's low bit) and e = bits 7..14 (the biased exponent).
-// Blocks with an exponent outside [0, e_zero1) u [e_fast, 254], and the tail, go to exact().
+// The loop's constants, from the table.
+template <class O>
+struct StepConsts {
+  using V = typename O::V;
+  V base, thr, e_sat, e_fast_m1, max_code, low8, low4, low3, band_shift, band_end, inf_nan, zero;
+  explicit StepConsts(const kvscale::cpu::detail::Bf16StepTable& t)
+      : base(O::table(t.base)),
+        thr(O::table(t.thr_m1)),
+        e_sat(O::set1(t.e_sat)),
+        e_fast_m1(O::set1(static_cast<std::uint8_t>(t.e_fast - 1))),
+        max_code(O::set1(t.max_code)),
+        low8(O::set1_16(0xFF)),
+        low4(O::set1(0x0F)),
+        low3(O::set1(7)),
+        // The subnormal band [e_zero1, e_fast) as one signed compare: e - e_zero1 < width,
+        // unsigned, is (e - e_zero1) ^ 0x80 < width ^ 0x80 signed; the xor is the add of 128.
+        band_shift(O::set1(static_cast<std::uint8_t>(128 - t.e_zero1))),
+        band_end(O::set1(static_cast<std::uint8_t>((t.e_fast - t.e_zero1) ^ 0x80))),
+        inf_nan(O::set1(0xFF)),
+        zero(O::set1(0)) {}
+};
+
+// Bytes of the biased exponents of x0 (elements [0, kElems/2)) and x1 (the rest), in the packs'
+// lane order.
+template <class O>
+inline typename O::V step_exponents(typename O::V x0, typename O::V x1, const StepConsts<O>& k) {
+  return O::packus16(O::and_(O::template srli16<7>(x0), k.low8), O::and_(O::template srli16<7>(x1), k.low8));
+}
+
+// Lanes whose exponent is in the subnormal band, or inf / NaN.
+template <class O>
+inline typename O::M step_bad(typename O::V e, const StepConsts<O>& k) {
+  return O::or_m(O::gt8(k.band_end, O::add8(e, k.band_shift)), O::eq8(e, k.inf_nan));
+}
+
+// The codes of a block without bad lanes, in element order. lo = bits 0..7 of each element (m and
+// the exponent's low bit). ec = e - (e_fast - 1), clamped to [0, e_sat - e_fast + 1]: 0 only for
+// the zero band (the band between is bad), and 8 * ec + base (step - 8) stays in its byte.
+template <class O, bool Fn>
+inline typename O::V step_codes(typename O::V x0, typename O::V x1, typename O::V e, const StepConsts<O>& k) {
+  using V = typename O::V;
+  using M = typename O::M;
+  const V lo = O::packus16(O::and_(x0, k.low8), O::and_(x1, k.low8));
+  const V g = O::and_(O::template srli16<3>(lo), k.low4);  // m >> 3 (bit 7 of lo is masked off)
+  const V step = O::inc_where(O::shuffle(k.base, g), O::gt8(O::and_(lo, k.low3), O::shuffle(k.thr, g)));
+  const V ec = O::subs_u8(O::min_u8(e, k.e_sat), k.e_fast_m1);
+  const V code = O::min_u8(O::add8(O::template slli16<3>(ec), step), k.max_code);
+  const M zero = O::eq8(ec, k.zero);
+  M neg = O::sign_of(O::packs16(x0, x1));
+  if constexpr (!Fn) neg = O::and_not_m(zero, neg);  // fnuz has no -0
+  return O::in_order(O::or_sign(O::zero_where(code, zero), neg));
+}
+
+// Two registers of codes (2 * O::kElems bf16 inputs) per step, one bad-lane test for both. Steps
+// with a bad lane, and the tail, go to exact().
 template <class O, bool Fn, bool NT, class Exact>
 void quantize_bf16_step(const kvscale::cpu::detail::Bf16StepTable& t, const std::uint16_t* in, std::uint8_t* out,
                         std::size_t n, Exact exact) {
   using V = typename O::V;
-  using M = typename O::M;
-  constexpr std::size_t W = O::kElems;
+  constexpr std::size_t W = O::kElems, H = W / 2;
   constexpr std::size_t kPrefetch = 2048;  // elements
-  const V base = O::table(t.base), thr = O::table(t.thr_m1);
-  const V e_sat = O::set1(t.e_sat), e_fast = O::set1(t.e_fast), e_zero1 = O::set1(t.e_zero1);
-  const V max_code = O::set1(t.max_code), low8 = O::set1_16(0xFF), low4 = O::set1(0x0F), low3 = O::set1(7);
-  // The subnormal band [e_zero1, e_fast) as one signed compare: e - e_zero1 < width, unsigned,
-  // is (e - e_zero1) ^ 0x80 < width ^ 0x80 signed; the xor is the add of 128.
-  const V band_shift = O::set1(static_cast<std::uint8_t>(128 - t.e_zero1));
-  const V band_end = O::set1(static_cast<std::uint8_t>((t.e_fast - t.e_zero1) ^ 0x80));
-  const V inf_nan = O::set1(0xFF);
+  const StepConsts<O> k(t);
   std::size_t i = 0;
-  for (; i + W <= n; i += W) {
-    // 4 KiB ahead, the two lines this step reads: from DRAM, the hardware prefetcher alone left a
+  for (; i + 2 * W <= n; i += 2 * W) {
+    // 4 KiB ahead, the lines this step reads: from DRAM, the hardware prefetcher alone left a
     // thread at about 60 % of that (bench_cpu BM_quantize/268435456, one thread: 47 -> 31 ms).
     // (Addresses as integers: the prefetch may point past the row, which no pointer may.)
     const std::uintptr_t ahead = reinterpret_cast<std::uintptr_t>(in + i) + 2 * kPrefetch;
-    _mm_prefetch(reinterpret_cast<const char*>(ahead), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(ahead + 64), _MM_HINT_T0);
-    const V x0 = O::load(in + i), x1 = O::load(in + i + W / 2);
-    const V e = O::packus16(O::and_(O::template srli16<7>(x0), low8), O::and_(O::template srli16<7>(x1), low8));
-    if (O::any(O::or_m(O::gt8(band_end, O::add8(e, band_shift)), O::eq8(e, inf_nan)))) {
-      exact(in + i, out + i, W);
+    for (std::size_t b = 0; b < 4 * W; b += 64) _mm_prefetch(reinterpret_cast<const char*>(ahead + b), _MM_HINT_T0);
+    const V x0 = O::load(in + i), x1 = O::load(in + i + H), x2 = O::load(in + i + W), x3 = O::load(in + i + W + H);
+    const V e0 = step_exponents<O>(x0, x1, k), e1 = step_exponents<O>(x2, x3, k);
+    if (O::any(O::or_m(step_bad<O>(e0, k), step_bad<O>(e1, k)))) {
+      exact(in + i, out + i, 2 * W);
       continue;
     }
-    const V lo = O::packus16(O::and_(x0, low8), O::and_(x1, low8));
-    const V g = O::and_(O::template srli16<3>(lo), low4);  // m >> 3 (bit 7 of lo is masked off)
-    const V step = O::inc_where(O::shuffle(base, g), O::gt8(O::and_(lo, low3), O::shuffle(thr, g)));
-    const V ec = O::subs_u8(O::min_u8(e, e_sat), e_fast);  // 0..16: the 8 * ec below stays in its byte
-    const V code = O::min_u8(O::add8(O::template slli16<3>(ec), step), max_code);
-    const M nonzero = O::ge_u8(e, e_zero1);
-    M neg = O::sign_of(O::packs16(x0, x1));
-    if constexpr (!Fn) neg = O::and_m(neg, nonzero);  // fnuz has no -0
-    O::template store<NT>(out + i, O::in_order(O::or_sign(O::keep(code, nonzero), neg)));
+    O::template store<NT>(out + i, step_codes<O, Fn>(x0, x1, e0, k));
+    O::template store<NT>(out + i + W, step_codes<O, Fn>(x2, x3, e1, k));
+  }
+  for (; i + W <= n; i += W) {
+    const V x0 = O::load(in + i), x1 = O::load(in + i + H);
+    const V e = step_exponents<O>(x0, x1, k);
+    if (O::any(step_bad<O>(e, k))) {
+      exact(in + i, out + i, W);
+    } else {
+      O::template store<NT>(out + i, step_codes<O, Fn>(x0, x1, e, k));
+    }
   }
   if (i < n) exact(in + i, out + i, n - i);
 }

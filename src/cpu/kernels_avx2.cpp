@@ -185,12 +185,11 @@ struct StepOps {
   static V in_order(V v) { return _mm256_permute4x64_epi64(v, 0xD8); }  // 64-bit units 0, 2, 1, 3
   static M gt8(V a, V b) { return _mm256_cmpgt_epi8(a, b); }
   static M eq8(V a, V b) { return _mm256_cmpeq_epi8(a, b); }
-  static M ge_u8(V a, V b) { return _mm256_cmpeq_epi8(_mm256_max_epu8(a, b), a); }
   static M or_m(M a, M b) { return _mm256_or_si256(a, b); }
-  static M and_m(M a, M b) { return _mm256_and_si256(a, b); }
+  static M and_not_m(M a, M b) { return _mm256_andnot_si256(a, b); }
   static bool any(M m) { return !_mm256_testz_si256(m, m); }
   static V inc_where(V v, M m) { return _mm256_sub_epi8(v, m); }
-  static V keep(V v, M m) { return _mm256_and_si256(v, m); }
+  static V zero_where(V v, M m) { return _mm256_andnot_si256(m, v); }
   static M sign_of(V v) { return v; }
   static V or_sign(V v, M m) { return _mm256_or_si256(v, _mm256_and_si256(m, _mm256_set1_epi8(static_cast<char>(0x80)))); }
   template <bool NT>

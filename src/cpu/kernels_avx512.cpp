@@ -209,12 +209,11 @@ struct StepOps {
   static V in_order(V v) { return _mm512_permutexvar_epi64(_mm512_setr_epi64(0, 2, 4, 6, 1, 3, 5, 7), v); }
   static M gt8(V a, V b) { return _mm512_cmpgt_epi8_mask(a, b); }
   static M eq8(V a, V b) { return _mm512_cmpeq_epi8_mask(a, b); }
-  static M ge_u8(V a, V b) { return _mm512_cmpge_epu8_mask(a, b); }
   static M or_m(M a, M b) { return a | b; }
-  static M and_m(M a, M b) { return a & b; }
+  static M and_not_m(M a, M b) { return static_cast<M>(~a & b); }
   static bool any(M m) { return m != 0; }
   static V inc_where(V v, M m) { return _mm512_mask_add_epi8(v, m, v, _mm512_set1_epi8(1)); }
-  static V keep(V v, M m) { return _mm512_maskz_mov_epi8(m, v); }
+  static V zero_where(V v, M m) { return _mm512_mask_mov_epi8(v, m, _mm512_setzero_si512()); }
   static M sign_of(V v) { return _mm512_movepi8_mask(v); }
   static V or_sign(V v, M m) { return _mm512_mask_add_epi8(v, m, v, _mm512_set1_epi8(static_cast<char>(0x80))); }
   template <bool NT>
