@@ -25,10 +25,24 @@ struct DequantLut {
   bool valid = false;
   alignas(64) std::uint16_t out16[256] = {};
   alignas(64) float out32[256] = {};
+  /// out16 in the form the AVX2 kernel computes with byte shuffles, where split_ok. For code c,
+  /// i = c & 15 (the mantissa and the exponent's low bit), e = (c >> 3) & 15:
+  ///   NaN codes: nan16;  e == 0: sub_hi[i] : sub_lo[i];
+  ///   else: (hi[i] + a(c)) mod 256 : lo[i], a(c) = e >> 1 (bf16) or e << 2 (f16): each exponent
+  ///   step doubles the value, +128 in bf16's bits (so + 1 high byte per two), +1024 in f16's;
+  /// then the high byte | (c & 0x80). derive_split16 checks all 256 codes against out16.
+  bool split_ok = false;
+  std::uint16_t nan16 = 0;
+  alignas(16) std::uint8_t split_lo[16] = {};
+  alignas(16) std::uint8_t split_hi[16] = {};
+  alignas(16) std::uint8_t sub_lo[16] = {};
+  alignas(16) std::uint8_t sub_hi[16] = {};
 };
 
 /// Fills `lut` for (format, dtype, scale) with the scalar reference.
 void build_dequant_lut(Fp8Format f, DType t, float scale, DequantLut* lut) noexcept;
+/// Sets lut->split_ok and the split tables from lut->out16 (every builder calls it last).
+void derive_split16(DequantLut* lut) noexcept;
 
 /// out[i] = fp8::quantize(f, widen(in[i]), scale), i < n. `in` holds n elements of `t`.
 using QuantizeRowFn = void (*)(Fp8Format f, DType t, const void* in, std::uint8_t* out, std::size_t n, float scale);

@@ -276,12 +276,60 @@ void dequantize_impl(Fp8Format f, const std::uint8_t* in, void* out, std::size_t
   if (i < n) dequantize_row_scalar(f, T, in + i, o + i * dtype_size(T), n - i, scale, lut);
 }
 
+inline __m256i table16(const std::uint8_t* t) {
+  return _mm256_broadcastsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(t)));
+}
+
+// 16-bit outputs where lut.split_ok: the table's byte form of out16 (kernels.hpp, DequantLut),
+// 32 codes a step: low and high bytes by shuffles, then interleaved. Bf16: a(c) = e >> 1, else
+// (f16) e << 2. Returns the elements done.
+template <bool Bf16, bool NT>
+std::size_t dequantize16_split(Fp8Format f, const std::uint8_t* in, std::uint16_t* out, std::size_t n,
+                               const DequantLut& lut) {
+  const __m256i lo_t = table16(lut.split_lo), hi_t = table16(lut.split_hi);
+  const __m256i sub_lo = table16(lut.sub_lo), sub_hi = table16(lut.sub_hi);
+  const __m256i x0f = _mm256_set1_epi8(0x0F), x78 = _mm256_set1_epi8(0x78), x7f = _mm256_set1_epi8(0x7F);
+  const __m256i x80 = _mm256_set1_epi8(static_cast<char>(0x80)), zero = _mm256_setzero_si256();
+  const __m256i add_mask = _mm256_set1_epi8(Bf16 ? 0x07 : 0x3C);
+  const __m256i nan_lo = _mm256_set1_epi8(static_cast<char>(lut.nan16 & 0xFF));
+  const __m256i nan_hi = _mm256_set1_epi8(static_cast<char>(lut.nan16 >> 8));
+  const bool fn = f == Fp8Format::e4m3fn;
+  std::size_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<std::uintptr_t>(in + i) + 2048), _MM_HINT_T0);
+    const __m256i c = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + i));
+    const __m256i idx = _mm256_and_si256(c, x0f);
+    // a(c) per byte: the 16-bit shift brings the next byte's bits into the ones the mask drops.
+    const __m256i add = _mm256_and_si256(Bf16 ? _mm256_srli_epi16(c, 4) : _mm256_srli_epi16(c, 1), add_mask);
+    const __m256i sub = _mm256_cmpeq_epi8(_mm256_and_si256(c, x78), zero);  // exponent 0
+    const __m256i nan = fn ? _mm256_cmpeq_epi8(_mm256_and_si256(c, x7f), x7f) : _mm256_cmpeq_epi8(c, x80);
+    __m256i lo = _mm256_blendv_epi8(_mm256_shuffle_epi8(lo_t, idx), _mm256_shuffle_epi8(sub_lo, idx), sub);
+    __m256i hi = _mm256_blendv_epi8(_mm256_add_epi8(_mm256_shuffle_epi8(hi_t, idx), add), _mm256_shuffle_epi8(sub_hi, idx),
+                                    sub);
+    hi = _mm256_or_si256(hi, _mm256_and_si256(c, x80));
+    lo = _mm256_blendv_epi8(lo, nan_lo, nan);
+    hi = _mm256_blendv_epi8(hi, nan_hi, nan);
+    const __m256i a = _mm256_unpacklo_epi8(lo, hi), b = _mm256_unpackhi_epi8(lo, hi);  // codes 0-7 16-23, 8-15 24-31
+    store32<NT>(out + i, _mm256_permute2x128_si256(a, b, 0x20));
+    store32<NT>(out + i + 16, _mm256_permute2x128_si256(a, b, 0x31));
+  }
+  return i;
+}
+
+// dequantize_impl for 16-bit outputs, through dequantize16_split where the table allows.
+template <DType T, bool NT = false>
+void dequantize16(Fp8Format f, const std::uint8_t* in, void* out, std::size_t n, float scale, const DequantLut& lut) {
+  auto* o = static_cast<std::uint16_t*>(out);
+  const std::size_t done = lut.split_ok ? dequantize16_split<T == DType::bf16, NT>(f, in, o, n, lut) : 0;
+  dequantize_impl<T, NT>(f, in + done, o + done, n - done, scale, lut);
+}
+
 void dequantize_row(Fp8Format f, DType t, const std::uint8_t* in, void* out, std::size_t n, float scale,
                     const DequantLut& lut) {
   switch (t) {
     case DType::f32: dequantize_impl<DType::f32>(f, in, out, n, scale, lut); break;
-    case DType::f16: dequantize_impl<DType::f16>(f, in, out, n, scale, lut); break;
-    case DType::bf16: dequantize_impl<DType::bf16>(f, in, out, n, scale, lut); break;
+    case DType::f16: dequantize16<DType::f16>(f, in, out, n, scale, lut); break;
+    case DType::bf16: dequantize16<DType::bf16>(f, in, out, n, scale, lut); break;
   }
 }
 
@@ -295,11 +343,11 @@ void dequantize_row_stream(Fp8Format f, DType t, const std::uint8_t* in, void* o
   auto* o = static_cast<std::uint16_t*>(out);
   const std::size_t head = std::min<std::size_t>(n, ((32u - (reinterpret_cast<std::uintptr_t>(o) & 31u)) & 31u) / 2);
   if (t == DType::f16) {
-    dequantize_impl<DType::f16>(f, in, o, head, scale, lut);
-    dequantize_impl<DType::f16, true>(f, in + head, o + head, n - head, scale, lut);
+    dequantize16<DType::f16>(f, in, o, head, scale, lut);
+    dequantize16<DType::f16, true>(f, in + head, o + head, n - head, scale, lut);
   } else {
-    dequantize_impl<DType::bf16>(f, in, o, head, scale, lut);
-    dequantize_impl<DType::bf16, true>(f, in + head, o + head, n - head, scale, lut);
+    dequantize16<DType::bf16>(f, in, o, head, scale, lut);
+    dequantize16<DType::bf16, true>(f, in + head, o + head, n - head, scale, lut);
   }
   _mm_sfence();
 }
@@ -307,6 +355,7 @@ void dequantize_row_stream(Fp8Format f, DType t, const std::uint8_t* in, void* o
 }  // namespace
 
 void build_dequant_lut_avx2(Fp8Format f, DType t, float scale, DequantLut* lut) noexcept {
+  lut->split_ok = false;  // the kernels below compute; they never read the table's split form
   alignas(32) std::uint8_t codes[256];
   for (int c = 0; c < 256; ++c) codes[c] = static_cast<std::uint8_t>(c);
   // 256 is a multiple of 16: the kernels never reach their scalar tail, which reads the table.
@@ -320,6 +369,7 @@ void build_dequant_lut_avx2(Fp8Format f, DType t, float scale, DequantLut* lut) 
   lut->dtype = t;
   lut->scale_bits = fp8::detail::bits_of(scale);
   lut->valid = true;
+  derive_split16(lut);
 }
 
 RowKernels avx2_kernels() noexcept {

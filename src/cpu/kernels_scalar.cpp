@@ -35,6 +35,40 @@ void build_dequant_lut(Fp8Format f, DType t, float scale, DequantLut* lut) noexc
   lut->dtype = t;
   lut->scale_bits = fp8::detail::bits_of(scale);
   lut->valid = true;
+  derive_split16(lut);
+}
+
+namespace {
+// a(c) of DequantLut: what an exponent step adds to the high byte.
+unsigned split_add(DType t, unsigned c) { return t == DType::bf16 ? (c >> 4) & 7u : (c >> 1) & 0x3Cu; }
+}  // namespace
+
+void derive_split16(DequantLut* lut) noexcept {
+  lut->split_ok = false;
+  if (lut->dtype == DType::f32) return;
+  const DType t = lut->dtype;
+  for (unsigned i = 0; i < 16; ++i) {
+    // The smallest normal code with these low 4 bits: exponent 1 (bit 3 set) or 2.
+    const unsigned c = (i & 8u) ? i : (16u | i);
+    const std::uint16_t v = lut->out16[c];
+    lut->split_lo[i] = static_cast<std::uint8_t>(v);
+    lut->split_hi[i] = static_cast<std::uint8_t>((v >> 8) - split_add(t, c));
+    lut->sub_lo[i] = static_cast<std::uint8_t>(lut->out16[i & 7u]);
+    lut->sub_hi[i] = static_cast<std::uint8_t>(lut->out16[i & 7u] >> 8);
+  }
+  lut->nan16 = lut->out16[fp8::nan_code(lut->format)];
+  for (unsigned c = 0; c < 256; ++c) {
+    const unsigned i = c & 15u, e = (c >> 3) & 15u;
+    unsigned lo = e ? lut->split_lo[i] : lut->sub_lo[i];
+    unsigned hi = e ? (lut->split_hi[i] + split_add(t, c)) & 0xFFu : lut->sub_hi[i];
+    hi |= c & 0x80u;
+    if (fp8::is_nan_code(lut->format, static_cast<std::uint8_t>(c))) {
+      lo = lut->nan16 & 0xFFu;
+      hi = lut->nan16 >> 8;
+    }
+    if (((hi << 8) | lo) != lut->out16[c]) return;  // e.g. f16 results that overflow or go subnormal
+  }
+  lut->split_ok = true;
 }
 
 void quantize_row_scalar(Fp8Format f, DType t, const void* in, std::uint8_t* out, std::size_t n, float scale) {

@@ -9,6 +9,8 @@
 // The SIMD kernels quantize bf16 rows by a step table instead (src/cpu/bf16_step.hpp); the last
 // test proves it: every one of the 65,536 bf16 inputs, for a seeded set of scales, in an order
 // where whole blocks take the table and in a shuffled one where blocks mix it with the division.
+// The AVX2 dequantize to f16/bf16 computes from split tables (DequantLut in src/cpu/kernels.hpp):
+// the last test compares all 256 codes, for seeded scales, with the reference.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -24,6 +26,7 @@
 
 #include "cpu/bf16_step.hpp"
 #include "cpu/cpu_test_util.hpp"
+#include "cpu/kernels.hpp"
 #include "kvscale/cpu.hpp"
 
 namespace {
@@ -340,6 +343,58 @@ TEST(CpuQuotient, Bf16StepTableStreamingAndThreads) {
       }
     }
   }
+}
+
+// Every code, for seeded scales (powers of two over f16's and bf16's ranges and beyond, random
+// significands), each SIMD level, f16 and bf16: the 256 codes in order, shuffled, and in a tail.
+TEST(CpuQuotient, DequantizeSplitTablesEveryCodeSeededScales) {
+  BackendGuard g;
+  const std::vector<cpu::Isa> levels = simd_isas();
+  if (levels.empty()) GTEST_SKIP() << "no SIMD level on this CPU: the split tables are not used";
+  std::vector<float> scales;
+  for (int e = -140; e <= 127; e += 3) scales.push_back(std::ldexp(1.0f, e));
+  std::mt19937_64 rng(20261127);
+  for (int i = 0; i < 400; ++i) {
+    const auto sig = static_cast<std::uint32_t>(rng() & 0x7FFFFFu);
+    const auto e = static_cast<std::uint32_t>(1 + rng() % 254);
+    scales.push_back(ref::from_bits((e << 23) | sig));
+  }
+  std::vector<std::uint8_t> codes(256 * 3 + 29);
+  for (std::size_t i = 0; i < codes.size(); ++i) codes[i] = static_cast<std::uint8_t>(i);
+  std::shuffle(codes.begin() + 256, codes.begin() + 512, std::mt19937_64(3));
+  std::vector<std::uint16_t> got(codes.size());
+  std::size_t f16_split = 0, bf16_scales = 0;
+  for (float s : scales) {
+    for (Fp8Format f : kFormats) {
+      for (DType t : {DType::f16, DType::bf16}) {
+        kvscale::cpu::detail::DequantLut lut;
+        kvscale::cpu::detail::build_dequant_lut(f, t, s, &lut);
+        f16_split += t == DType::f16 && lut.split_ok ? 1 : 0;
+        // bf16 keeps f32's exponent range: every scale whose results stay normal has the split form.
+        if (t == DType::bf16 && s >= 0x1p-100f && s <= 0x1p100f) {
+          ++bf16_scales;
+          ASSERT_TRUE(lut.split_ok) << std::hexfloat << s;
+        }
+        for (cpu::Isa isa : levels) {
+          cpu::set_max_isa(isa);
+          kvscale::DequantizeArgs a;
+          a.format = f;
+          a.dtype = t;
+          a.in = codes.data();
+          a.out = got.data();
+          a.n = codes.size();
+          a.scale = &s;
+          ASSERT_EQ(cpu::dequantize(a), Status::success);
+          for (std::size_t i = 0; i < codes.size(); ++i)
+            ASSERT_EQ(got[i], ref_dequant(f, t, codes[i], s))
+                << cpu::isa_name(isa) << " " << kvscale::format_name(f) << " " << kvscale::dtype_name(t) << " scale "
+                << std::hexfloat << s << " code 0x" << std::hex << int(codes[i]) << " at " << std::dec << i;
+        }
+      }
+    }
+  }
+  EXPECT_GT(bf16_scales, scales.size());  // both formats
+  EXPECT_GT(f16_split, 20u);  // f16 scales whose every result is a normal f16 (about 2^-5 .. 2^7)
 }
 
 }  // namespace
