@@ -108,20 +108,27 @@ void quantize_bf16_step(const kvscale::cpu::detail::Bf16StepTable& t, const std:
   if (i < n) exact(in + i, out + i, n - i);
 }
 
+// A bf16 row with the step table `tb` of (f, scale). exact(in, out, n) must be the division
+// kernel with the same format and scale.
+template <class O, bool NT, class Exact>
+void quantize_bf16_table(const kvscale::cpu::detail::Bf16StepTable& tb, kvscale::Fp8Format f, const void* in,
+                         std::uint8_t* out, std::size_t n, Exact exact) {
+  const auto* p = static_cast<const std::uint16_t*>(in);
+  if (f == kvscale::Fp8Format::e4m3fn) {
+    quantize_bf16_step<O, true, NT>(tb, p, out, n, exact);
+  } else {
+    quantize_bf16_step<O, false, NT>(tb, p, out, n, exact);
+  }
+}
+
 // The bf16 rows of quantize_row: true where the step table took the row (bf16, a full step, a
-// table with a normal band), false where the caller divides. exact(in, out, n) must be the
-// division kernel with the same format and scale.
+// table with a normal band, looked up in the thread's cache), false where the caller divides.
 template <class O, bool NT, class Exact>
 bool quantize_bf16_by_table(kvscale::Fp8Format f, kvscale::DType t, float scale, const void* in, std::uint8_t* out,
                             std::size_t n, Exact exact) {
   if (t != kvscale::DType::bf16 || n < O::kElems) return false;
   const kvscale::cpu::detail::Bf16StepTable* tb = kvscale::cpu::detail::cached_bf16_step_table(f, scale, n);
   if (tb == nullptr) return false;
-  const auto* p = static_cast<const std::uint16_t*>(in);
-  if (f == kvscale::Fp8Format::e4m3fn) {
-    quantize_bf16_step<O, true, NT>(*tb, p, out, n, exact);
-  } else {
-    quantize_bf16_step<O, false, NT>(*tb, p, out, n, exact);
-  }
+  quantize_bf16_table<O, NT>(*tb, f, in, out, n, exact);
   return true;
 }

@@ -50,6 +50,11 @@ using QuantizeRowFn = void (*)(Fp8Format f, DType t, const void* in, std::uint8_
 using DequantizeRowFn = void (*)(Fp8Format f, DType t, const std::uint8_t* in, void* out, std::size_t n, float scale,
                                  const DequantLut& lut);
 
+struct Bf16StepTable;
+/// quantize of n bf16 elements with the step table `t` of (f, scale) (bf16_step.hpp), t.valid.
+using QuantizeStepFn = void (*)(const Bf16StepTable& t, Fp8Format f, float scale, const void* in, std::uint8_t* out,
+                                std::size_t n);
+
 struct RowKernels {
   QuantizeRowFn quantize;
   DequantizeRowFn dequantize;
@@ -67,6 +72,8 @@ struct RowKernels {
                             std::uint8_t* dst);
   /// columns16_to_tile: tile[o * pitch + e] = src[e * 16 + o] for e < d, o < 16.
   void (*columns16_to_tile)(const std::uint8_t* src, std::size_t d, std::uint8_t* tile, std::size_t pitch);
+  /// quantize of bf16 rows with a table the caller looked up (nullptr: this ISA has no table path).
+  QuantizeStepFn quantize_step;
 };
 
 /// The kernels of one instruction set. avx2/avx512 exist only where KVSCALE_X86_SIMD is defined.

@@ -235,6 +235,15 @@ void quantize_any(Fp8Format f, DType t, const void* in, std::uint8_t* out, std::
   if (!quantize_bf16_by_table<StepOps, NT>(f, t, scale, in, out, n, exact)) quantize_exact<NT>(f, t, in, out, n, scale);
 }
 
+// RowKernels::quantize_step: a bf16 row with the caller's table.
+void quantize_step_row(const Bf16StepTable& tb, Fp8Format f, float scale, const void* in, std::uint8_t* out,
+                       std::size_t n) {
+  const auto exact = [&](const void* i, std::uint8_t* o, std::size_t k) {
+    quantize_exact<false>(f, DType::bf16, i, o, k, scale);
+  };
+  quantize_bf16_table<StepOps, false>(tb, f, in, out, n, exact);
+}
+
 void quantize_row(Fp8Format f, DType t, const void* in, std::uint8_t* out, std::size_t n, float scale) {
   quantize_any<false>(f, t, in, out, n, scale);
 }
@@ -329,7 +338,8 @@ void dequantize_row_stream(Fp8Format f, DType t, const std::uint8_t* in, void* o
 
 RowKernels avx512_kernels() noexcept {
   return RowKernels{quantize_row,           dequantize_row,           quantize_row_stream,     dequantize_row_stream,
-                    build_dequant_lut_avx2, tile_to_columns16_avx512, columns16_to_tile_avx512};
+                    build_dequant_lut_avx2, tile_to_columns16_avx512, columns16_to_tile_avx512,
+                    quantize_step_row};
 }
 
 }  // namespace detail

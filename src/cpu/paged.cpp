@@ -80,32 +80,58 @@ inline void gather16(const std::uint8_t* src, std::uint8_t* stage, std::size_t n
   for (; e < n; ++e) stage[e] = src[e * 16];
 }
 
-// Moves `len` elements between a row run and the cache runs starting at `cache`.
-struct WriteOp {
-  // Before a chunk of `tokens` tokens: the bf16 step tables (bf16_step.hpp) of its scales, built on
-  // this thread where a scale covers enough elements of the chunk, since its rows (one head, 128
-  // elements) are each too short to build one.
-  static void prepare(const PagedJob& j, std::size_t tokens) {
-    if (j.t != DType::bf16 || detail::current_isa() == Isa::scalar) return;
-    for (const PagedSide& s : j.side) {
-      const std::size_t per_scale = tokens * static_cast<std::size_t>(j.head_size * (s.scale_stride ? 1 : j.heads));
-      for (std::int64_t h = 0; h < (s.scale_stride ? j.heads : 1); ++h)
-        detail::cached_bf16_step_table(j.f, s.scales[h], per_scale);
+// The bf16 step tables (bf16_step.hpp) of one chunk's scales, for writes: built on this thread
+// where a scale covers enough elements of the chunk (one head's rows, 128 elements, are each too
+// short to build one), and copied out of the thread's cache, whose entries a later look-up may
+// reuse. A row then skips the look-up. Scales past the first kHeads of a side look theirs up.
+struct ChunkTables {
+  static constexpr std::int64_t kHeads = 64;
+  detail::Bf16StepTable table[2][kHeads];
+  bool has[2][kHeads] = {};
+
+  void prepare(const PagedJob& j, std::size_t tokens) {
+    if (j.t != DType::bf16 || j.k.quantize_step == nullptr) return;
+    for (int i = 0; i < 2; ++i) {
+      const PagedSide& s = j.side[i];
+      const std::int64_t scales = s.scale_stride ? j.heads : 1;
+      const std::size_t per_scale = tokens * static_cast<std::size_t>(j.head_size * (j.heads / scales));
+      for (std::int64_t h = 0; h < std::min(scales, kHeads); ++h) {
+        const detail::Bf16StepTable* t = detail::cached_bf16_step_table(j.f, s.scales[h], per_scale);
+        if (t != nullptr) table[i][h] = *t;
+        has[i][h] = t != nullptr;
+      }
     }
   }
-  void operator()(const PagedJob& j, const PagedSide& s, const unsigned char* row, std::uint8_t* cache, std::size_t len,
-                  std::int64_t head) const {
-    const float scale = s.scales[head * s.scale_stride];
+};
+
+// Quantizes n elements of side s with the scale of head `head` (any head: one scale).
+inline void quantize_run(const PagedJob& j, const PagedSide& s, const ChunkTables& ct, std::int64_t head,
+                         const unsigned char* in, std::uint8_t* out, std::size_t n) {
+  const std::int64_t k = head * s.scale_stride;
+  const float scale = s.scales[k];
+  const int side = &s == &j.side[0] ? 0 : 1;
+  if (k < ChunkTables::kHeads && ct.has[side][k]) {
+    j.k.quantize_step(ct.table[side][k], j.f, scale, in, out, n);
+  } else {
+    j.k.quantize(j.f, j.t, in, out, n, scale);
+  }
+}
+
+// Moves `len` elements between a row run and the cache runs starting at `cache`.
+struct WriteOp {
+  static constexpr bool kWrite = true;
+  void operator()(const PagedJob& j, const PagedSide& s, const ChunkTables& ct, const unsigned char* row,
+                  std::uint8_t* cache, std::size_t len, std::int64_t head) const {
     const auto run = static_cast<std::size_t>(s.st.chunk_len);
     if (run >= len || s.st.chunk == s.st.chunk_len) {  // one run, or runs that follow each other
-      j.k.quantize(j.f, j.t, row, cache, len, scale);
+      quantize_run(j, s, ct, head, row, cache, len);
       return;
     }
     alignas(64) std::uint8_t stage[kStage];
     const std::size_t es = dtype_size(j.t), chunk = static_cast<std::size_t>(s.st.chunk);
     for (std::size_t b = 0; b < len; b += kStage) {
       const std::size_t n = std::min(kStage, len - b);
-      j.k.quantize(j.f, j.t, row + b * es, stage, n, scale);
+      quantize_run(j, s, ct, head, row + b * es, stage, n);
       std::uint8_t* dst = cache + (b / run) * chunk;
       if (run == 1 && chunk == 16) {  // split V, block size 16: a constant stride unrolls
         scatter16(stage, dst, n);
@@ -142,7 +168,8 @@ struct TilePass {
 };
 
 template <bool kWrite>
-void tile_rows(const PagedJob& j, const PagedSide& s, const TileGroup& g, const TilePass& p, std::uint8_t* tile) {
+void tile_rows(const PagedJob& j, const PagedSide& s, const ChunkTables& ct, const TileGroup& g, const TilePass& p,
+               std::uint8_t* tile) {
   const auto D = static_cast<std::size_t>(j.head_size);
   const std::size_t es = dtype_size(j.t);
   for (std::size_t i = 0; i < g.count; ++i) {
@@ -153,7 +180,7 @@ void tile_rows(const PagedJob& j, const PagedSide& s, const TileGroup& g, const 
     for (std::size_t c = 0; c < calls; ++c) {
       const std::size_t h = s.scale_stride == 0 ? 0 : p.h0 + c;
       if constexpr (kWrite) {
-        j.k.quantize(j.f, j.t, row + c * D * es, t + c * D, n, s.scales[h]);
+        quantize_run(j, s, ct, static_cast<std::int64_t>(h), row + c * D * es, t + c * D, n);
       } else {
         j.k.dequantize(j.f, j.t, t + c * D, row + c * D * es, n, s.scales[h], s.luts[h]);
       }
@@ -178,13 +205,14 @@ void pieces16(const TileGroup& g, std::size_t d, std::uint8_t* tile, std::size_t
 
 template <bool kWrite>
 struct TileOp {
-  void operator()(const PagedJob& j, const PagedSide& s, const TileGroup& g, std::uint8_t* cache) const {
+  void operator()(const PagedJob& j, const PagedSide& s, const ChunkTables& ct, const TileGroup& g,
+                  std::uint8_t* cache) const {
     alignas(64) std::uint8_t tile[16 * kTileRow];
     const auto D = static_cast<std::size_t>(j.head_size), H = static_cast<std::size_t>(j.heads);
     const std::size_t per = kTileRow / D;  // heads per pass, >= 1 (tiled())
     for (std::size_t h0 = 0; h0 < H; h0 += per) {
       const TilePass p{h0, std::min(per, H - h0), std::min(per, H - h0) * D};
-      if constexpr (kWrite) tile_rows<true>(j, s, g, p, tile);
+      if constexpr (kWrite) tile_rows<true>(j, s, ct, g, p, tile);
       for (std::size_t h = 0; h < p.nh; ++h) {
         std::uint8_t* head = cache + static_cast<std::int64_t>(h0 + h) * s.st.head;
         if (s.st.chunk_len == 16) {
@@ -195,7 +223,7 @@ struct TileOp {
           j.k.columns16_to_tile(head, D, tile + h * D, p.pitch);
         }
       }
-      if constexpr (!kWrite) tile_rows<false>(j, s, g, p, tile);
+      if constexpr (!kWrite) tile_rows<false>(j, s, ct, g, p, tile);
     }
   }
 };
@@ -203,9 +231,9 @@ using WriteTileOp = TileOp<true>;
 using ReadTileOp = TileOp<false>;
 
 struct ReadOp {
-  static void prepare(const PagedJob&, std::size_t) {}  // dequantize tables come with the job
-  void operator()(const PagedJob& j, const PagedSide& s, unsigned char* row, const std::uint8_t* cache, std::size_t len,
-                  std::int64_t head) const {
+  static constexpr bool kWrite = false;  // dequantize tables come with the job
+  void operator()(const PagedJob& j, const PagedSide& s, const ChunkTables&, unsigned char* row,
+                  const std::uint8_t* cache, std::size_t len, std::int64_t head) const {
     const std::size_t h = static_cast<std::size_t>(head * s.scale_stride);
     const float scale = s.scales[h];
     const DequantLut& lut = s.luts[h];
@@ -250,16 +278,17 @@ std::size_t paged_chunk_begin(const PagedJob& j, std::size_t i) {
 
 // Moves one token's K or V (every head) with Op.
 template <class Op>
-void visit_token(const PagedJob& j, const PagedSide& s, std::size_t t, std::int64_t block, std::int64_t off) {
+void visit_token(const PagedJob& j, const PagedSide& s, const ChunkTables& ct, std::size_t t, std::int64_t block,
+                 std::int64_t off) {
   const std::size_t es = dtype_size(j.t);
   const auto D = static_cast<std::size_t>(j.head_size);
   unsigned char* row = s.rows + t * s.row_stride;
   std::uint8_t* cache = s.cache + block * s.st.block + off * s.st.slot;
   if (s.whole_row) {
-    Op{}(j, s, row, cache, static_cast<std::size_t>(j.heads) * D, 0);
+    Op{}(j, s, ct, row, cache, static_cast<std::size_t>(j.heads) * D, 0);
   } else {
     for (std::int64_t h = 0; h < j.heads; ++h)
-      Op{}(j, s, row + static_cast<std::size_t>(h) * D * es, cache + h * s.st.head, D, h);
+      Op{}(j, s, ct, row + static_cast<std::size_t>(h) * D * es, cache + h * s.st.head, D, h);
   }
 }
 
@@ -279,7 +308,8 @@ void paged_chunk(void* ctx, std::size_t i) {
   const auto& j = *static_cast<const PagedJob*>(ctx);
   const bool tile_split = tiled(j);
   const std::size_t first = paged_chunk_begin(j, i), last = paged_chunk_begin(j, i + 1);
-  Op::prepare(j, last - first);
+  ChunkTables ct;
+  if constexpr (Op::kWrite) ct.prepare(j, last - first);
   for (std::size_t k = first, end = last; k < end;) {
     const std::int64_t block = block_at(j, k);
     std::size_t n = 1;
@@ -295,7 +325,7 @@ void paged_chunk(void* ctx, std::size_t i) {
       const std::size_t t = j.order ? j.order[k + m] : k + m;
       const std::int64_t off = j.slots[t] - block * j.block_size;
       if (!tile) {
-        for (const PagedSide& s : j.side) visit_token<Op>(j, s, t, block, off);
+        for (const PagedSide& s : j.side) visit_token<Op>(j, s, ct, t, block, off);
         continue;
       }
       g.token[m] = t;
@@ -303,7 +333,7 @@ void paged_chunk(void* ctx, std::size_t i) {
       g.mask |= 1u << off;
     }
     if (tile)
-      for (const PagedSide& s : j.side) Tile{}(j, s, g, s.cache + block * s.st.block);
+      for (const PagedSide& s : j.side) Tile{}(j, s, ct, g, s.cache + block * s.st.block);
     k += n;
   }
 }

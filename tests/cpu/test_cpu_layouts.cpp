@@ -137,6 +137,44 @@ TEST(CpuLayouts, SplitLargeCallsMatchBruteForce) {
   cpu::set_num_threads(0);
 }
 
+// bf16 writes look up the step tables of a chunk's scales once (src/cpu/paged.cpp, ChunkTables:
+// the first 64 per side; heads past them look theirs up per row): 80 heads with per-head scales,
+// enough tokens for every head's table to be built, in each layout, on every ISA level and on 1 and
+// 2 threads.
+TEST(CpuLayouts, ManyHeadsPerHeadBf16WritesMatchBruteForce) {
+  CpuBackend cpu;
+  std::uint32_t seed = 9300;
+  for (cpu::Isa isa : cputest::isas()) {
+    cpu::set_max_isa(isa);
+    for (CacheLayout layout : {CacheLayout::nhd, CacheLayout::hnd, CacheLayout::split})
+      for (int threads : {1, 2}) {
+        cpu::set_num_threads(threads);
+        OpCase c;
+        c.op = Op::paged_write;
+        c.format = seed % 2 ? Fp8Format::e4m3fnuz : Fp8Format::e4m3fn;
+        c.dtype = DType::bf16;
+        c.layout = layout;
+        c.kind = CacheKind::dense;
+        c.shape = PagedShape{80, 32, 16, 70};
+        c.pad = 0;
+        c.seed = seed++;
+        c.scale_k = c.seed % 5;
+        c.scale_v = (c.seed + 2) % 5;
+        c.k_scale_stride = 1;
+        c.v_scale_stride = c.seed & 1;
+        const std::vector<Buffer> init = c.init();
+        const RunResult got = run(c, init, cpu);
+        ASSERT_EQ(got.status, Status::success) << c.name() << ": " << got.message;
+        const auto want = reference(c, init);
+        for (std::size_t i = 0; i < init.size(); ++i)
+          ASSERT_EQ(diff_bytes(want[i], got.buffers[i]), "")
+              << c.name() << " isa " << cpu::isa_name(isa) << " threads " << threads << " buffer " << init[i].name;
+      }
+  }
+  cpu::set_max_isa(cpu::Isa::best);
+  cpu::set_num_threads(0);
+}
+
 TEST(CpuLayouts, WriteMatchesBruteForce) { check_all(Op::paged_write, 1); }
 TEST(CpuLayouts, ReadMatchesBruteForce) { check_all(Op::paged_read, 1); }
 TEST(CpuLayouts, WriteMatchesBruteForceThreaded) { check_all(Op::paged_write, 2); }
