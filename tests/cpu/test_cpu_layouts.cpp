@@ -74,17 +74,26 @@ std::vector<std::vector<std::uint8_t>> reference(const OpCase& c, const std::vec
   return out;
 }
 
+// Runs c on the CPU backend and compares every buffer with the brute-force reference.
+void expect_matches_reference(const OpCase& c, CpuBackend& cpu, const std::string& where) {
+  const std::vector<Buffer> init = c.init();
+  const RunResult got = run(c, init, cpu);
+  ASSERT_EQ(got.status, Status::success) << c.name() << where << ": " << got.message;
+  const auto want = reference(c, init);
+  for (std::size_t i = 0; i < init.size(); ++i)
+    ASSERT_EQ(diff_bytes(want[i], got.buffers[i]), "") << c.name() << where << " buffer " << init[i].name;
+}
+
+std::string isa_threads(cpu::Isa isa, int threads) {
+  return std::string(" isa ") + cpu::isa_name(isa) + " threads " + std::to_string(threads);
+}
+
 void check_all(Op op, int threads) {
   CpuBackend cpu;
   cpu::set_num_threads(threads);
   int n = 0;
   for (const OpCase& c : layout_cases(op)) {
-    const std::vector<Buffer> init = c.init();
-    const RunResult got = run(c, init, cpu);
-    ASSERT_EQ(got.status, Status::success) << c.name() << ": " << got.message;
-    const auto want = reference(c, init);
-    for (std::size_t i = 0; i < init.size(); ++i)
-      ASSERT_EQ(diff_bytes(want[i], got.buffers[i]), "") << c.name() << " buffer " << init[i].name;
+    ASSERT_NO_FATAL_FAILURE(expect_matches_reference(c, cpu, ""));
     ++n;
   }
   EXPECT_GT(n, 0);
@@ -124,13 +133,7 @@ TEST(CpuLayouts, SplitLargeCallsMatchBruteForce) {
             c.scale_v = (c.seed + 2) % 5;
             c.k_scale_stride = c.seed & 1;
             c.v_scale_stride = (c.seed >> 1) & 1;
-            const std::vector<Buffer> init = c.init();
-            const RunResult got = run(c, init, cpu);
-            ASSERT_EQ(got.status, Status::success) << c.name() << ": " << got.message;
-            const auto want = reference(c, init);
-            for (std::size_t i = 0; i < init.size(); ++i)
-              ASSERT_EQ(diff_bytes(want[i], got.buffers[i]), "")
-                  << c.name() << " isa " << cpu::isa_name(isa) << " threads " << threads << " buffer " << init[i].name;
+            ASSERT_NO_FATAL_FAILURE(expect_matches_reference(c, cpu, isa_threads(isa, threads)));
           }
   }
   cpu::set_max_isa(cpu::Isa::best);
@@ -162,13 +165,7 @@ TEST(CpuLayouts, ManyHeadsPerHeadBf16WritesMatchBruteForce) {
         c.scale_v = (c.seed + 2) % 5;
         c.k_scale_stride = 1;
         c.v_scale_stride = c.seed & 1;
-        const std::vector<Buffer> init = c.init();
-        const RunResult got = run(c, init, cpu);
-        ASSERT_EQ(got.status, Status::success) << c.name() << ": " << got.message;
-        const auto want = reference(c, init);
-        for (std::size_t i = 0; i < init.size(); ++i)
-          ASSERT_EQ(diff_bytes(want[i], got.buffers[i]), "")
-              << c.name() << " isa " << cpu::isa_name(isa) << " threads " << threads << " buffer " << init[i].name;
+        ASSERT_NO_FATAL_FAILURE(expect_matches_reference(c, cpu, isa_threads(isa, threads)));
       }
   }
   cpu::set_max_isa(cpu::Isa::best);

@@ -42,10 +42,11 @@ std::vector<cpu::Isa> simd_isas() {
   return v;
 }
 
-void quantize_f32(Fp8Format f, const std::uint32_t* in, std::uint8_t* out, std::size_t n, float scale) {
+// cpu::quantize of n elements of `t` (f32 bits or 16-bit patterns).
+void quantize_raw(Fp8Format f, DType t, const void* in, std::uint8_t* out, std::size_t n, float scale) {
   QuantizeArgs a;
   a.format = f;
-  a.dtype = DType::f32;
+  a.dtype = t;
   a.in = in;
   a.out = out;
   a.n = n;
@@ -234,7 +235,7 @@ TEST(CpuQuotient, SeededScalesAtRoundingBoundaries) {
       for (std::size_t i = 0; i < in.size(); ++i) want[i] = ref::quantize(f, ref::from_bits(in[i]), s);
       for (cpu::Isa isa : levels) {
         cpu::set_max_isa(isa);
-        quantize_f32(f, in.data(), got.data(), in.size(), s);
+        quantize_raw(f, DType::f32, in.data(), got.data(), in.size(), s);
         for (std::size_t i = 0; i < in.size(); ++i)
           ASSERT_EQ(int(got[i]), int(want[i])) << cpu::isa_name(isa) << " " << kvscale::format_name(f) << " scale "
                                                << std::hexfloat << s << " input 0x" << std::hex << in[i];
@@ -254,17 +255,6 @@ std::vector<std::uint8_t> bf16_reference(Fp8Format f, float scale) {
     for (std::uint32_t h = half << 15; h < ((half + 1) << 15); ++h) fill_reference(runs, nan_code, h << 16, 1, &want[h]);
   }
   return want;
-}
-
-void quantize_bf16(Fp8Format f, const std::uint16_t* in, std::uint8_t* out, std::size_t n, float scale) {
-  QuantizeArgs a;
-  a.format = f;
-  a.dtype = DType::bf16;
-  a.in = in;
-  a.out = out;
-  a.n = n;
-  a.scale = &scale;
-  ASSERT_EQ(cpu::quantize(a), Status::success);
 }
 
 std::string first_mismatch(const std::vector<std::uint16_t>& in, const std::vector<std::uint8_t>& got,
@@ -304,7 +294,7 @@ TEST(CpuQuotient, Bf16StepTableEveryInputSeededScales) {
       for (cpu::Isa isa : levels) {
         cpu::set_max_isa(isa);
         for (const auto* in : {&natural, &shuffled}) {
-          quantize_bf16(f, in->data(), got.data(), in->size(), s);
+          quantize_raw(f, DType::bf16, in->data(), got.data(), in->size(), s);
           const std::string err = first_mismatch(*in, got, want);
           ASSERT_EQ(err, "") << cpu::isa_name(isa) << " " << kvscale::format_name(f) << " scale " << std::hexfloat << s
                              << (in == &natural ? " natural order" : " shuffled");
@@ -333,7 +323,7 @@ TEST(CpuQuotient, Bf16StepTableStreamingAndThreads) {
           cpu::set_num_threads(threads);
           for (std::size_t off : {0u, 1u, 33u}) {  // output alignment: the streaming head
             std::vector<std::uint8_t> out(in.size());
-            quantize_bf16(f, in.data(), got.data() + off, in.size(), s);
+            quantize_raw(f, DType::bf16, in.data(), got.data() + off, in.size(), s);
             std::copy(got.begin() + static_cast<std::ptrdiff_t>(off),
                       got.begin() + static_cast<std::ptrdiff_t>(off + in.size()), out.begin());
             ASSERT_EQ(first_mismatch(in, out, want), "")
