@@ -54,7 +54,8 @@ bool build_bf16_step_table(Fp8Format f, float scale, Bf16StepTable* t) noexcept 
   // not enough: a quotient just below the smallest normal rounds up to it on the subnormal grid,
   // which is twice as coarse, relative to the value, as the doubled quotient's grid.)
   const float min_normal = f == Fp8Format::e4m3fn ? 0x1p-6f : 0x1p-7f;
-  const unsigned e_fast = first_true(1, 254, [&](unsigned e) { return fp8::detail::float_of(e << 23) / scale >= min_normal; });
+  const unsigned e_fast =
+      first_true(1, 254, [&](unsigned e) { return fp8::detail::float_of(e << 23) / scale >= min_normal; });
   if (e_fast > 254) return false;
   // e_zero1: the first exponent whose largest value has a non-zero code (0: even subnormals do).
   const unsigned e_zero1 = first_true(0, e_fast - 1, [&](unsigned e) { return code_of(f, scale, e, 127) != 0; });

@@ -30,12 +30,12 @@ namespace cpu {
 namespace detail {
 
 struct Bf16StepTable {
-  std::uint32_t key;      // scale bits | (fnuz << 31); 0: never built
-  bool valid;             // false: this scale has no normal band; use the division kernel
-  std::uint8_t e_zero1;   // exponents e < e_zero1 give zero codes
-  std::uint8_t e_fast;    // exponents e_fast <= e <= 254 use the table
-  std::uint8_t e_sat;     // min(e_fast + 16, 254): every larger exponent saturates
-  std::uint8_t max_code;  // 0x7E (fn) or 0x7F (fnuz)
+  std::uint32_t key;                   // scale bits | (fnuz << 31); 0: never built
+  bool valid;                          // false: this scale has no normal band; use the division kernel
+  std::uint8_t e_zero1;                // exponents e < e_zero1 give zero codes
+  std::uint8_t e_fast;                 // exponents e_fast <= e <= 254 use the table
+  std::uint8_t e_sat;                  // min(e_fast + 16, 254): every larger exponent saturates
+  std::uint8_t max_code;               // 0x7E (fn) or 0x7F (fnuz)
   alignas(16) std::uint8_t base[16];   // step[8 g] - 8 (the kernel counts exponents from e_fast - 1)
   alignas(16) std::int8_t thr_m1[16];  // thr - 1 (7: no step in the group): inc = (m & 7) > thr_m1
 };

@@ -1,5 +1,9 @@
 // AVX2 + FMA + F16C row kernels (chosen at run time).
 //
+// bf16 rows quantize through the step tables (bf16_step.hpp, the loop of bf16_step_kernel.hpp on
+// 32-byte registers), and dequantize to f16/bf16 uses the table's split form where it has one
+// (DequantLut in kernels.hpp, dequantize16_split below); both give the same bytes as what follows.
+//
 // Bit-exact with fp8.hpp: the quotient x / scale (one _mm256_div_ps, IEEE round to nearest even,
 // or where reciprocal_is_exact() the reciprocal and one fused correction step), then the
 // integer encode of fp8::encode (normal range: add 0x7FFFF + lsb, shift by 20, re-bias; the
@@ -191,7 +195,9 @@ struct StepOps {
   static V inc_where(V v, M m) { return _mm256_sub_epi8(v, m); }
   static V zero_where(V v, M m) { return _mm256_andnot_si256(m, v); }
   static M sign_of(V v) { return v; }
-  static V or_sign(V v, M m) { return _mm256_or_si256(v, _mm256_and_si256(m, _mm256_set1_epi8(static_cast<char>(0x80)))); }
+  static V or_sign(V v, M m) {
+    return _mm256_or_si256(v, _mm256_and_si256(m, _mm256_set1_epi8(static_cast<char>(0x80))));
+  }
   template <bool NT>
   static void store(std::uint8_t* p, V v) {
     store32<NT>(p, v);
@@ -313,8 +319,8 @@ std::size_t dequantize16_split(Fp8Format f, const std::uint8_t* in, std::uint16_
     const __m256i sub = _mm256_cmpeq_epi8(_mm256_and_si256(c, x78), zero);  // exponent 0
     const __m256i nan = fn ? _mm256_cmpeq_epi8(_mm256_and_si256(c, x7f), x7f) : _mm256_cmpeq_epi8(c, x80);
     __m256i lo = _mm256_blendv_epi8(_mm256_shuffle_epi8(lo_t, idx), _mm256_shuffle_epi8(sub_lo, idx), sub);
-    __m256i hi = _mm256_blendv_epi8(_mm256_add_epi8(_mm256_shuffle_epi8(hi_t, idx), add), _mm256_shuffle_epi8(sub_hi, idx),
-                                    sub);
+    __m256i hi =
+        _mm256_blendv_epi8(_mm256_add_epi8(_mm256_shuffle_epi8(hi_t, idx), add), _mm256_shuffle_epi8(sub_hi, idx), sub);
     hi = _mm256_or_si256(hi, _mm256_and_si256(c, x80));
     lo = _mm256_blendv_epi8(lo, nan_lo, nan);
     hi = _mm256_blendv_epi8(hi, nan_hi, nan);
@@ -382,9 +388,8 @@ void build_dequant_lut_avx2(Fp8Format f, DType t, float scale, DequantLut* lut) 
 }
 
 RowKernels avx2_kernels() noexcept {
-  return RowKernels{quantize_row,           dequantize_row,         quantize_row_stream,   dequantize_row_stream,
-                    build_dequant_lut_avx2, tile_to_columns16_avx2, columns16_to_tile_avx2,
-                    quantize_step_row};
+  return RowKernels{quantize_row,           dequantize_row,         quantize_row_stream,    dequantize_row_stream,
+                    build_dequant_lut_avx2, tile_to_columns16_avx2, columns16_to_tile_avx2, quantize_step_row};
 }
 
 }  // namespace detail

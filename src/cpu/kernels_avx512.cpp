@@ -1,10 +1,11 @@
 // AVX-512 (F, BW, VL, DQ) + F16C row kernels (chosen at run time).
 //
-// Quantize: the AVX2 algorithm (see kernels_avx2.cpp) on 16 lanes, with mask registers and
-// explicit round-to-nearest-even conversions, and the same quotient (division, or reciprocal and
-// correction, see quotient_is_exact() in kernels.hpp). Dequantize to fp16/bf16 looks the 256 results up
-// in the scalar-built table (four vpermt2w over 64 entries each, selected by code bits 6 and 7);
-// to f32 it uses the exact fp16 widening trick of the AVX2 kernel.
+// Quantize: bf16 rows through the step tables (bf16_step.hpp; the loop of bf16_step_kernel.hpp on
+// 64-byte registers), everything else by the AVX2 algorithm (see kernels_avx2.cpp) on 16 lanes,
+// with mask registers and explicit round-to-nearest-even conversions, and the same quotient
+// (division, or reciprocal and correction, see reciprocal_is_exact() in kernels.hpp). Dequantize to fp16/bf16 looks the
+// 256 results up in the scalar-built table (four vpermt2w over 64 entries each, selected by code bits 6 and 7); to f32
+// it uses the exact fp16 widening trick of the AVX2 kernel.
 #include <algorithm>
 #include <cstdint>
 
@@ -337,9 +338,8 @@ void dequantize_row_stream(Fp8Format f, DType t, const std::uint8_t* in, void* o
 }  // namespace
 
 RowKernels avx512_kernels() noexcept {
-  return RowKernels{quantize_row,           dequantize_row,           quantize_row_stream,     dequantize_row_stream,
-                    build_dequant_lut_avx2, tile_to_columns16_avx512, columns16_to_tile_avx512,
-                    quantize_step_row};
+  return RowKernels{quantize_row,           dequantize_row,           quantize_row_stream,      dequantize_row_stream,
+                    build_dequant_lut_avx2, tile_to_columns16_avx512, columns16_to_tile_avx512, quantize_step_row};
 }
 
 }  // namespace detail

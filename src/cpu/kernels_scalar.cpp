@@ -109,9 +109,8 @@ void columns16_to_tile_scalar(const std::uint8_t* src, std::size_t d, std::uint8
 }
 
 RowKernels scalar_kernels() noexcept {
-  return RowKernels{quantize_row_scalar, dequantize_row_scalar,    quantize_row_scalar,     dequantize_row_scalar,
-                    build_dequant_lut,   tile_to_columns16_scalar, columns16_to_tile_scalar,
-                    nullptr};
+  return RowKernels{quantize_row_scalar, dequantize_row_scalar,    quantize_row_scalar,      dequantize_row_scalar,
+                    build_dequant_lut,   tile_to_columns16_scalar, columns16_to_tile_scalar, nullptr};
 }
 
 }  // namespace detail

@@ -252,7 +252,8 @@ std::vector<std::uint8_t> bf16_reference(Fp8Format f, float scale) {
   std::vector<std::uint8_t> want(65536);
   for (std::uint32_t half : {0u, 1u}) {
     const Runs runs = reference_runs(f, scale, half << 31);
-    for (std::uint32_t h = half << 15; h < ((half + 1) << 15); ++h) fill_reference(runs, nan_code, h << 16, 1, &want[h]);
+    for (std::uint32_t h = half << 15; h < ((half + 1) << 15); ++h)
+      fill_reference(runs, nan_code, h << 16, 1, &want[h]);
   }
   return want;
 }
@@ -384,7 +385,7 @@ TEST(CpuQuotient, DequantizeSplitTablesEveryCodeSeededScales) {
     }
   }
   EXPECT_GT(bf16_scales, scales.size());  // both formats
-  EXPECT_GT(f16_split, 20u);  // f16 scales whose every result is a normal f16 (about 2^-5 .. 2^7)
+  EXPECT_GT(f16_split, 20u);              // f16 scales whose every result is a normal f16 (about 2^-5 .. 2^7)
 }
 
 }  // namespace
