@@ -291,18 +291,14 @@ void dequantize_impl(Fp8Format f, const std::uint8_t* in, void* out, std::size_t
   if (i < n) dequantize_row_scalar(f, T, in + i, o + i * dtype_size(T), n - i, scale, lut);
 }
 
-inline __m256i table16(const std::uint8_t* t) {
-  return _mm256_broadcastsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(t)));
-}
-
 // 16-bit outputs where lut.split_ok: the table's byte form of out16 (kernels.hpp, DequantLut),
 // 32 codes a step: low and high bytes by shuffles, then interleaved. Bf16: a(c) = e >> 1, else
 // (f16) e << 2. Returns the elements done.
 template <bool Bf16, bool NT>
 std::size_t dequantize16_split(Fp8Format f, const std::uint8_t* in, std::uint16_t* out, std::size_t n,
                                const DequantLut& lut) {
-  const __m256i lo_t = table16(lut.split_lo), hi_t = table16(lut.split_hi);
-  const __m256i sub_lo = table16(lut.sub_lo), sub_hi = table16(lut.sub_hi);
+  const __m256i lo_t = StepOps::table(lut.split_lo), hi_t = StepOps::table(lut.split_hi);
+  const __m256i sub_lo = StepOps::table(lut.sub_lo), sub_hi = StepOps::table(lut.sub_hi);
   const __m256i x0f = _mm256_set1_epi8(0x0F), x78 = _mm256_set1_epi8(0x78), x7f = _mm256_set1_epi8(0x7F);
   const __m256i x80 = _mm256_set1_epi8(static_cast<char>(0x80)), zero = _mm256_setzero_si256();
   const __m256i add_mask = _mm256_set1_epi8(Bf16 ? 0x07 : 0x3C);
@@ -370,7 +366,7 @@ void dequantize_row_stream(Fp8Format f, DType t, const std::uint8_t* in, void* o
 }  // namespace
 
 void build_dequant_lut_avx2(Fp8Format f, DType t, float scale, DequantLut* lut) noexcept {
-  lut->split_ok = false;  // the kernels below compute; they never read the table's split form
+  lut->split_ok = false;  // the kernels below compute; build_dequant_lut_split adds the split form
   alignas(32) std::uint8_t codes[256];
   for (int c = 0; c < 256; ++c) codes[c] = static_cast<std::uint8_t>(c);
   // 256 is a multiple of 16: the kernels never reach their scalar tail, which reads the table.
@@ -384,12 +380,20 @@ void build_dequant_lut_avx2(Fp8Format f, DType t, float scale, DequantLut* lut) 
   lut->dtype = t;
   lut->scale_bits = fp8::detail::bits_of(scale);
   lut->valid = true;
-  derive_split16(lut);
 }
 
+namespace {
+// RowKernels::build_lut of this file's kernels: the table and its split form.
+void build_dequant_lut_split(Fp8Format f, DType t, float scale, DequantLut* lut) noexcept {
+  build_dequant_lut_avx2(f, t, scale, lut);
+  derive_split16(lut);
+}
+}  // namespace
+
 RowKernels avx2_kernels() noexcept {
-  return RowKernels{quantize_row,           dequantize_row,         quantize_row_stream,    dequantize_row_stream,
-                    build_dequant_lut_avx2, tile_to_columns16_avx2, columns16_to_tile_avx2, quantize_step_row};
+  return RowKernels{quantize_row,           dequantize_row,          quantize_row_stream,
+                    dequantize_row_stream,  build_dequant_lut_split, tile_to_columns16_avx2,
+                    columns16_to_tile_avx2, quantize_step_row};
 }
 
 }  // namespace detail

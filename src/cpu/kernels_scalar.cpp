@@ -35,7 +35,7 @@ void build_dequant_lut(Fp8Format f, DType t, float scale, DequantLut* lut) noexc
   lut->dtype = t;
   lut->scale_bits = fp8::detail::bits_of(scale);
   lut->valid = true;
-  derive_split16(lut);
+  lut->split_ok = false;  // only the AVX2 kernels use the split form; their builder derives it
 }
 
 namespace {

@@ -42,6 +42,14 @@ std::vector<cpu::Isa> simd_isas() {
   return v;
 }
 
+// The table proofs' levels: the SIMD ones, or the scalar level on a CPU without SIMD (which has no
+// table path; the tests then still check its codes against the reference rather than skip).
+std::vector<cpu::Isa> simd_levels_or_scalar() {
+  std::vector<cpu::Isa> v = simd_isas();
+  if (v.empty()) v.push_back(cpu::Isa::scalar);
+  return v;
+}
+
 // cpu::quantize of n elements of `t` (f32 bits or 16-bit patterns).
 void quantize_raw(Fp8Format f, DType t, const void* in, std::uint8_t* out, std::size_t n, float scale) {
   QuantizeArgs a;
@@ -272,8 +280,7 @@ std::string first_mismatch(const std::vector<std::uint16_t>& in, const std::vect
 
 TEST(CpuQuotient, Bf16StepTableEveryInputSeededScales) {
   BackendGuard g;
-  const std::vector<cpu::Isa> levels = simd_isas();
-  if (levels.empty()) GTEST_SKIP() << "no SIMD level on this CPU: the step tables are not used";
+  const std::vector<cpu::Isa> levels = simd_levels_or_scalar();
   std::vector<float> scales = seeded_scales(300);
   for (float s : {0x1p-149f, 0x1p-126f, 0x1.fffffep127f, 0x1.8p-140f}) scales.push_back(s);  // subnormal, extreme
   std::vector<std::uint16_t> natural(65536), shuffled(65536);
@@ -310,8 +317,7 @@ TEST(CpuQuotient, Bf16StepTableEveryInputSeededScales) {
 // 64 times over), for a few scales.
 TEST(CpuQuotient, Bf16StepTableStreamingAndThreads) {
   BackendGuard g;
-  const std::vector<cpu::Isa> levels = simd_isas();
-  if (levels.empty()) GTEST_SKIP() << "no SIMD level on this CPU: the step tables are not used";
+  const std::vector<cpu::Isa> levels = simd_levels_or_scalar();
   std::vector<std::uint16_t> in(std::size_t{1} << 22);
   for (std::size_t i = 0; i < in.size(); ++i) in[i] = static_cast<std::uint16_t>((i * 40503u) >> 6);
   std::vector<std::uint8_t> got(in.size() + 64);
@@ -340,8 +346,7 @@ TEST(CpuQuotient, Bf16StepTableStreamingAndThreads) {
 // significands), each SIMD level, f16 and bf16: the 256 codes in order, shuffled, and in a tail.
 TEST(CpuQuotient, DequantizeSplitTablesEveryCodeSeededScales) {
   BackendGuard g;
-  const std::vector<cpu::Isa> levels = simd_isas();
-  if (levels.empty()) GTEST_SKIP() << "no SIMD level on this CPU: the split tables are not used";
+  const std::vector<cpu::Isa> levels = simd_levels_or_scalar();
   std::vector<float> scales;
   for (int e = -140; e <= 127; e += 3) scales.push_back(std::ldexp(1.0f, e));
   std::mt19937_64 rng(20261127);
@@ -360,6 +365,7 @@ TEST(CpuQuotient, DequantizeSplitTablesEveryCodeSeededScales) {
       for (DType t : {DType::f16, DType::bf16}) {
         kvscale::cpu::detail::DequantLut lut;
         kvscale::cpu::detail::build_dequant_lut(f, t, s, &lut);
+        kvscale::cpu::detail::derive_split16(&lut);  // as the AVX2 kernels' builder does
         f16_split += t == DType::f16 && lut.split_ok ? 1 : 0;
         // bf16 keeps f32's exponent range: every scale whose results stay normal has the split form.
         if (t == DType::bf16 && s >= 0x1p-100f && s <= 0x1p100f) {
