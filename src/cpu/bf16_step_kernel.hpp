@@ -74,12 +74,11 @@ inline typename O::V step_codes(typename O::V x0, typename O::V x1, typename O::
 // Two registers of codes (2 * O::kElems bf16 inputs) per step, one bad-lane test for both. Steps
 // with a bad lane, and the tail, go to exact().
 template <class O, bool Fn, bool NT, class Exact>
-void quantize_bf16_step(const kvscale::cpu::detail::Bf16StepTable& t, const std::uint16_t* in, std::uint8_t* out,
-                        std::size_t n, Exact exact) {
+void quantize_bf16_step(const StepConsts<O>& k, const std::uint16_t* in, std::uint8_t* out, std::size_t n,
+                        Exact exact) {
   using V = typename O::V;
   constexpr std::size_t W = O::kElems, H = W / 2;
   constexpr std::size_t kPrefetch = 2048;  // elements
-  const StepConsts<O> k(t);
   std::size_t i = 0;
   for (; i + 2 * W <= n; i += 2 * W) {
     // 4 KiB ahead, the lines this step reads: from DRAM, the hardware prefetcher alone left a
@@ -108,17 +107,33 @@ void quantize_bf16_step(const kvscale::cpu::detail::Bf16StepTable& t, const std:
   if (i < n) exact(in + i, out + i, n - i);
 }
 
-// A bf16 row with the step table `tb` of (f, scale). exact(in, out, n) must be the division
-// kernel with the same format and scale.
+template <class O, bool Fn, bool NT, class Exact>
+void quantize_bf16_step_runs(const StepConsts<O>& k, const kvscale::cpu::detail::RowRun* runs, std::size_t count,
+                             Exact exact) {
+  for (std::size_t r = 0; r < count; ++r)
+    quantize_bf16_step<O, Fn, NT>(k, static_cast<const std::uint16_t*>(runs[r].in),
+                                  static_cast<std::uint8_t*>(runs[r].out), runs[r].n, exact);
+}
+
+// Runs of bf16 with the step table `tb` of (f, scale), the constants set up once for all of them.
+// exact(in, out, n) must be the division kernel with the same format and scale.
+template <class O, bool NT, class Exact>
+void quantize_bf16_runs(const kvscale::cpu::detail::Bf16StepTable& tb, kvscale::Fp8Format f,
+                        const kvscale::cpu::detail::RowRun* runs, std::size_t count, Exact exact) {
+  const StepConsts<O> k(tb);
+  if (f == kvscale::Fp8Format::e4m3fn) {
+    quantize_bf16_step_runs<O, true, NT>(k, runs, count, exact);
+  } else {
+    quantize_bf16_step_runs<O, false, NT>(k, runs, count, exact);
+  }
+}
+
 template <class O, bool NT, class Exact>
 void quantize_bf16_table(const kvscale::cpu::detail::Bf16StepTable& tb, kvscale::Fp8Format f, const void* in,
                          std::uint8_t* out, std::size_t n, Exact exact) {
-  const auto* p = static_cast<const std::uint16_t*>(in);
-  if (f == kvscale::Fp8Format::e4m3fn) {
-    quantize_bf16_step<O, true, NT>(tb, p, out, n, exact);
-  } else {
-    quantize_bf16_step<O, false, NT>(tb, p, out, n, exact);
-  }
+  // A bf16 row: one run.
+  const kvscale::cpu::detail::RowRun run{in, out, n};
+  quantize_bf16_runs<O, NT>(tb, f, &run, 1, exact);
 }
 
 // The bf16 rows of quantize_row: true where the step table took the row (bf16, a full step, a

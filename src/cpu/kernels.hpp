@@ -51,10 +51,19 @@ using QuantizeRowFn = void (*)(Fp8Format f, DType t, const void* in, std::uint8_
 using DequantizeRowFn = void (*)(Fp8Format f, DType t, const std::uint8_t* in, void* out, std::size_t n, float scale,
                                  const DequantLut& lut);
 
+/// One run of a batched row kernel: n elements from `in` to `out` (runs may not overlap).
+struct RowRun {
+  const void* in;
+  void* out;
+  std::size_t n;
+};
+
 struct Bf16StepTable;
-/// quantize of n bf16 elements with the step table `t` of (f, scale) (bf16_step.hpp), t.valid.
-using QuantizeStepFn = void (*)(const Bf16StepTable& t, Fp8Format f, float scale, const void* in, std::uint8_t* out,
-                                std::size_t n);
+/// quantize of `count` runs of bf16 elements with the step table `t` of (f, scale)
+/// (bf16_step.hpp), t.valid. One call for many short rows (a head is 128 elements): the table's
+/// registers are set up once, and the caller pays one indirect call.
+using QuantizeStepFn = void (*)(const Bf16StepTable& t, Fp8Format f, float scale, const RowRun* runs,
+                                std::size_t count);
 
 struct RowKernels {
   QuantizeRowFn quantize;
@@ -73,7 +82,7 @@ struct RowKernels {
                             std::uint8_t* dst);
   /// columns16_to_tile: tile[o * pitch + e] = src[e * 16 + o] for e < d, o < 16.
   void (*columns16_to_tile)(const std::uint8_t* src, std::size_t d, std::uint8_t* tile, std::size_t pitch);
-  /// quantize of bf16 rows with a table the caller looked up (nullptr: this ISA has no table path).
+  /// quantize of bf16 runs with a table the caller looked up (nullptr: this ISA has no table path).
   QuantizeStepFn quantize_step;
 };
 

@@ -236,13 +236,12 @@ void quantize_any(Fp8Format f, DType t, const void* in, std::uint8_t* out, std::
   if (!quantize_bf16_by_table<StepOps, NT>(f, t, scale, in, out, n, exact)) quantize_exact<NT>(f, t, in, out, n, scale);
 }
 
-// RowKernels::quantize_step: a bf16 row with the caller's table.
-void quantize_step_row(const Bf16StepTable& tb, Fp8Format f, float scale, const void* in, std::uint8_t* out,
-                       std::size_t n) {
+// RowKernels::quantize_step: bf16 runs with the caller's table.
+void quantize_step_runs(const Bf16StepTable& tb, Fp8Format f, float scale, const RowRun* runs, std::size_t count) {
   const auto exact = [&](const void* i, std::uint8_t* o, std::size_t k) {
     quantize_exact<false>(f, DType::bf16, i, o, k, scale);
   };
-  quantize_bf16_table<StepOps, false>(tb, f, in, out, n, exact);
+  quantize_bf16_runs<StepOps, false>(tb, f, runs, count, exact);
 }
 
 void quantize_row(Fp8Format f, DType t, const void* in, std::uint8_t* out, std::size_t n, float scale) {
@@ -339,7 +338,7 @@ void dequantize_row_stream(Fp8Format f, DType t, const std::uint8_t* in, void* o
 
 RowKernels avx512_kernels() noexcept {
   return RowKernels{quantize_row,           dequantize_row,           quantize_row_stream,      dequantize_row_stream,
-                    build_dequant_lut_avx2, tile_to_columns16_avx512, columns16_to_tile_avx512, quantize_step_row};
+                    build_dequant_lut_avx2, tile_to_columns16_avx512, columns16_to_tile_avx512, quantize_step_runs};
 }
 
 }  // namespace detail

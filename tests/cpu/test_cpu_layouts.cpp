@@ -172,6 +172,46 @@ TEST(CpuLayouts, ManyHeadsPerHeadBf16WritesMatchBruteForce) {
   cpu::set_num_threads(0);
 }
 
+// Paged ops hand the kernels batches of runs of one scale, 16 tokens at a time (src/cpu/paged.cpp,
+// RunBatch), and a run that continues the previous one in the rows and in the cache joins it:
+// prefill slots (whole blocks) with dense rows make runs of several tokens, padded rows do not;
+// enough heads and tokens fill a batch (64 runs) and the 16-token window several times; block
+// sizes 16 (shift) and 6 (division) find the slot's block. Dense NHD/HND presets and explicit
+// NHD- and HND-like strides, per-tensor and per-head scales, every ISA level, 1 and 2 threads.
+TEST(CpuLayouts, RunBatchesMatchBruteForce) {
+  CpuBackend cpu;
+  std::uint32_t seed = 9500;
+  const PagedShape shapes[] = {{8, 128, 16, 100}, {5, 32, 6, 75}, {1, 128, 16, 70}};
+  for (cpu::Isa isa : cputest::isas()) {
+    cpu::set_max_isa(isa);
+    for (const PagedShape& shape : shapes)
+      for (CacheKind kind : {CacheKind::dense, CacheKind::strided})
+        for (CacheLayout layout : {CacheLayout::nhd, CacheLayout::hnd})
+          for (std::int64_t pad : {0, 16})
+            for (int threads : {1, 2})
+              for (Op op : {Op::paged_write, Op::paged_read}) {
+                cpu::set_num_threads(threads);
+                OpCase c;
+                c.op = op;
+                c.format = seed % 2 ? Fp8Format::e4m3fnuz : Fp8Format::e4m3fn;
+                c.dtype = seed % 3 == 0 ? DType::f32 : DType::bf16;
+                c.layout = layout;
+                c.kind = kind;
+                c.shape = shape;
+                c.pad = pad;
+                c.seed = seed++;
+                c.prefill_slots = true;
+                c.scale_k = c.seed % 5;
+                c.scale_v = (c.seed + 2) % 5;
+                c.k_scale_stride = c.seed & 1;
+                c.v_scale_stride = (c.seed >> 1) & 1;
+                ASSERT_NO_FATAL_FAILURE(expect_matches_reference(c, cpu, isa_threads(isa, threads)));
+              }
+  }
+  cpu::set_max_isa(cpu::Isa::best);
+  cpu::set_num_threads(0);
+}
+
 TEST(CpuLayouts, WriteMatchesBruteForce) { check_all(Op::paged_write, 1); }
 TEST(CpuLayouts, ReadMatchesBruteForce) { check_all(Op::paged_read, 1); }
 TEST(CpuLayouts, WriteMatchesBruteForceThreaded) { check_all(Op::paged_write, 2); }
