@@ -2,7 +2,9 @@
 // machine has, with 1 and 2 threads, every dtype and format, many sizes and unaligned pointers.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <thread>
@@ -264,6 +266,33 @@ TEST(CpuContiguous, ConcurrentCallers) {
   t1.join();
   t2.join();
   EXPECT_EQ(failures.load(), 0);
+}
+
+// The pool's workers spin for a while after a job, then sleep (src/cpu/thread_pool.cpp): jobs
+// that come at once, after the workers fell asleep, and after the thread count changed (the pool
+// restarts its workers) must all run every chunk.
+TEST(CpuContiguous, PoolWakesAfterIdleAndResize) {
+  BackendGuard g;
+  const std::size_t n = 1 << 20;
+  const std::vector<std::uint32_t> raw = random_raw(DType::bf16, n, 7);
+  std::vector<unsigned char> in(2 * n);
+  store_raw(DType::bf16, raw.data(), n, in.data());
+  const float s = 0.25f;
+  const RefQuant rq(Fp8Format::e4m3fn, DType::bf16, s);
+  std::vector<std::uint8_t> out(n);
+  for (int rep = 0; rep < 24; ++rep) {
+    cpu::set_num_threads(2 + (rep / 4) % 3);
+    if (rep % 3 == 2) std::this_thread::sleep_for(std::chrono::milliseconds(2));  // past the spin
+    std::fill(out.begin(), out.end(), std::uint8_t{0xAA});
+    QuantizeArgs a;
+    a.dtype = DType::bf16;
+    a.in = in.data();
+    a.out = out.data();
+    a.n = n;
+    a.scale = &s;
+    ASSERT_EQ(cpu::quantize(a), Status::success);
+    for (std::size_t i = 0; i < n; i += 61) ASSERT_EQ(out[i], rq(raw[i])) << "rep " << rep << " element " << i;
+  }
 }
 
 }  // namespace
