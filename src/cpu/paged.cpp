@@ -61,6 +61,18 @@ struct PagedJob {
 // then dequantize. A multiple of 16 elements.
 constexpr std::size_t kStage = 2048;
 
+// A hint to load `lines` cache lines from p on (past the object is harmless: addresses as integers).
+inline void prefetch_lines(const void* p, int lines) {
+#if defined(__GNUC__) || defined(__clang__)
+  for (int l = 0; l < lines; ++l)
+    __builtin_prefetch(
+        reinterpret_cast<const void*>(reinterpret_cast<std::uintptr_t>(p) + 64u * static_cast<unsigned>(l)));
+#else
+  (void)p;
+  (void)lines;
+#endif
+}
+
 // Split V with 16-slot blocks: element e of a head lives at e * 16. Eight bytes per 64-bit word, so
 // the loops compile to shifts and byte stores (loads) at constant offsets.
 inline void scatter16(const std::uint8_t* stage, std::uint8_t* dst, std::size_t n) {
@@ -248,8 +260,15 @@ struct ReadOp {
   void runs(const PagedJob& j, const PagedSide& s, const ChunkTables&, std::int64_t head, const RowRun* r,
             std::size_t count) const {
     const std::size_t h = static_cast<std::size_t>(head * s.scale_stride);
-    for (std::size_t i = 0; i < count; ++i)
+    // The first two lines of the cache run kAhead runs on: random slots spread the runs over the
+    // whole cache, and each 128-byte run (an HND or strided head) is a DRAM access of its own that
+    // the dequantize of the runs before it now overlaps (BM_paged_read_layout/16384/8/4, HND:
+    // 0.72-0.75x the time).
+    constexpr std::size_t kAhead = 6;
+    for (std::size_t i = 0; i < count; ++i) {
+      if (i + kAhead < count) prefetch_lines(r[i + kAhead].in, 2);
       j.k.dequantize(j.f, j.t, static_cast<const std::uint8_t*>(r[i].in), r[i].out, r[i].n, s.scales[h], s.luts[h]);
+    }
   }
   void scattered(const PagedJob& j, const PagedSide& s, const ChunkTables&, unsigned char* row,
                  const std::uint8_t* cache, std::size_t len, std::int64_t head) const {
