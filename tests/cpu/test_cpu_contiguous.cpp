@@ -237,29 +237,40 @@ TEST(CpuContiguous, InvalidArguments) {
   EXPECT_EQ(cpu::dequantize(b), Status::invalid_argument);
 }
 
+// n random bf16 elements (raw patterns, and the bytes quantize reads).
+struct Bf16Input {
+  std::vector<std::uint32_t> raw;
+  std::vector<unsigned char> bytes;
+  Bf16Input(std::size_t n, std::uint32_t seed) : raw(random_raw(DType::bf16, n, seed)), bytes(2 * n) {
+    store_raw(DType::bf16, raw.data(), n, bytes.data());
+  }
+};
+
+QuantizeArgs bf16_quantize(const Bf16Input& in, std::vector<std::uint8_t>& out, const float& scale) {
+  QuantizeArgs a;
+  a.dtype = DType::bf16;
+  a.in = in.bytes.data();
+  a.out = out.data();
+  a.n = out.size();
+  a.scale = &scale;
+  return a;
+}
+
 // Two callers at once: one gets the pool, the other runs serially; both must be exact.
 TEST(CpuContiguous, ConcurrentCallers) {
   BackendGuard g;
   cpu::set_num_threads(2);
   const std::size_t n = 1 << 20;
-  const std::vector<std::uint32_t> raw = random_raw(DType::bf16, n, 99);
-  std::vector<unsigned char> in(2 * n);
-  store_raw(DType::bf16, raw.data(), n, in.data());
+  const Bf16Input in(n, 99);
   const float s = 0.5f;
   const RefQuant rq(Fp8Format::e4m3fn, DType::bf16, s);
   std::atomic<int> failures{0};
   auto worker = [&] {
     std::vector<std::uint8_t> out(n);
     for (int rep = 0; rep < 20; ++rep) {
-      QuantizeArgs a;
-      a.dtype = DType::bf16;
-      a.in = in.data();
-      a.out = out.data();
-      a.n = n;
-      a.scale = &s;
-      if (cpu::quantize(a) != Status::success) ++failures;
+      if (cpu::quantize(bf16_quantize(in, out, s)) != Status::success) ++failures;
       for (std::size_t i = 0; i < n; i += 97)
-        if (out[i] != rq(raw[i])) ++failures;
+        if (out[i] != rq(in.raw[i])) ++failures;
     }
   };
   std::thread t1(worker), t2(worker);
@@ -274,9 +285,7 @@ TEST(CpuContiguous, ConcurrentCallers) {
 TEST(CpuContiguous, PoolWakesAfterIdleAndResize) {
   BackendGuard g;
   const std::size_t n = 1 << 20;
-  const std::vector<std::uint32_t> raw = random_raw(DType::bf16, n, 7);
-  std::vector<unsigned char> in(2 * n);
-  store_raw(DType::bf16, raw.data(), n, in.data());
+  const Bf16Input in(n, 7);
   const float s = 0.25f;
   const RefQuant rq(Fp8Format::e4m3fn, DType::bf16, s);
   std::vector<std::uint8_t> out(n);
@@ -284,14 +293,8 @@ TEST(CpuContiguous, PoolWakesAfterIdleAndResize) {
     cpu::set_num_threads(2 + (rep / 4) % 3);
     if (rep % 3 == 2) std::this_thread::sleep_for(std::chrono::milliseconds(2));  // past the spin
     std::fill(out.begin(), out.end(), std::uint8_t{0xAA});
-    QuantizeArgs a;
-    a.dtype = DType::bf16;
-    a.in = in.data();
-    a.out = out.data();
-    a.n = n;
-    a.scale = &s;
-    ASSERT_EQ(cpu::quantize(a), Status::success);
-    for (std::size_t i = 0; i < n; i += 61) ASSERT_EQ(out[i], rq(raw[i])) << "rep " << rep << " element " << i;
+    ASSERT_EQ(cpu::quantize(bf16_quantize(in, out, s)), Status::success);
+    for (std::size_t i = 0; i < n; i += 61) ASSERT_EQ(out[i], rq(in.raw[i])) << "rep " << rep << " element " << i;
   }
 }
 

@@ -88,6 +88,27 @@ std::string isa_threads(cpu::Isa isa, int threads) {
   return std::string(" isa ") + cpu::isa_name(isa) + " threads " + std::to_string(threads);
 }
 
+// A case with seeded format, dtype and scales: f32 or bf16, per-tensor and per-head scales mixed
+// for K and V by the seed's low bits.
+OpCase seeded_case(Op op, CacheLayout layout, CacheKind kind, const PagedShape& shape, std::int64_t pad,
+                   std::uint32_t seed, bool prefill) {
+  OpCase c;
+  c.op = op;
+  c.format = seed % 2 ? Fp8Format::e4m3fnuz : Fp8Format::e4m3fn;
+  c.dtype = seed % 3 == 0 ? DType::f32 : DType::bf16;
+  c.layout = layout;
+  c.kind = kind;
+  c.shape = shape;
+  c.pad = pad;
+  c.seed = seed;
+  c.prefill_slots = prefill;
+  c.scale_k = c.seed % 5;
+  c.scale_v = (c.seed + 2) % 5;
+  c.k_scale_stride = c.seed & 1;
+  c.v_scale_stride = (c.seed >> 1) & 1;
+  return c;
+}
+
 void check_all(Op op, int threads) {
   CpuBackend cpu;
   cpu::set_num_threads(threads);
@@ -119,20 +140,7 @@ TEST(CpuLayouts, SplitLargeCallsMatchBruteForce) {
         for (Op op : {Op::paged_write, Op::paged_read})
           for (bool prefill : {false, true}) {
             cpu::set_num_threads(threads);
-            OpCase c;
-            c.op = op;
-            c.format = seed % 2 ? Fp8Format::e4m3fnuz : Fp8Format::e4m3fn;
-            c.dtype = seed % 3 == 0 ? DType::f32 : DType::bf16;
-            c.layout = CacheLayout::split;
-            c.kind = CacheKind::dense;
-            c.shape = shape;
-            c.pad = 0;
-            c.seed = seed++;
-            c.prefill_slots = prefill;
-            c.scale_k = c.seed % 5;
-            c.scale_v = (c.seed + 2) % 5;
-            c.k_scale_stride = c.seed & 1;
-            c.v_scale_stride = (c.seed >> 1) & 1;
+            const OpCase c = seeded_case(op, CacheLayout::split, CacheKind::dense, shape, 0, seed++, prefill);
             ASSERT_NO_FATAL_FAILURE(expect_matches_reference(c, cpu, isa_threads(isa, threads)));
           }
   }
@@ -191,20 +199,7 @@ TEST(CpuLayouts, RunBatchesMatchBruteForce) {
             for (int threads : {1, 2})
               for (Op op : {Op::paged_write, Op::paged_read}) {
                 cpu::set_num_threads(threads);
-                OpCase c;
-                c.op = op;
-                c.format = seed % 2 ? Fp8Format::e4m3fnuz : Fp8Format::e4m3fn;
-                c.dtype = seed % 3 == 0 ? DType::f32 : DType::bf16;
-                c.layout = layout;
-                c.kind = kind;
-                c.shape = shape;
-                c.pad = pad;
-                c.seed = seed++;
-                c.prefill_slots = true;
-                c.scale_k = c.seed % 5;
-                c.scale_v = (c.seed + 2) % 5;
-                c.k_scale_stride = c.seed & 1;
-                c.v_scale_stride = (c.seed >> 1) & 1;
+                const OpCase c = seeded_case(op, layout, kind, shape, pad, seed++, true);
                 ASSERT_NO_FATAL_FAILURE(expect_matches_reference(c, cpu, isa_threads(isa, threads)));
               }
   }
