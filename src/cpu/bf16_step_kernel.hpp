@@ -128,14 +128,6 @@ void quantize_bf16_runs(const kvscale::cpu::detail::Bf16StepTable& tb, kvscale::
   }
 }
 
-template <class O, bool NT, class Exact>
-void quantize_bf16_table(const kvscale::cpu::detail::Bf16StepTable& tb, kvscale::Fp8Format f, const void* in,
-                         std::uint8_t* out, std::size_t n, Exact exact) {
-  // A bf16 row: one run.
-  const kvscale::cpu::detail::RowRun run{in, out, n};
-  quantize_bf16_runs<O, NT>(tb, f, &run, 1, exact);
-}
-
 // The bf16 rows of quantize_row: true where the step table took the row (bf16, a full step, a
 // table with a normal band, looked up in the thread's cache), false where the caller divides.
 template <class O, bool NT, class Exact>
@@ -144,6 +136,7 @@ bool quantize_bf16_by_table(kvscale::Fp8Format f, kvscale::DType t, float scale,
   if (t != kvscale::DType::bf16 || n < O::kElems) return false;
   const kvscale::cpu::detail::Bf16StepTable* tb = kvscale::cpu::detail::cached_bf16_step_table(f, scale, n);
   if (tb == nullptr) return false;
-  quantize_bf16_table<O, NT>(*tb, f, in, out, n, exact);
+  const kvscale::cpu::detail::RowRun run{in, out, n};
+  quantize_bf16_runs<O, NT>(*tb, f, &run, 1, exact);
   return true;
 }

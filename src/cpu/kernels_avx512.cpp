@@ -3,9 +3,10 @@
 // Quantize: bf16 rows through the step tables (bf16_step.hpp; the loop of bf16_step_kernel.hpp on
 // 64-byte registers), everything else by the AVX2 algorithm (see kernels_avx2.cpp) on 16 lanes,
 // with mask registers and explicit round-to-nearest-even conversions, and the same quotient
-// (division, or reciprocal and correction, see reciprocal_is_exact() in kernels.hpp). Dequantize to fp16/bf16 looks the
-// 256 results up in the scalar-built table (four vpermt2w over 64 entries each, selected by code bits 6 and 7); to f32
-// it uses the exact fp16 widening trick of the AVX2 kernel.
+// (division, or reciprocal and correction, see reciprocal_is_exact() in kernels.hpp).
+// Dequantize to fp16/bf16 looks the 256 results up in the scalar-built table (four vpermt2w over
+// 64 entries each, selected by code bits 6 and 7); to f32 it uses the exact fp16 widening trick
+// of the AVX2 kernel.
 #include <algorithm>
 #include <cstdint>
 

@@ -319,6 +319,13 @@ struct PendingTokens {
   std::int64_t block[kMax], off[kMax];
 };
 
+// The kernel run of a row run and its cache place: writes read the row into the cache, reads the
+// other way round.
+template <class Op>
+RowRun run_of(unsigned char* row, std::uint8_t* cache, std::size_t n) {
+  return Op::kWrite ? RowRun{row, cache, n} : RowRun{cache, row, n};
+}
+
 // Runs of one side and one scale (head `head`'s), gathered over tokens and heads and handed to
 // Op::runs together (add() when it is full, and flush()): one call and one table set-up for many
 // 128-element rows. A run that continues the previous one both in the rows and in the cache (a
@@ -329,20 +336,18 @@ class RunBatch {
   RunBatch(const PagedJob& j, const PagedSide& s, const ChunkTables& ct, std::int64_t head)
       : j_(j), s_(s), ct_(ct), head_(head), row_es_(dtype_size(j.t)) {}
   void add(unsigned char* row, std::uint8_t* cache, std::size_t n) {
-    // Writes read rows into the cache, reads the other way round.
-    unsigned char* in = Op::kWrite ? row : cache;
-    unsigned char* out = Op::kWrite ? cache : row;
+    const RowRun r = run_of<Op>(row, cache, n);
     const std::size_t in_es = Op::kWrite ? row_es_ : 1, out_es = Op::kWrite ? 1 : row_es_;
     if (count_ > 0) {
       RowRun& last = run_[count_ - 1];
-      if (static_cast<const unsigned char*>(last.in) + last.n * in_es == in &&
-          static_cast<unsigned char*>(last.out) + last.n * out_es == out) {
+      if (static_cast<const unsigned char*>(last.in) + last.n * in_es == r.in &&
+          static_cast<unsigned char*>(last.out) + last.n * out_es == r.out) {
         last.n += n;
         return;
       }
       if (count_ == kMax) flush();
     }
-    run_[count_++] = RowRun{in, out, n};
+    run_[count_++] = r;
   }
   void flush() {
     if (count_ > 0) Op{}.runs(j_, s_, ct_, head_, run_, count_);
@@ -387,7 +392,7 @@ void visit_side(const PagedJob& j, const PagedSide& s, const ChunkTables& ct, co
     // 256-byte pieces 2 KiB apart) was 1.1-1.2x slower at 16,384 tokens, from DRAM.
     for (std::size_t i = 0; i < p.count; ++i)
       for (std::size_t h = 0; h < H; ++h) {
-        const RowRun r = Op::kWrite ? RowRun{row(i, h), cache(i, h), D} : RowRun{cache(i, h), row(i, h), D};
+        const RowRun r = run_of<Op>(row(i, h), cache(i, h), D);
         Op{}.runs(j, s, ct, static_cast<std::int64_t>(h), &r, 1);
       }
   }
@@ -413,6 +418,7 @@ void paged_chunk(void* ctx, std::size_t i) {
   if constexpr (Op::kWrite) ct.prepare(j, last - first);
   PendingTokens p;
   auto flush = [&] {
+    if (p.count == 0) return;
     for (const PagedSide& s : j.side) visit_side<Op>(j, s, ct, p);
     p.count = 0;
   };

@@ -3,9 +3,10 @@
 // workers sleep on a condition variable), so there is no static destruction order to get wrong.
 //
 // Workers spin for up to kSpin after a job before they sleep, and the caller spins as long for
-// the workers to finish before it sleeps: a sleeping thread costs a futex wake, tens of
-// microseconds in a virtual machine, where a paged write of 2,048 tokens takes about 80. The
-// spins poll atomics with a pause; a job that arrives later finds the workers asleep, as before.
+// the workers to finish before it sleeps: a sleeping thread costs a futex wake-up (on the
+// development VM, BM_quantize/2097152, a call of 60-95 us, takes 0.79-0.91x its time with the
+// spin: docs/performance.md). The spins poll atomics with a pause; a job that
+// arrives later finds the workers asleep, as before.
 #include "cpu/thread_pool.hpp"
 
 #include <algorithm>
