@@ -89,7 +89,7 @@ Isa active_isa() noexcept {
 RowKernels kernels() noexcept {
   switch (active_isa()) {
 #if defined(KVSCALE_X86_SIMD)
-    case Isa::avx512: return detail::avx512_kernels();
+    case Isa::avx512: return detail::avx512_kernels(detail::has_avx512_vbmi());
     case Isa::avx2: return detail::avx2_kernels();
 #endif
     default: return detail::scalar_kernels();
@@ -102,15 +102,17 @@ const DequantLut& dequant_lut(Fp8Format f, DType t, float scale) noexcept {
   thread_local DequantLut luts[2];
   thread_local int last = 0;
   const std::uint32_t bits = fp8::detail::bits_of(scale);
+  const auto build = kernels().build_lut;
   for (int i = 0; i < 2; ++i) {
     const DequantLut& l = luts[i];
-    if (l.valid && l.format == f && l.dtype == t && l.scale_bits == bits) {
+    if (l.valid && l.format == f && l.dtype == t && l.scale_bits == bits && l.built_by == build) {
       last = i;
       return l;
     }
   }
   last = 1 - last;
-  kernels().build_lut(f, t, scale, &luts[last]);
+  build(f, t, scale, &luts[last]);
+  luts[last].built_by = build;
   return luts[last];
 }
 
@@ -167,6 +169,7 @@ void dequant_chunk(void* ctx, std::size_t i) {
 }  // namespace
 
 Isa detail::current_isa() noexcept { return active_isa(); }
+
 RowKernels detail::current_kernels() noexcept { return kernels(); }
 const DequantLut& detail::cached_dequant_lut(Fp8Format f, DType t, float scale) noexcept {
   return dequant_lut(f, t, scale);

@@ -23,6 +23,10 @@ struct DequantLut {
   DType dtype = DType::bf16;
   std::uint32_t scale_bits = 0;
   bool valid = false;
+  /// The RowKernels::build_lut that built it, for caches: a table built by another level's builder
+  /// lacks the forms (split tables, byte planes) this level's kernels read, which then take a
+  /// slower path, so a cache rebuilds it when the level changes.
+  void (*built_by)(Fp8Format, DType, float, DequantLut*) noexcept = nullptr;
   alignas(64) std::uint16_t out16[256] = {};
   alignas(64) float out32[256] = {};
   /// out16 in the form the AVX2 kernel computes with byte shuffles, where split_ok. For code c,
@@ -37,6 +41,11 @@ struct DequantLut {
   alignas(16) std::uint8_t split_hi[16] = {};
   alignas(16) std::uint8_t sub_lo[16] = {};
   alignas(16) std::uint8_t sub_hi[16] = {};
+  /// out16 as two byte planes, for the AVX-512 VBMI kernel's byte permutes (where bytes_ok):
+  /// lo8[c] = out16[c] & 0xFF, hi8[c] = out16[c] >> 8. derive_bytes16 fills them.
+  bool bytes_ok = false;
+  alignas(64) std::uint8_t lo8[256] = {};
+  alignas(64) std::uint8_t hi8[256] = {};
 };
 
 /// Fills `lut` for (format, dtype, scale) with the scalar reference.
@@ -44,6 +53,9 @@ void build_dequant_lut(Fp8Format f, DType t, float scale, DequantLut* lut) noexc
 /// Sets lut->split_ok and the split tables from lut->out16 (about 0.3-0.5 us: the AVX2 kernels'
 /// builder calls it last; the other builders leave split_ok false).
 void derive_split16(DequantLut* lut) noexcept;
+/// Sets lut->lo8, hi8 and bytes_ok from lut->out16 (the AVX-512 VBMI kernels' builder calls it
+/// last; the other builders leave bytes_ok false).
+void derive_bytes16(DequantLut* lut) noexcept;
 
 /// out[i] = fp8::quantize(f, widen(in[i]), scale), i < n. `in` holds n elements of `t`.
 using QuantizeRowFn = void (*)(Fp8Format f, DType t, const void* in, std::uint8_t* out, std::size_t n, float scale);
@@ -57,6 +69,17 @@ struct RowRun {
   void* out;
   std::size_t n;
 };
+
+/// How many runs ahead the batched dequantize kernels prefetch a run's codes: random slots spread
+/// the runs over the whole cache, and each 128-byte run (an HND or strided head) is a DRAM access
+/// of its own that converting the runs before it overlaps (BM_paged_read_layout/16384/8/4, HND:
+/// 0.72-0.75x the time).
+constexpr std::size_t kRunsAhead = 6;
+
+/// dequantize of `count` runs of (f, t, scale) with `lut`, prefetching as kRunsAhead says; false
+/// (nothing done) where this ISA has no batched form for them (then the caller converts run by
+/// run).
+using DequantizeRunsFn = bool (*)(Fp8Format f, DType t, const DequantLut& lut, const RowRun* runs, std::size_t count);
 
 struct Bf16StepTable;
 /// quantize of `count` runs of bf16 elements with the step table `t` of (f, scale)
@@ -84,13 +107,29 @@ struct RowKernels {
   void (*columns16_to_tile)(const std::uint8_t* src, std::size_t d, std::uint8_t* tile, std::size_t pitch);
   /// quantize of bf16 runs with a table the caller looked up (nullptr: this ISA has no table path).
   QuantizeStepFn quantize_step;
+  /// dequantize of runs with one table set-up (nullptr: this ISA has none).
+  DequantizeRunsFn dequantize_runs;
 };
 
 /// The kernels of one instruction set. avx2/avx512 exist only where KVSCALE_X86_SIMD is defined.
 RowKernels scalar_kernels() noexcept;
 #if defined(KVSCALE_X86_SIMD)
 RowKernels avx2_kernels() noexcept;
-RowKernels avx512_kernels() noexcept;
+/// vbmi: 16-bit dequantize by AVX-512 VBMI byte permutes (dequant16_vbmi.cpp); only where
+/// has_avx512_vbmi(). Both forms give the same bytes (tests/cpu compare them with the reference).
+RowKernels avx512_kernels(bool vbmi) noexcept;
+/// Whether the CPU has AVX-512 VBMI (vpermi2b), on top of the AVX-512 level.
+bool has_avx512_vbmi() noexcept;
+
+/// out[i] = lut.out16[in[i]] for i < n, by byte permutes over lut.lo8 / hi8 (lut.bytes_ok; the
+/// CPU has VBMI). The _stream form writes with non-temporal stores: out 64-byte aligned, and the
+/// caller fences.
+void dequantize16_vbmi(const std::uint8_t* in, std::uint16_t* out, std::size_t n, const DequantLut& lut) noexcept;
+void dequantize16_vbmi_stream(const std::uint8_t* in, std::uint16_t* out, std::size_t n,
+                              const DequantLut& lut) noexcept;
+/// dequantize16_vbmi of `count` runs with one set-up of the planes, prefetching the first two
+/// lines of run r + kRunsAhead's codes while it converts run r.
+void dequantize16_vbmi_runs(const RowRun* runs, std::size_t count, const DequantLut& lut) noexcept;
 
 /// Whether the SIMD quantize kernels may compute x / scale as q = x * r, q + (x - q * scale) * r
 /// (r = 1 / scale rounded, both steps fused multiply-adds) instead of dividing. The spec's quotient

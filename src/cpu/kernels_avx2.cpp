@@ -366,6 +366,7 @@ void dequantize_row_stream(Fp8Format f, DType t, const std::uint8_t* in, void* o
 
 void build_dequant_lut_avx2(Fp8Format f, DType t, float scale, DequantLut* lut) noexcept {
   lut->split_ok = false;  // the kernels below compute; build_dequant_lut_split adds the split form
+  lut->bytes_ok = false;  // and the AVX-512 VBMI builder the byte planes
   alignas(32) std::uint8_t codes[256];
   for (int c = 0; c < 256; ++c) codes[c] = static_cast<std::uint8_t>(c);
   // 256 is a multiple of 16: the kernels never reach their scalar tail, which reads the table.
@@ -392,7 +393,7 @@ void build_dequant_lut_split(Fp8Format f, DType t, float scale, DequantLut* lut)
 RowKernels avx2_kernels() noexcept {
   return RowKernels{quantize_row,           dequantize_row,          quantize_row_stream,
                     dequantize_row_stream,  build_dequant_lut_split, tile_to_columns16_avx2,
-                    columns16_to_tile_avx2, quantize_step_runs};
+                    columns16_to_tile_avx2, quantize_step_runs,      nullptr};
 }
 
 }  // namespace detail

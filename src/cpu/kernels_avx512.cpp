@@ -4,9 +4,9 @@
 // 64-byte registers), everything else by the AVX2 algorithm (see kernels_avx2.cpp) on 16 lanes,
 // with mask registers and explicit round-to-nearest-even conversions, and the same quotient
 // (division, or reciprocal and correction, see reciprocal_is_exact() in kernels.hpp).
-// Dequantize to fp16/bf16 looks the 256 results up in the scalar-built table (four vpermt2w over
-// 64 entries each, selected by code bits 6 and 7); to f32 it uses the exact fp16 widening trick
-// of the AVX2 kernel.
+// Dequantize to fp16/bf16 looks the 256 results up in the scalar-built table: with VBMI by byte
+// permutes (dequant16_vbmi.cpp), else four vpermt2w over 64 entries each, selected by code bits 6
+// and 7; to f32 it uses the exact fp16 widening trick of the AVX2 kernel.
 #include <algorithm>
 #include <cstdint>
 
@@ -312,16 +312,22 @@ void dequantize32(Fp8Format f, const std::uint8_t* in, float* out, std::size_t n
   }
 }
 
+// Vbmi: 16-bit results by the byte-permute kernel (dequant16_vbmi.cpp) where the table has its
+// byte planes (a table built by another level's builder has not: then the 16-bit permutes).
+template <bool Vbmi>
 void dequantize_row(Fp8Format f, DType t, const std::uint8_t* in, void* out, std::size_t n, float scale,
                     const DequantLut& lut) {
   if (t == DType::f32) {
     dequantize32(f, in, static_cast<float*>(out), n, scale);
+  } else if (Vbmi && lut.bytes_ok) {
+    dequantize16_vbmi(in, static_cast<std::uint16_t*>(out), n, lut);
   } else {
     dequantize16(in, static_cast<std::uint16_t*>(out), n, lut);
   }
 }
 
 // Aligns 16-bit outputs to 64 bytes with the ordinary kernel, then streams (f32: ordinary).
+template <bool Vbmi>
 void dequantize_row_stream(Fp8Format f, DType t, const std::uint8_t* in, void* out, std::size_t n, float scale,
                            const DequantLut& lut) {
   if (t == DType::f32) {
@@ -330,16 +336,51 @@ void dequantize_row_stream(Fp8Format f, DType t, const std::uint8_t* in, void* o
   }
   auto* o = static_cast<std::uint16_t*>(out);
   const std::size_t head = std::min<std::size_t>(n, ((64u - (reinterpret_cast<std::uintptr_t>(o) & 63u)) & 63u) / 2);
-  dequantize16(in, o, head, lut);
-  dequantize16<true>(in + head, o + head, n - head, lut);
+  if (Vbmi && lut.bytes_ok) {
+    dequantize16_vbmi(in, o, head, lut);
+    dequantize16_vbmi_stream(in + head, o + head, n - head, lut);
+  } else {
+    dequantize16(in, o, head, lut);
+    dequantize16<true>(in + head, o + head, n - head, lut);
+  }
   _mm_sfence();
+}
+
+// RowKernels::dequantize_runs of the VBMI kernels: 16-bit results from a table with byte planes.
+bool dequantize_runs_vbmi(Fp8Format, DType t, const DequantLut& lut, const RowRun* runs, std::size_t count) {
+  if (t == DType::f32 || !lut.bytes_ok) return false;
+  dequantize16_vbmi_runs(runs, count, lut);
+  return true;
+}
+
+// RowKernels::build_lut of the VBMI kernels: the table and its byte planes.
+void build_dequant_lut_bytes(Fp8Format f, DType t, float scale, DequantLut* lut) noexcept {
+  build_dequant_lut_avx2(f, t, scale, lut);
+  derive_bytes16(lut);
 }
 
 }  // namespace
 
-RowKernels avx512_kernels() noexcept {
-  return RowKernels{quantize_row,           dequantize_row,           quantize_row_stream,      dequantize_row_stream,
-                    build_dequant_lut_avx2, tile_to_columns16_avx512, columns16_to_tile_avx512, quantize_step_runs};
+RowKernels avx512_kernels(bool vbmi) noexcept {
+  if (vbmi)
+    return RowKernels{quantize_row,
+                      dequantize_row<true>,
+                      quantize_row_stream,
+                      dequantize_row_stream<true>,
+                      build_dequant_lut_bytes,
+                      tile_to_columns16_avx512,
+                      columns16_to_tile_avx512,
+                      quantize_step_runs,
+                      dequantize_runs_vbmi};
+  return RowKernels{quantize_row,
+                    dequantize_row<false>,
+                    quantize_row_stream,
+                    dequantize_row_stream<false>,
+                    build_dequant_lut_avx2,
+                    tile_to_columns16_avx512,
+                    columns16_to_tile_avx512,
+                    quantize_step_runs,
+                    nullptr};
 }
 
 }  // namespace detail
@@ -352,7 +393,7 @@ KVSCALE_SIMD_END()
 namespace kvscale {
 namespace cpu {
 namespace detail {
-RowKernels avx512_kernels() noexcept { return avx2_kernels(); }
+RowKernels avx512_kernels(bool) noexcept { return avx2_kernels(); }
 }  // namespace detail
 }  // namespace cpu
 }  // namespace kvscale

@@ -36,6 +36,7 @@ void build_dequant_lut(Fp8Format f, DType t, float scale, DequantLut* lut) noexc
   lut->scale_bits = fp8::detail::bits_of(scale);
   lut->valid = true;
   lut->split_ok = false;  // only the AVX2 kernels use the split form; their builder derives it
+  lut->bytes_ok = false;  // and only the VBMI kernels the byte planes
 }
 
 namespace {
@@ -69,6 +70,16 @@ void derive_split16(DequantLut* lut) noexcept {
     if (((hi << 8) | lo) != lut->out16[c]) return;  // e.g. f16 results that overflow or go subnormal
   }
   lut->split_ok = true;
+}
+
+void derive_bytes16(DequantLut* lut) noexcept {
+  lut->bytes_ok = false;
+  if (lut->dtype == DType::f32) return;
+  for (unsigned c = 0; c < 256; ++c) {
+    lut->lo8[c] = static_cast<std::uint8_t>(lut->out16[c]);
+    lut->hi8[c] = static_cast<std::uint8_t>(lut->out16[c] >> 8);
+  }
+  lut->bytes_ok = true;
 }
 
 void quantize_row_scalar(Fp8Format f, DType t, const void* in, std::uint8_t* out, std::size_t n, float scale) {
@@ -109,8 +120,15 @@ void columns16_to_tile_scalar(const std::uint8_t* src, std::size_t d, std::uint8
 }
 
 RowKernels scalar_kernels() noexcept {
-  return RowKernels{quantize_row_scalar, dequantize_row_scalar,    quantize_row_scalar,      dequantize_row_scalar,
-                    build_dequant_lut,   tile_to_columns16_scalar, columns16_to_tile_scalar, nullptr};
+  return RowKernels{quantize_row_scalar,
+                    dequantize_row_scalar,
+                    quantize_row_scalar,
+                    dequantize_row_scalar,
+                    build_dequant_lut,
+                    tile_to_columns16_scalar,
+                    columns16_to_tile_scalar,
+                    nullptr,
+                    nullptr};
 }
 
 }  // namespace detail

@@ -260,13 +260,10 @@ struct ReadOp {
   void runs(const PagedJob& j, const PagedSide& s, const ChunkTables&, std::int64_t head, const RowRun* r,
             std::size_t count) const {
     const std::size_t h = static_cast<std::size_t>(head * s.scale_stride);
-    // The first two lines of the cache run kAhead runs on: random slots spread the runs over the
-    // whole cache, and each 128-byte run (an HND or strided head) is a DRAM access of its own that
-    // the dequantize of the runs before it now overlaps (BM_paged_read_layout/16384/8/4, HND:
-    // 0.72-0.75x the time).
-    constexpr std::size_t kAhead = 6;
+    if (j.k.dequantize_runs != nullptr && j.k.dequantize_runs(j.f, j.t, s.luts[h], r, count)) return;
+    // As the batched kernels prefetch (detail::kRunsAhead says why).
     for (std::size_t i = 0; i < count; ++i) {
-      if (i + kAhead < count) prefetch_lines(r[i + kAhead].in, 2);
+      if (i + detail::kRunsAhead < count) prefetch_lines(r[i + detail::kRunsAhead].in, 2);
       j.k.dequantize(j.f, j.t, static_cast<const std::uint8_t*>(r[i].in), r[i].out, r[i].n, s.scales[h], s.luts[h]);
     }
   }
@@ -590,8 +587,11 @@ Status paged_read(const PagedReadArgs& a) noexcept {
     for (std::size_t h = 0; h < H; ++h) {
       DequantLut& l = head_luts[i][h];
       const float sc = s.scales[h];
-      if (!(l.valid && l.format == a.format && l.dtype == a.dtype && l.scale_bits == fp8::detail::bits_of(sc)))
+      if (!(l.valid && l.format == a.format && l.dtype == a.dtype && l.scale_bits == fp8::detail::bits_of(sc) &&
+            l.built_by == j.k.build_lut)) {
         j.k.build_lut(a.format, a.dtype, sc, &l);
+        l.built_by = j.k.build_lut;
+      }
     }
     s.luts = head_luts[i].data();
   }
