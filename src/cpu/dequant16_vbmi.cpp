@@ -107,11 +107,7 @@ void dequantize16_vbmi_stream(const std::uint8_t* in, std::uint16_t* out, std::s
 void dequantize16_vbmi_runs(const RowRun* runs, std::size_t count, const DequantLut& lut) noexcept {
   const BytePlanes t(lut);
   for (std::size_t r = 0; r < count; ++r) {
-    if (r + kRunsAhead < count) {
-      const auto ahead = reinterpret_cast<std::uintptr_t>(runs[r + kRunsAhead].in);
-      _mm_prefetch(reinterpret_cast<const char*>(ahead), _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(ahead + 64), _MM_HINT_T0);
-    }
+    prefetch_run_ahead(runs, r, count);
     run<false>(t, static_cast<const std::uint8_t*>(runs[r].in), static_cast<std::uint16_t*>(runs[r].out), runs[r].n);
   }
 }

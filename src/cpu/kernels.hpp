@@ -76,10 +76,26 @@ struct RowRun {
 /// 0.72-0.75x the time).
 constexpr std::size_t kRunsAhead = 6;
 
+/// That look-ahead, for run r of `count`: a hint to load the first two lines of run
+/// r + kRunsAhead's input (an address as an integer: the line past the run's end is harmless).
+inline void prefetch_run_ahead(const RowRun* runs, std::size_t r, std::size_t count) noexcept {
+#if defined(__GNUC__) || defined(__clang__)
+  if (r + kRunsAhead >= count) return;
+  const auto a = reinterpret_cast<std::uintptr_t>(runs[r + kRunsAhead].in);
+  __builtin_prefetch(reinterpret_cast<const void*>(a));
+  __builtin_prefetch(reinterpret_cast<const void*>(a + 64));
+#else
+  (void)runs;
+  (void)r;
+  (void)count;
+#endif
+}
+
 /// dequantize of `count` runs of (f, t, scale) with `lut`, prefetching as kRunsAhead says; false
 /// (nothing done) where this ISA has no batched form for them (then the caller converts run by
 /// run).
-using DequantizeRunsFn = bool (*)(Fp8Format f, DType t, const DequantLut& lut, const RowRun* runs, std::size_t count);
+using DequantizeRunsFn = bool (*)(Fp8Format f, DType t, float scale, const DequantLut& lut, const RowRun* runs,
+                                  std::size_t count);
 
 struct Bf16StepTable;
 /// quantize of `count` runs of bf16 elements with the step table `t` of (f, scale)

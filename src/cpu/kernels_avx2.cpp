@@ -292,33 +292,45 @@ void dequantize_impl(Fp8Format f, const std::uint8_t* in, void* out, std::size_t
 
 // 16-bit outputs where lut.split_ok: the table's byte form of out16 (kernels.hpp, DequantLut),
 // 32 codes a step: low and high bytes by shuffles, then interleaved. Bf16: a(c) = e >> 1, else
-// (f16) e << 2. Returns the elements done.
+// (f16) e << 2. The constants of one table, set up once for a row or a batch of runs.
+template <bool Bf16>
+struct SplitConsts {
+  __m256i lo_t, hi_t, sub_lo, sub_hi, x0f, x78, x7f, x80, zero, add_mask, nan_lo, nan_hi;
+  bool fn;
+  SplitConsts(Fp8Format f, const DequantLut& lut)
+      : lo_t(StepOps::table(lut.split_lo)),
+        hi_t(StepOps::table(lut.split_hi)),
+        sub_lo(StepOps::table(lut.sub_lo)),
+        sub_hi(StepOps::table(lut.sub_hi)),
+        x0f(_mm256_set1_epi8(0x0F)),
+        x78(_mm256_set1_epi8(0x78)),
+        x7f(_mm256_set1_epi8(0x7F)),
+        x80(_mm256_set1_epi8(static_cast<char>(0x80))),
+        zero(_mm256_setzero_si256()),
+        add_mask(_mm256_set1_epi8(Bf16 ? 0x07 : 0x3C)),
+        nan_lo(_mm256_set1_epi8(static_cast<char>(lut.nan16 & 0xFF))),
+        nan_hi(_mm256_set1_epi8(static_cast<char>(lut.nan16 >> 8))),
+        fn(f == Fp8Format::e4m3fn) {}
+};
+
+// The whole steps of n codes; returns the elements done.
 template <bool Bf16, bool NT>
-std::size_t dequantize16_split(Fp8Format f, const std::uint8_t* in, std::uint16_t* out, std::size_t n,
-                               const DequantLut& lut) {
-  const __m256i lo_t = StepOps::table(lut.split_lo), hi_t = StepOps::table(lut.split_hi);
-  const __m256i sub_lo = StepOps::table(lut.sub_lo), sub_hi = StepOps::table(lut.sub_hi);
-  const __m256i x0f = _mm256_set1_epi8(0x0F), x78 = _mm256_set1_epi8(0x78), x7f = _mm256_set1_epi8(0x7F);
-  const __m256i x80 = _mm256_set1_epi8(static_cast<char>(0x80)), zero = _mm256_setzero_si256();
-  const __m256i add_mask = _mm256_set1_epi8(Bf16 ? 0x07 : 0x3C);
-  const __m256i nan_lo = _mm256_set1_epi8(static_cast<char>(lut.nan16 & 0xFF));
-  const __m256i nan_hi = _mm256_set1_epi8(static_cast<char>(lut.nan16 >> 8));
-  const bool fn = f == Fp8Format::e4m3fn;
+std::size_t dequantize16_split(const SplitConsts<Bf16>& k, const std::uint8_t* in, std::uint16_t* out, std::size_t n) {
   std::size_t i = 0;
   for (; i + 32 <= n; i += 32) {
     _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<std::uintptr_t>(in + i) + 2048), _MM_HINT_T0);
     const __m256i c = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + i));
-    const __m256i idx = _mm256_and_si256(c, x0f);
+    const __m256i idx = _mm256_and_si256(c, k.x0f);
     // a(c) per byte: the 16-bit shift brings the next byte's bits into the ones the mask drops.
-    const __m256i add = _mm256_and_si256(Bf16 ? _mm256_srli_epi16(c, 4) : _mm256_srli_epi16(c, 1), add_mask);
-    const __m256i sub = _mm256_cmpeq_epi8(_mm256_and_si256(c, x78), zero);  // exponent 0
-    const __m256i nan = fn ? _mm256_cmpeq_epi8(_mm256_and_si256(c, x7f), x7f) : _mm256_cmpeq_epi8(c, x80);
-    __m256i lo = _mm256_blendv_epi8(_mm256_shuffle_epi8(lo_t, idx), _mm256_shuffle_epi8(sub_lo, idx), sub);
-    __m256i hi =
-        _mm256_blendv_epi8(_mm256_add_epi8(_mm256_shuffle_epi8(hi_t, idx), add), _mm256_shuffle_epi8(sub_hi, idx), sub);
-    hi = _mm256_or_si256(hi, _mm256_and_si256(c, x80));
-    lo = _mm256_blendv_epi8(lo, nan_lo, nan);
-    hi = _mm256_blendv_epi8(hi, nan_hi, nan);
+    const __m256i add = _mm256_and_si256(Bf16 ? _mm256_srli_epi16(c, 4) : _mm256_srli_epi16(c, 1), k.add_mask);
+    const __m256i sub = _mm256_cmpeq_epi8(_mm256_and_si256(c, k.x78), k.zero);  // exponent 0
+    const __m256i nan = k.fn ? _mm256_cmpeq_epi8(_mm256_and_si256(c, k.x7f), k.x7f) : _mm256_cmpeq_epi8(c, k.x80);
+    __m256i lo = _mm256_blendv_epi8(_mm256_shuffle_epi8(k.lo_t, idx), _mm256_shuffle_epi8(k.sub_lo, idx), sub);
+    __m256i hi = _mm256_blendv_epi8(_mm256_add_epi8(_mm256_shuffle_epi8(k.hi_t, idx), add),
+                                    _mm256_shuffle_epi8(k.sub_hi, idx), sub);
+    hi = _mm256_or_si256(hi, _mm256_and_si256(c, k.x80));
+    lo = _mm256_blendv_epi8(lo, k.nan_lo, nan);
+    hi = _mm256_blendv_epi8(hi, k.nan_hi, nan);
     const __m256i a = _mm256_unpacklo_epi8(lo, hi), b = _mm256_unpackhi_epi8(lo, hi);  // codes 0-7 16-23, 8-15 24-31
     store32<NT>(out + i, _mm256_permute2x128_si256(a, b, 0x20));
     store32<NT>(out + i + 16, _mm256_permute2x128_si256(a, b, 0x31));
@@ -330,8 +342,33 @@ std::size_t dequantize16_split(Fp8Format f, const std::uint8_t* in, std::uint16_
 template <DType T, bool NT = false>
 void dequantize16(Fp8Format f, const std::uint8_t* in, void* out, std::size_t n, float scale, const DequantLut& lut) {
   auto* o = static_cast<std::uint16_t*>(out);
-  const std::size_t done = lut.split_ok ? dequantize16_split<T == DType::bf16, NT>(f, in, o, n, lut) : 0;
+  const std::size_t done =
+      lut.split_ok ? dequantize16_split<T == DType::bf16, NT>(SplitConsts<T == DType::bf16>(f, lut), in, o, n) : 0;
   dequantize_impl<T, NT>(f, in + done, o + done, n - done, scale, lut);
+}
+
+// RowKernels::dequantize_runs for 16-bit outputs from a table with the split form: one set-up of
+// the constants for the batch, prefetching kRunsAhead runs ahead.
+template <DType T>
+void dequantize16_runs(Fp8Format f, float scale, const DequantLut& lut, const RowRun* runs, std::size_t count) {
+  const SplitConsts<T == DType::bf16> k(f, lut);
+  for (std::size_t r = 0; r < count; ++r) {
+    prefetch_run_ahead(runs, r, count);
+    const auto* in = static_cast<const std::uint8_t*>(runs[r].in);
+    auto* out = static_cast<std::uint16_t*>(runs[r].out);
+    const std::size_t done = dequantize16_split<T == DType::bf16, false>(k, in, out, runs[r].n);
+    if (done < runs[r].n) dequantize_impl<T>(f, in + done, out + done, runs[r].n - done, scale, lut);
+  }
+}
+
+bool dequantize_runs(Fp8Format f, DType t, float scale, const DequantLut& lut, const RowRun* runs, std::size_t count) {
+  if (t == DType::f32 || !lut.split_ok) return false;
+  if (t == DType::bf16) {
+    dequantize16_runs<DType::bf16>(f, scale, lut, runs, count);
+  } else {
+    dequantize16_runs<DType::f16>(f, scale, lut, runs, count);
+  }
+  return true;
 }
 
 void dequantize_row(Fp8Format f, DType t, const std::uint8_t* in, void* out, std::size_t n, float scale,
@@ -393,7 +430,7 @@ void build_dequant_lut_split(Fp8Format f, DType t, float scale, DequantLut* lut)
 RowKernels avx2_kernels() noexcept {
   return RowKernels{quantize_row,           dequantize_row,          quantize_row_stream,
                     dequantize_row_stream,  build_dequant_lut_split, tile_to_columns16_avx2,
-                    columns16_to_tile_avx2, quantize_step_runs,      nullptr};
+                    columns16_to_tile_avx2, quantize_step_runs,      dequantize_runs};
 }
 
 }  // namespace detail

@@ -347,7 +347,7 @@ void dequantize_row_stream(Fp8Format f, DType t, const std::uint8_t* in, void* o
 }
 
 // RowKernels::dequantize_runs of the VBMI kernels: 16-bit results from a table with byte planes.
-bool dequantize_runs_vbmi(Fp8Format, DType t, const DequantLut& lut, const RowRun* runs, std::size_t count) {
+bool dequantize_runs_vbmi(Fp8Format, DType t, float, const DequantLut& lut, const RowRun* runs, std::size_t count) {
   if (t == DType::f32 || !lut.bytes_ok) return false;
   dequantize16_vbmi_runs(runs, count, lut);
   return true;

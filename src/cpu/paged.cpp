@@ -61,18 +61,6 @@ struct PagedJob {
 // then dequantize. A multiple of 16 elements.
 constexpr std::size_t kStage = 2048;
 
-// A hint to load `lines` cache lines from p on (past the object is harmless: addresses as integers).
-inline void prefetch_lines(const void* p, int lines) {
-#if defined(__GNUC__) || defined(__clang__)
-  for (int l = 0; l < lines; ++l)
-    __builtin_prefetch(
-        reinterpret_cast<const void*>(reinterpret_cast<std::uintptr_t>(p) + 64u * static_cast<unsigned>(l)));
-#else
-  (void)p;
-  (void)lines;
-#endif
-}
-
 // Split V with 16-slot blocks: element e of a head lives at e * 16. Eight bytes per 64-bit word, so
 // the loops compile to shifts and byte stores (loads) at constant offsets.
 inline void scatter16(const std::uint8_t* stage, std::uint8_t* dst, std::size_t n) {
@@ -260,10 +248,9 @@ struct ReadOp {
   void runs(const PagedJob& j, const PagedSide& s, const ChunkTables&, std::int64_t head, const RowRun* r,
             std::size_t count) const {
     const std::size_t h = static_cast<std::size_t>(head * s.scale_stride);
-    if (j.k.dequantize_runs != nullptr && j.k.dequantize_runs(j.f, j.t, s.luts[h], r, count)) return;
-    // As the batched kernels prefetch (detail::kRunsAhead says why).
+    if (j.k.dequantize_runs != nullptr && j.k.dequantize_runs(j.f, j.t, s.scales[h], s.luts[h], r, count)) return;
     for (std::size_t i = 0; i < count; ++i) {
-      if (i + detail::kRunsAhead < count) prefetch_lines(r[i + detail::kRunsAhead].in, 2);
+      detail::prefetch_run_ahead(r, i, count);  // as the batched kernels do
       j.k.dequantize(j.f, j.t, static_cast<const std::uint8_t*>(r[i].in), r[i].out, r[i].n, s.scales[h], s.luts[h]);
     }
   }
