@@ -180,16 +180,16 @@ TEST(CpuLayouts, ManyHeadsPerHeadBf16WritesMatchBruteForce) {
   cpu::set_num_threads(0);
 }
 
-// Paged ops hand the kernels batches of runs of one scale, 16 tokens at a time (src/cpu/paged.cpp,
+// Paged ops hand the kernels batches of runs of one scale, 64 tokens at a time (src/cpu/paged.cpp,
 // RunBatch), and a run that continues the previous one in the rows and in the cache joins it:
 // prefill slots (whole blocks) with dense rows make runs of several tokens, padded rows do not;
-// enough heads and tokens fill a batch (64 runs) and the 16-token window several times; block
+// enough heads and tokens fill a batch (64 runs) and the 64-token window several times; block
 // sizes 16 (shift) and 6 (division) find the slot's block. Dense NHD/HND presets and explicit
 // NHD- and HND-like strides, per-tensor and per-head scales, every ISA level, 1 and 2 threads.
 TEST(CpuLayouts, RunBatchesMatchBruteForce) {
   CpuBackend cpu;
   std::uint32_t seed = 9500;
-  const PagedShape shapes[] = {{8, 128, 16, 100}, {5, 32, 6, 75}, {1, 128, 16, 70}};
+  const PagedShape shapes[] = {{8, 128, 16, 200}, {5, 32, 6, 150}, {1, 128, 16, 140}};
   for (cpu::Isa isa : cputest::isas()) {
     cpu::set_max_isa(isa);
     for (const PagedShape& shape : shapes)
