@@ -107,24 +107,37 @@ void quantize_bf16_step(const StepConsts<O>& k, const std::uint16_t* in, std::ui
   if (i < n) exact(in + i, out + i, n - i);
 }
 
+// Runs of bf16 with tables and scales chosen per run: run r takes tb[w] and scales[w], w =
+// which[r] (which == nullptr: w = 0). The constants are set up again only where w changes; a
+// head's runs in memory order change w every run, which still saves a call per run.
+// exact(in, out, n, scale) must be the division kernel of format Fn.
 template <class O, bool Fn, bool NT, class Exact>
-void quantize_bf16_step_runs(const StepConsts<O>& k, const kvscale::cpu::detail::RowRun* runs, std::size_t count,
+void quantize_bf16_step_runs(const kvscale::cpu::detail::Bf16StepTable* tb, const float* scales,
+                             const kvscale::cpu::detail::RowRun* runs, const std::uint8_t* which, std::size_t count,
                              Exact exact) {
-  for (std::size_t r = 0; r < count; ++r)
-    quantize_bf16_step<O, Fn, NT>(k, static_cast<const std::uint16_t*>(runs[r].in),
-                                  static_cast<std::uint8_t*>(runs[r].out), runs[r].n, exact);
+  std::size_t r = 0;
+  while (r < count) {
+    const std::size_t w = which != nullptr ? which[r] : 0;
+    const StepConsts<O> k(tb[w]);
+    const float scale = scales[w];
+    const auto ex = [&](const void* i, std::uint8_t* o, std::size_t n) { exact(i, o, n, scale); };
+    do {
+      quantize_bf16_step<O, Fn, NT>(k, static_cast<const std::uint16_t*>(runs[r].in),
+                                    static_cast<std::uint8_t*>(runs[r].out), runs[r].n, ex);
+      ++r;
+    } while (r < count && (which != nullptr ? which[r] : 0) == w);
+  }
 }
 
-// Runs of bf16 with the step table `tb` of (f, scale), the constants set up once for all of them.
-// exact(in, out, n) must be the division kernel with the same format and scale.
+// RowKernels::quantize_step over the including ISA (kernels.hpp: QuantizeStepFn).
 template <class O, bool NT, class Exact>
-void quantize_bf16_runs(const kvscale::cpu::detail::Bf16StepTable& tb, kvscale::Fp8Format f,
-                        const kvscale::cpu::detail::RowRun* runs, std::size_t count, Exact exact) {
-  const StepConsts<O> k(tb);
+void quantize_bf16_runs(const kvscale::cpu::detail::Bf16StepTable* tb, const float* scales, kvscale::Fp8Format f,
+                        const kvscale::cpu::detail::RowRun* runs, const std::uint8_t* which, std::size_t count,
+                        Exact exact) {
   if (f == kvscale::Fp8Format::e4m3fn) {
-    quantize_bf16_step_runs<O, true, NT>(k, runs, count, exact);
+    quantize_bf16_step_runs<O, true, NT>(tb, scales, runs, which, count, exact);
   } else {
-    quantize_bf16_step_runs<O, false, NT>(k, runs, count, exact);
+    quantize_bf16_step_runs<O, false, NT>(tb, scales, runs, which, count, exact);
   }
 }
 
@@ -137,6 +150,7 @@ bool quantize_bf16_by_table(kvscale::Fp8Format f, kvscale::DType t, float scale,
   const kvscale::cpu::detail::Bf16StepTable* tb = kvscale::cpu::detail::cached_bf16_step_table(f, scale, n);
   if (tb == nullptr) return false;
   const kvscale::cpu::detail::RowRun run{in, out, n};
-  quantize_bf16_runs<O, NT>(*tb, f, &run, 1, exact);
+  quantize_bf16_runs<O, NT>(tb, &scale, f, &run, nullptr, 1,
+                            [&](const void* i, std::uint8_t* o, std::size_t k, float) { exact(i, o, k); });
   return true;
 }

@@ -98,11 +98,12 @@ using DequantizeRunsFn = bool (*)(Fp8Format f, DType t, float scale, const Dequa
                                   std::size_t count);
 
 struct Bf16StepTable;
-/// quantize of `count` runs of bf16 elements with the step table `t` of (f, scale)
-/// (bf16_step.hpp), t.valid. One call for many short rows (a head is 128 elements): the table's
-/// registers are set up once, and the caller pays one indirect call.
-using QuantizeStepFn = void (*)(const Bf16StepTable& t, Fp8Format f, float scale, const RowRun* runs,
-                                std::size_t count);
+/// quantize of `count` runs of bf16 elements by step tables (bf16_step.hpp): run r with table
+/// tables[w] (valid) and scale scales[w], w = which[r], or 0 where which is nullptr. One call for
+/// many short rows (a head is 128 elements): the tables' registers are set up where w changes,
+/// and the caller pays one indirect call.
+using QuantizeStepFn = void (*)(const Bf16StepTable* tables, const float* scales, Fp8Format f, const RowRun* runs,
+                                const std::uint8_t* which, std::size_t count);
 
 struct RowKernels {
   QuantizeRowFn quantize;

@@ -213,12 +213,13 @@ void quantize_any(Fp8Format f, DType t, const void* in, std::uint8_t* out, std::
   if (!quantize_bf16_by_table<StepOps, NT>(f, t, scale, in, out, n, exact)) quantize_exact<NT>(f, t, in, out, n, scale);
 }
 
-// RowKernels::quantize_step: bf16 runs with the caller's table.
-void quantize_step_runs(const Bf16StepTable& tb, Fp8Format f, float scale, const RowRun* runs, std::size_t count) {
-  const auto exact = [&](const void* i, std::uint8_t* o, std::size_t k) {
+// RowKernels::quantize_step: bf16 runs with the caller's tables.
+void quantize_step_runs(const Bf16StepTable* tables, const float* scales, Fp8Format f, const RowRun* runs,
+                        const std::uint8_t* which, std::size_t count) {
+  const auto exact = [f](const void* i, std::uint8_t* o, std::size_t k, float scale) {
     quantize_exact<false>(f, DType::bf16, i, o, k, scale);
   };
-  quantize_bf16_runs<StepOps, false>(tb, f, runs, count, exact);
+  quantize_bf16_runs<StepOps, false>(tables, scales, f, runs, which, count, exact);
 }
 
 void quantize_row(Fp8Format f, DType t, const void* in, std::uint8_t* out, std::size_t n, float scale) {
