@@ -91,11 +91,21 @@ inline void prefetch_run_ahead(const RowRun* runs, std::size_t r, std::size_t co
 #endif
 }
 
-/// dequantize of `count` runs of (f, t, scale) with `lut`, prefetching as kRunsAhead says; false
-/// (nothing done) where this ISA has no batched form for them (then the caller converts run by
-/// run).
-using DequantizeRunsFn = bool (*)(Fp8Format f, DType t, float scale, const DequantLut& lut, const RowRun* runs,
-                                  std::size_t count);
+/// dequantize of `count` runs with tables chosen per run: run r with luts[w] and scales[w], w =
+/// which[r], or 0 where which is nullptr; prefetching as kRunsAhead says. false (nothing done)
+/// where this ISA has no batched form for them (then the caller converts run by run).
+using DequantizeRunsFn = bool (*)(Fp8Format f, DType t, const float* scales, const DequantLut* luts, const RowRun* runs,
+                                  const std::uint8_t* which, std::size_t count);
+
+/// Whether every table the runs refer to (as in DequantizeRunsFn) has the form `ok` (a flag of
+/// DequantLut: split_ok, bytes_ok).
+inline bool every_run_table(const DequantLut* luts, const std::uint8_t* which, std::size_t count,
+                            bool DequantLut::*ok) noexcept {
+  if (which == nullptr) return count == 0 || luts[0].*ok;
+  for (std::size_t r = 0; r < count; ++r)
+    if (!(luts[which[r]].*ok)) return false;
+  return true;
+}
 
 struct Bf16StepTable;
 /// quantize of `count` runs of bf16 elements by step tables (bf16_step.hpp): run r with table
@@ -144,9 +154,11 @@ bool has_avx512_vbmi() noexcept;
 void dequantize16_vbmi(const std::uint8_t* in, std::uint16_t* out, std::size_t n, const DequantLut& lut) noexcept;
 void dequantize16_vbmi_stream(const std::uint8_t* in, std::uint16_t* out, std::size_t n,
                               const DequantLut& lut) noexcept;
-/// dequantize16_vbmi of `count` runs with one set-up of the planes, prefetching the first two
-/// lines of run r + kRunsAhead's codes while it converts run r.
-void dequantize16_vbmi_runs(const RowRun* runs, std::size_t count, const DequantLut& lut) noexcept;
+/// dequantize16_vbmi of `count` runs, tables chosen as in DequantizeRunsFn (each bytes_ok): the
+/// planes are loaded where the table changes, and run r + kRunsAhead's first two lines of codes
+/// are prefetched while run r converts.
+void dequantize16_vbmi_runs(const DequantLut* luts, const RowRun* runs, const std::uint8_t* which,
+                            std::size_t count) noexcept;
 
 /// Whether the SIMD quantize kernels may compute x / scale as q = x * r, q + (x - q * scale) * r
 /// (r = 1 / scale rounded, both steps fused multiply-adds) instead of dividing. The spec's quotient

@@ -348,26 +348,33 @@ void dequantize16(Fp8Format f, const std::uint8_t* in, void* out, std::size_t n,
   dequantize_impl<T, NT>(f, in + done, o + done, n - done, scale, lut);
 }
 
-// RowKernels::dequantize_runs for 16-bit outputs from a table with the split form: one set-up of
-// the constants for the batch, prefetching kRunsAhead runs ahead.
+// RowKernels::dequantize_runs for 16-bit outputs from tables with the split form: the constants
+// are set up where the table changes, and kRunsAhead runs ahead are prefetched.
 template <DType T>
-void dequantize16_runs(Fp8Format f, float scale, const DequantLut& lut, const RowRun* runs, std::size_t count) {
-  const SplitConsts<T == DType::bf16> k(f, lut);
-  for (std::size_t r = 0; r < count; ++r) {
-    prefetch_run_ahead(runs, r, count);
-    const auto* in = static_cast<const std::uint8_t*>(runs[r].in);
-    auto* out = static_cast<std::uint16_t*>(runs[r].out);
-    const std::size_t done = dequantize16_split<T == DType::bf16, false>(k, in, out, runs[r].n);
-    if (done < runs[r].n) dequantize_impl<T>(f, in + done, out + done, runs[r].n - done, scale, lut);
+void dequantize16_runs(Fp8Format f, const float* scales, const DequantLut* luts, const RowRun* runs,
+                       const std::uint8_t* which, std::size_t count) {
+  std::size_t r = 0;
+  while (r < count) {
+    const std::size_t w = which != nullptr ? which[r] : 0;
+    const SplitConsts<T == DType::bf16> k(f, luts[w]);
+    do {
+      prefetch_run_ahead(runs, r, count);
+      const auto* in = static_cast<const std::uint8_t*>(runs[r].in);
+      auto* out = static_cast<std::uint16_t*>(runs[r].out);
+      const std::size_t done = dequantize16_split<T == DType::bf16, false>(k, in, out, runs[r].n);
+      if (done < runs[r].n) dequantize_impl<T>(f, in + done, out + done, runs[r].n - done, scales[w], luts[w]);
+      ++r;
+    } while (r < count && (which != nullptr ? which[r] : 0) == w);
   }
 }
 
-bool dequantize_runs(Fp8Format f, DType t, float scale, const DequantLut& lut, const RowRun* runs, std::size_t count) {
-  if (t == DType::f32 || !lut.split_ok) return false;
+bool dequantize_runs(Fp8Format f, DType t, const float* scales, const DequantLut* luts, const RowRun* runs,
+                     const std::uint8_t* which, std::size_t count) {
+  if (t == DType::f32 || !every_run_table(luts, which, count, &DequantLut::split_ok)) return false;
   if (t == DType::bf16) {
-    dequantize16_runs<DType::bf16>(f, scale, lut, runs, count);
+    dequantize16_runs<DType::bf16>(f, scales, luts, runs, which, count);
   } else {
-    dequantize16_runs<DType::f16>(f, scale, lut, runs, count);
+    dequantize16_runs<DType::f16>(f, scales, luts, runs, which, count);
   }
   return true;
 }

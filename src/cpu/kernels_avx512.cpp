@@ -348,9 +348,10 @@ void dequantize_row_stream(Fp8Format f, DType t, const std::uint8_t* in, void* o
 }
 
 // RowKernels::dequantize_runs of the VBMI kernels: 16-bit results from a table with byte planes.
-bool dequantize_runs_vbmi(Fp8Format, DType t, float, const DequantLut& lut, const RowRun* runs, std::size_t count) {
-  if (t == DType::f32 || !lut.bytes_ok) return false;
-  dequantize16_vbmi_runs(runs, count, lut);
+bool dequantize_runs_vbmi(Fp8Format, DType t, const float*, const DequantLut* luts, const RowRun* runs,
+                          const std::uint8_t* which, std::size_t count) {
+  if (t == DType::f32 || !every_run_table(luts, which, count, &DequantLut::bytes_ok)) return false;
+  dequantize16_vbmi_runs(luts, runs, which, count);
   return true;
 }
 

@@ -140,6 +140,15 @@ struct WriteOp {
             std::size_t count) const {
     quantize_runs(j, s, ct, head, r, count);
   }
+  // Runs of heads with their own scales, run i with head which[i]: false (nothing done) where the
+  // side's heads lack step tables.
+  bool heads(const PagedJob& j, const PagedSide& s, const ChunkTables& ct, const RowRun* r, const std::uint8_t* which,
+             std::size_t count) const {
+    const int side = &s == &j.side[0] ? 0 : 1;
+    if (!ct.every[side]) return false;
+    j.k.quantize_step(ct.table[side], s.scales, j.f, r, which, count);
+    return true;
+  }
   void scattered(const PagedJob& j, const PagedSide& s, const ChunkTables& ct, const unsigned char* row,
                  std::uint8_t* cache, std::size_t len, std::int64_t head) const {
     const auto run = static_cast<std::size_t>(s.st.chunk_len);
@@ -251,11 +260,16 @@ struct ReadOp {
   void runs(const PagedJob& j, const PagedSide& s, const ChunkTables&, std::int64_t head, const RowRun* r,
             std::size_t count) const {
     const std::size_t h = static_cast<std::size_t>(head * s.scale_stride);
-    if (j.k.dequantize_runs != nullptr && j.k.dequantize_runs(j.f, j.t, s.scales[h], s.luts[h], r, count)) return;
+    if (j.k.dequantize_runs != nullptr && j.k.dequantize_runs(j.f, j.t, &s.scales[h], &s.luts[h], r, nullptr, count))
+      return;
     for (std::size_t i = 0; i < count; ++i) {
       detail::prefetch_run_ahead(r, i, count);  // as the batched kernels do
       j.k.dequantize(j.f, j.t, static_cast<const std::uint8_t*>(r[i].in), r[i].out, r[i].n, s.scales[h], s.luts[h]);
     }
+  }
+  bool heads(const PagedJob& j, const PagedSide& s, const ChunkTables&, const RowRun* r, const std::uint8_t* which,
+             std::size_t count) const {
+    return j.k.dequantize_runs != nullptr && j.k.dequantize_runs(j.f, j.t, s.scales, s.luts, r, which, count);
   }
   void scattered(const PagedJob& j, const PagedSide& s, const ChunkTables&, unsigned char* row,
                  const std::uint8_t* cache, std::size_t len, std::int64_t head) const {
@@ -384,27 +398,30 @@ void visit_side(const PagedJob& j, const PagedSide& s, const ChunkTables& ct, co
     for (std::size_t i = 0; i < p.count; ++i)
       for (std::size_t h = 0; h < heads; ++h) b.add(row(i, h), cache(i, h), len);
     b.flush();
-  } else if (Op::kWrite && ct.every[&s == &j.side[0] ? 0 : 1]) {
-    // Heads with their own step tables, in memory order, many runs a call: the kernel sets up
-    // each run's head (a batch per head, reading each row in 256-byte pieces 2 KiB apart, was
-    // 1.1-1.2x slower at 16,384 tokens, from DRAM). Fields one by one, as RunBatch::add says.
+  } else if (H <= 255) {
+    // Heads with their own scales, in memory order, many runs a call: the kernel sets up each
+    // run's head (a batch per head, reading each row in 256-byte pieces 2 KiB apart, was 1.1-1.2x
+    // slower at 16,384 tokens, from DRAM). Fields one by one, as RunBatch::add says. Where the
+    // operation has no batched form (no step tables), the runs go one a call.
     constexpr std::size_t kBatch = 128;
     RowRun runs[kBatch];
-    std::uint8_t which[kBatch];  // < ChunkTables::kHeads
+    std::uint8_t which[kBatch];
     std::size_t n = 0;
-    const detail::Bf16StepTable* tables = ct.table[&s == &j.side[0] ? 0 : 1];
+    auto flush = [&] {
+      if (n > 0 && !Op{}.heads(j, s, ct, runs, which, n))
+        for (std::size_t r = 0; r < n; ++r) Op{}.runs(j, s, ct, which[r], &runs[r], 1);
+      n = 0;
+    };
     for (std::size_t i = 0; i < p.count; ++i)
       for (std::size_t h = 0; h < H; ++h) {
-        runs[n].in = row(i, h);
-        runs[n].out = cache(i, h);
+        const RowRun r = run_of<Op>(row(i, h), cache(i, h), D);
+        runs[n].in = r.in;
+        runs[n].out = r.out;
         runs[n].n = D;
         which[n++] = static_cast<std::uint8_t>(h);
-        if (n == kBatch) {
-          j.k.quantize_step(tables, s.scales, j.f, runs, which, n);
-          n = 0;
-        }
+        if (n == kBatch) flush();
       }
-    if (n > 0) j.k.quantize_step(tables, s.scales, j.f, runs, which, n);
+    flush();
   } else {
     // In memory order, one run a call.
     for (std::size_t i = 0; i < p.count; ++i)
