@@ -520,6 +520,10 @@ int main(int argc, char** argv) {
   // the ISA (set_max_isa cannot raise it past that cap). Both go into the context (the console
   // header on stderr, the JSON "context"), never as extra lines on stdout.
   benchmark::AddCustomContext("kvscale_isa", cpu::isa_name(cpu::set_max_isa(cpu::Isa::best)));
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+  // The AVX-512 level dequantizes to f16/bf16 by VBMI byte permutes where the CPU has them.
+  benchmark::AddCustomContext("cpu_avx512_vbmi", __builtin_cpu_supports("avx512vbmi") ? "yes" : "no");
+#endif
   benchmark::AddCustomContext("kvscale_threads", std::to_string(cpu::num_threads()));
   kvscale::bench::run_with_summary(summary);
   benchmark::Shutdown();
