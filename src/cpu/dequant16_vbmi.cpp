@@ -64,14 +64,7 @@ struct BytePlanes {
   }
 };
 
-template <bool NT>
-inline void store(std::uint16_t* p, __m512i v) {
-  if constexpr (NT) {
-    _mm512_stream_si512(reinterpret_cast<__m512i*>(p), v);
-  } else {
-    _mm512_storeu_si512(p, v);
-  }
-}
+#include "cpu/store512.hpp"
 
 template <bool NT>
 void run(const BytePlanes& t, const std::uint8_t* in, std::uint16_t* out, std::size_t n) {
@@ -81,8 +74,8 @@ void run(const BytePlanes& t, const std::uint8_t* in, std::uint16_t* out, std::s
     // 2 KiB ahead, as the 16-bit kernel (an address, not a pointer: it may lie past the row).
     _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<std::uintptr_t>(in + i) + 2048), _MM_HINT_T0);
     t.lookup(_mm512_loadu_si512(in + i), &a, &b);
-    store<NT>(out + i, a);
-    store<NT>(out + i + 32, b);
+    store512<NT>(out + i, a);
+    store512<NT>(out + i + 32, b);
   }
   if (i < n) {  // the tail: masked loads and stores (a partial store is never a streaming one)
     const std::size_t left = n - i;

@@ -116,14 +116,7 @@ inline void store32(std::uint8_t* p, __m256i v) {
   }
 }
 
-template <bool NT>
-inline void store64(std::uint16_t* p, __m512i v) {
-  if constexpr (NT) {
-    _mm512_stream_si512(reinterpret_cast<__m512i*>(p), v);
-  } else {
-    _mm512_storeu_si512(p, v);
-  }
-}
+#include "cpu/store512.hpp"
 
 // NT: the main loops use non-temporal stores; `out` must then be 32-byte aligned. R: quotient<R>.
 template <DType T, bool NT, bool R>
@@ -220,11 +213,7 @@ struct StepOps {
   static V or_sign(V v, M m) { return _mm512_mask_add_epi8(v, m, v, _mm512_set1_epi8(static_cast<char>(0x80))); }
   template <bool NT>
   static void store(std::uint8_t* p, V v) {
-    if constexpr (NT) {
-      _mm512_stream_si512(reinterpret_cast<__m512i*>(p), v);
-    } else {
-      _mm512_storeu_si512(p, v);
-    }
+    store512<NT>(p, v);
   }
 };
 
@@ -283,8 +272,8 @@ void dequantize16(const std::uint8_t* in, std::uint16_t* out, std::size_t n, con
     _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<std::uintptr_t>(in + i) + 2048), _MM_HINT_T0);
     const __m512i a = _mm512_cvtepu8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + i)));
     const __m512i b = _mm512_cvtepu8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + i + 32)));
-    store64<NT>(out + i, t.lookup(a));
-    store64<NT>(out + i + 32, t.lookup(b));
+    store512<NT>(out + i, t.lookup(a));
+    store512<NT>(out + i + 32, t.lookup(b));
   }
   for (; i < n; i += 32) {
     const std::size_t left = n - i;
