@@ -108,24 +108,22 @@ void quantize_bf16_step(const StepConsts<O>& k, const std::uint16_t* in, std::ui
 }
 
 // Runs of bf16 with tables and scales chosen per run: run r takes tb[w] and scales[w], w =
-// which[r] (which == nullptr: w = 0). The constants are set up again only where w changes; a
-// head's runs in memory order change w every run, which still saves a call per run.
+// which[r] (which == nullptr: w = 0). The constants are set up once a stretch of one w
+// (table_stretch); a head's runs in memory order change w every run, which still saves a call
+// per run.
 // exact(in, out, n, scale) must be the division kernel of format Fn.
 template <class O, bool Fn, bool NT, class Exact>
 void quantize_bf16_step_runs(const kvscale::cpu::detail::Bf16StepTable* tb, const float* scales,
                              const kvscale::cpu::detail::RowRun* runs, const std::uint8_t* which, std::size_t count,
                              Exact exact) {
-  std::size_t r = 0;
-  while (r < count) {
-    const std::size_t w = which != nullptr ? which[r] : 0;
-    const StepConsts<O> k(tb[w]);
-    const float scale = scales[w];
+  for (std::size_t r = 0; r < count;) {
+    const kvscale::cpu::detail::TableStretch st = kvscale::cpu::detail::table_stretch(which, r, count);
+    const StepConsts<O> k(tb[st.w]);
+    const float scale = scales[st.w];
     const auto ex = [&](const void* i, std::uint8_t* o, std::size_t n) { exact(i, o, n, scale); };
-    do {
+    for (; r < st.end; ++r)
       quantize_bf16_step<O, Fn, NT>(k, static_cast<const std::uint16_t*>(runs[r].in),
                                     static_cast<std::uint8_t*>(runs[r].out), runs[r].n, ex);
-      ++r;
-    } while (r < count && (which != nullptr ? which[r] : 0) == w);
   }
 }
 

@@ -105,7 +105,7 @@ const DequantLut& dequant_lut(Fp8Format f, DType t, float scale) noexcept {
   const auto build = kernels().build_lut;
   for (int i = 0; i < 2; ++i) {
     const DequantLut& l = luts[i];
-    if (l.valid && l.format == f && l.dtype == t && l.scale_bits == bits && l.built_by == build) {
+    if (l.built_for(f, t, bits, build)) {
       last = i;
       return l;
     }

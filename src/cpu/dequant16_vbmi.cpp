@@ -99,15 +99,13 @@ void dequantize16_vbmi_stream(const std::uint8_t* in, std::uint16_t* out, std::s
 
 void dequantize16_vbmi_runs(const DequantLut* luts, const RowRun* runs, const std::uint8_t* which,
                             std::size_t count) noexcept {
-  std::size_t r = 0;
-  while (r < count) {
-    const std::size_t w = which != nullptr ? which[r] : 0;
-    const BytePlanes t(luts[w]);
-    do {
+  for (std::size_t r = 0; r < count;) {
+    const TableStretch st = table_stretch(which, r, count);
+    const BytePlanes t(luts[st.w]);
+    for (; r < st.end; ++r) {
       prefetch_run_ahead(runs, r, count);
       run<false>(t, static_cast<const std::uint8_t*>(runs[r].in), static_cast<std::uint16_t*>(runs[r].out), runs[r].n);
-      ++r;
-    } while (r < count && (which != nullptr ? which[r] : 0) == w);
+    }
   }
 }
 

@@ -27,6 +27,11 @@ struct DequantLut {
   /// lacks the forms (split tables, byte planes) this level's kernels read, which then take a
   /// slower path, so a cache rebuilds it when the level changes.
   void (*built_by)(Fp8Format, DType, float, DequantLut*) noexcept = nullptr;
+  /// Whether a cache may hand this table out for (f, t, scale) to kernels whose builder is `build`.
+  bool built_for(Fp8Format f, DType t, std::uint32_t scale_bits_of,
+                 void (*build)(Fp8Format, DType, float, DequantLut*) noexcept) const noexcept {
+    return valid && format == f && dtype == t && scale_bits == scale_bits_of && built_by == build;
+  }
   alignas(64) std::uint16_t out16[256] = {};
   alignas(64) float out32[256] = {};
   /// out16 in the form the AVX2 kernel computes with byte shuffles, where split_ok. For code c,
@@ -96,6 +101,19 @@ inline void prefetch_run_ahead(const RowRun* runs, std::size_t r, std::size_t co
 /// where this ISA has no batched form for them (then the caller converts run by run).
 using DequantizeRunsFn = bool (*)(Fp8Format f, DType t, const float* scales, const DequantLut* luts, const RowRun* runs,
                                   const std::uint8_t* which, std::size_t count);
+
+/// A stretch of runs that use one table: index w (as in DequantizeRunsFn), runs [r, end).
+struct TableStretch {
+  std::size_t w, end;
+};
+/// The stretch that starts at run r of `count`: the batched kernels set a table's constants up
+/// once a stretch.
+inline TableStretch table_stretch(const std::uint8_t* which, std::size_t r, std::size_t count) noexcept {
+  if (which == nullptr) return {0, count};
+  std::size_t e = r + 1;
+  while (e < count && which[e] == which[r]) ++e;
+  return {which[r], e};
+}
 
 /// Whether every table the runs refer to (as in DequantizeRunsFn) has the form `ok` (a flag of
 /// DequantLut: split_ok, bytes_ok).

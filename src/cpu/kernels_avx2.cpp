@@ -349,22 +349,20 @@ void dequantize16(Fp8Format f, const std::uint8_t* in, void* out, std::size_t n,
 }
 
 // RowKernels::dequantize_runs for 16-bit outputs from tables with the split form: the constants
-// are set up where the table changes, and kRunsAhead runs ahead are prefetched.
+// are set up once a stretch of one table, and kRunsAhead runs ahead are prefetched.
 template <DType T>
 void dequantize16_runs(Fp8Format f, const float* scales, const DequantLut* luts, const RowRun* runs,
                        const std::uint8_t* which, std::size_t count) {
-  std::size_t r = 0;
-  while (r < count) {
-    const std::size_t w = which != nullptr ? which[r] : 0;
-    const SplitConsts<T == DType::bf16> k(f, luts[w]);
-    do {
+  for (std::size_t r = 0; r < count;) {
+    const TableStretch st = table_stretch(which, r, count);
+    const SplitConsts<T == DType::bf16> k(f, luts[st.w]);
+    for (; r < st.end; ++r) {
       prefetch_run_ahead(runs, r, count);
       const auto* in = static_cast<const std::uint8_t*>(runs[r].in);
       auto* out = static_cast<std::uint16_t*>(runs[r].out);
       const std::size_t done = dequantize16_split<T == DType::bf16, false>(k, in, out, runs[r].n);
-      if (done < runs[r].n) dequantize_impl<T>(f, in + done, out + done, runs[r].n - done, scales[w], luts[w]);
-      ++r;
-    } while (r < count && (which != nullptr ? which[r] : 0) == w);
+      if (done < runs[r].n) dequantize_impl<T>(f, in + done, out + done, runs[r].n - done, scales[st.w], luts[st.w]);
+    }
   }
 }
 

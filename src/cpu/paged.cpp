@@ -617,8 +617,7 @@ Status paged_read(const PagedReadArgs& a) noexcept {
     for (std::size_t h = 0; h < H; ++h) {
       DequantLut& l = head_luts[i][h];
       const float sc = s.scales[h];
-      if (!(l.valid && l.format == a.format && l.dtype == a.dtype && l.scale_bits == fp8::detail::bits_of(sc) &&
-            l.built_by == j.k.build_lut)) {
+      if (!l.built_for(a.format, a.dtype, fp8::detail::bits_of(sc), j.k.build_lut)) {
         j.k.build_lut(a.format, a.dtype, sc, &l);
         l.built_by = j.k.build_lut;
       }

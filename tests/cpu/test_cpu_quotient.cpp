@@ -11,7 +11,8 @@
 // where whole blocks take the table and in a shuffled one where blocks mix it with the division.
 // The AVX2 dequantize to f16/bf16 computes from split tables (DequantLut in src/cpu/kernels.hpp):
 // a test compares all 256 codes, for seeded scales, with the reference. The AVX-512 level has two
-// 16-bit dequantize forms (VBMI byte permutes, 16-bit permutes): the last test calls both.
+// 16-bit dequantize forms (VBMI byte permutes, 16-bit permutes): the last test calls each form the
+// CPU has.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -401,13 +402,21 @@ TEST(CpuQuotient, DequantizeSplitTablesEveryCodeSeededScales) {
 // ordinary and streaming stores, and the bytes around the output left alone. The VBMI form also
 // gets a table without byte planes (built by another level), which it must compute from too.
 #if defined(KVSCALE_X86_SIMD)
-TEST(CpuQuotient, DequantizeAvx512BothFormsEveryCode) {
-  namespace d = kvscale::cpu::detail;
+// The forms this CPU runs: none without the AVX-512 level, the 16-bit permutes with it, and the
+// VBMI form too where the CPU has VBMI.
+std::vector<bool> avx512_dequant_forms() {
   const std::vector<cpu::Isa> levels = isas();
-  if (std::find(levels.begin(), levels.end(), cpu::Isa::avx512) == levels.end())
-    GTEST_SKIP() << "this CPU (or KVSCALE_CPU_ISA) has no AVX-512 level";
-  std::vector<bool> forms{false};
-  if (d::has_avx512_vbmi()) forms.push_back(true);
+  std::vector<bool> forms;
+  if (std::find(levels.begin(), levels.end(), cpu::Isa::avx512) != levels.end()) forms.push_back(false);
+  if (!forms.empty() && kvscale::cpu::detail::has_avx512_vbmi()) forms.push_back(true);
+  return forms;
+}
+
+class Avx512DequantForm : public ::testing::TestWithParam<bool> {};
+
+TEST_P(Avx512DequantForm, EveryCodeMatchesTheReference) {
+  namespace d = kvscale::cpu::detail;
+  const bool vbmi = GetParam();
   std::vector<float> scales;
   for (int e = -140; e <= 127; e += 7) scales.push_back(std::ldexp(1.0f, e));
   std::mt19937_64 rng(20261127);
@@ -418,41 +427,47 @@ TEST(CpuQuotient, DequantizeAvx512BothFormsEveryCode) {
   std::shuffle(codes.begin() + 256, codes.begin() + 512, std::mt19937_64(5));
   constexpr std::uint16_t kGuard = 0xA5A5;
   std::size_t runs = 0;
-  for (bool vbmi : forms) {
-    const d::RowKernels k = d::avx512_kernels(vbmi);
-    for (float s : scales)
-      for (Fp8Format f : kFormats)
-        for (DType t : {DType::f16, DType::bf16})
-          for (bool planes : {true, false}) {
-            d::DequantLut lut;
-            if (planes) {
-              k.build_lut(f, t, s, &lut);
-              ASSERT_EQ(lut.bytes_ok, vbmi);
-            } else {
-              d::build_dequant_lut(f, t, s, &lut);
-            }
-            for (bool stream : {false, true})
-              for (std::size_t n :
-                   {std::size_t{0}, std::size_t{1}, std::size_t{31}, std::size_t{32}, std::size_t{33}, std::size_t{63},
-                    std::size_t{64}, std::size_t{65}, std::size_t{127}, std::size_t{255}, codes.size()})
-                for (std::size_t off : {0u, 1u, 33u}) {
-                  alignas(64) std::uint16_t out[2 * 1024] = {};
-                  std::fill(std::begin(out), std::end(out), kGuard);
-                  (stream ? k.dequantize_stream : k.dequantize)(f, t, codes.data(), out + off, n, s, lut);
-                  ++runs;
-                  for (std::size_t i = 0; i < 2 * 1024; ++i) {
-                    const bool inside = i >= off && i < off + n;
-                    const std::uint32_t want = inside ? ref_dequant(f, t, codes[i - off], s) : kGuard;
-                    ASSERT_EQ(out[i], want) << (vbmi ? "vbmi" : "16-bit permutes") << (planes ? "" : " (no planes)")
-                                            << (stream ? " stream" : "") << " " << kvscale::format_name(f) << " "
-                                            << kvscale::dtype_name(t) << " scale " << std::hexfloat << s << " n "
-                                            << std::dec << n << " offset " << off << " at " << i;
-                  }
-                }
+  const d::RowKernels k = d::avx512_kernels(vbmi);
+  for (float s : scales)
+    for (Fp8Format f : kFormats)
+      for (DType t : {DType::f16, DType::bf16})
+        for (bool planes : {true, false}) {
+          d::DequantLut lut;
+          if (planes) {
+            k.build_lut(f, t, s, &lut);
+            ASSERT_EQ(lut.bytes_ok, vbmi);
+          } else {
+            d::build_dequant_lut(f, t, s, &lut);
           }
-  }
+          for (bool stream : {false, true})
+            for (std::size_t n :
+                 {std::size_t{0}, std::size_t{1}, std::size_t{31}, std::size_t{32}, std::size_t{33}, std::size_t{63},
+                  std::size_t{64}, std::size_t{65}, std::size_t{127}, std::size_t{255}, codes.size()})
+              for (std::size_t off : {0u, 1u, 33u}) {
+                alignas(64) std::uint16_t out[2 * 1024] = {};
+                std::fill(std::begin(out), std::end(out), kGuard);
+                (stream ? k.dequantize_stream : k.dequantize)(f, t, codes.data(), out + off, n, s, lut);
+                ++runs;
+                for (std::size_t i = 0; i < 2 * 1024; ++i) {
+                  const bool inside = i >= off && i < off + n;
+                  const std::uint32_t want = inside ? ref_dequant(f, t, codes[i - off], s) : kGuard;
+                  ASSERT_EQ(out[i], want)
+                      << (vbmi ? "vbmi" : "16-bit permutes") << (planes ? "" : " (no planes)")
+                      << (stream ? " stream" : "") << " " << kvscale::format_name(f) << " " << kvscale::dtype_name(t)
+                      << " scale " << std::hexfloat << s << " n " << std::dec << n << " offset " << off << " at " << i;
+                }
+              }
+        }
   EXPECT_GT(runs, 0u);
 }
+
+// One instance per form this CPU has (none without AVX-512: there neither form can run, and the
+// split-table test above checks the levels it has).
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(Avx512DequantForm);
+INSTANTIATE_TEST_SUITE_P(CpuQuotient, Avx512DequantForm, ::testing::ValuesIn(avx512_dequant_forms()),
+                         [](const ::testing::TestParamInfo<bool>& i) {
+                           return std::string(i.param ? "vbmi" : "permutes16");
+                         });
 #endif
 
 }  // namespace
