@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 #include <numeric>
 #include <ostream>
 #include <random>
@@ -206,10 +207,26 @@ void BM_scalar_roundtrip(benchmark::State& st) {
 
 // ---- paged ops on model shapes (range(0) = tokens, range(1) = KV heads; head 128, block 16) ----
 
+// Servers' tensors start on at least 64 bytes (PyTorch's CPU allocator; 256+ on GPUs); a large
+// std::vector starts 16 bytes into its mapping, which no tensor does.
+template <typename T>
+struct Aligned64 {
+  using value_type = T;
+  Aligned64() = default;
+  template <typename U>
+  Aligned64(const Aligned64<U>&) noexcept {}
+  T* allocate(std::size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t{64})); }
+  void deallocate(T* p, std::size_t) noexcept { ::operator delete(p, std::align_val_t{64}); }
+  friend bool operator==(const Aligned64&, const Aligned64&) noexcept { return true; }
+  friend bool operator!=(const Aligned64&, const Aligned64&) noexcept { return false; }
+};
+template <typename T>
+using TensorVec = std::vector<T, Aligned64<T>>;
+
 struct Paged {
   std::int64_t tokens, heads;
-  std::vector<std::uint16_t> key, value;
-  std::vector<std::uint8_t> kc, vc;
+  TensorVec<std::uint16_t> key, value;
+  TensorVec<std::uint8_t> kc, vc;
   std::vector<std::int64_t> slots;
   float ks = kScale, vs = 2 * kScale;
   std::vector<float> per_head;
@@ -222,7 +239,8 @@ struct Paged {
   // block allocator gives them to a prefill: blocks in random order, each filled from slot 0.
   Paged(std::int64_t t, std::int64_t h, int layout = 0, bool prefill = false) : tokens(t), heads(h) {
     const std::size_t row = static_cast<std::size_t>(h * 128);
-    key = bf16_data(static_cast<std::size_t>(t) * row);
+    const auto data = bf16_data(static_cast<std::size_t>(t) * row);
+    key.assign(data.begin(), data.end());
     value = key;
     shape.layout = layout == 2 || layout == 5 ? kvscale::CacheLayout::split
                    : layout == 4              ? kvscale::CacheLayout::hnd
