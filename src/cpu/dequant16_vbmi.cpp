@@ -71,8 +71,9 @@ void run(const BytePlanes& t, const std::uint8_t* in, std::uint16_t* out, std::s
   __m512i a, b;
   std::size_t i = 0;
   for (; i + 64 <= n; i += 64) {
-    // 2 KiB ahead, as the 16-bit kernel (an address, not a pointer: it may lie past the row).
-    _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<std::uintptr_t>(in + i) + 2048), _MM_HINT_T0);
+    // kRunPrefetchBytes ahead within the row, as the 16-bit kernel (past it lie other blocks'
+    // codes: from a paged read's short runs, a wasted DRAM access).
+    if (i + kRunPrefetchBytes < n) _mm_prefetch(reinterpret_cast<const char*>(in + i + kRunPrefetchBytes), _MM_HINT_T0);
     t.lookup(_mm512_loadu_si512(in + i), &a, &b);
     store512<NT>(out + i, a);
     store512<NT>(out + i + 32, b);

@@ -319,7 +319,7 @@ template <bool Bf16, bool NT>
 std::size_t dequantize16_split(const SplitConsts<Bf16>& k, const std::uint8_t* in, std::uint16_t* out, std::size_t n) {
   std::size_t i = 0;
   for (; i + 32 <= n; i += 32) {
-    _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<std::uintptr_t>(in + i) + 2048), _MM_HINT_T0);
+    if (i + kRunPrefetchBytes < n) _mm_prefetch(reinterpret_cast<const char*>(in + i + kRunPrefetchBytes), _MM_HINT_T0);
     const __m256i c = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + i));
     const __m256i idx = _mm256_and_si256(c, k.x0f);
     // a(c) per byte: the 16-bit shift brings the next byte's bits into the ones the mask drops.

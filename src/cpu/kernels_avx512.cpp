@@ -277,7 +277,8 @@ void dequantize16(const std::uint8_t* in, std::uint16_t* out, std::size_t n, con
   const Lut16 t(lut);
   std::size_t i = 0;
   for (; i + 64 <= n; i += 64) {
-    _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<std::uintptr_t>(in + i) + 2048), _MM_HINT_T0);
+    // kRunPrefetchBytes ahead, within the row (past it lie other blocks' codes).
+    if (i + kRunPrefetchBytes < n) _mm_prefetch(reinterpret_cast<const char*>(in + i + kRunPrefetchBytes), _MM_HINT_T0);
     const __m512i a = _mm512_cvtepu8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + i)));
     const __m512i b = _mm512_cvtepu8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + i + 32)));
     store512<NT>(out + i, t.lookup(a));
