@@ -112,8 +112,8 @@ inline void prefetch_run_ahead(const RowRun*, std::size_t, std::size_t) noexcept
 #endif
 
 /// dequantize of `count` runs with tables chosen per run: run r with luts[w] and scales[w], w =
-/// which[r], or 0 where which is nullptr; prefetching as kRunsAhead says. false (nothing done)
-/// where this ISA has no batched form for them (then the caller converts run by run).
+/// which[r], or 0 where which is nullptr; prefetching as prefetch_run_ahead says. false (nothing
+/// done) where this ISA has no batched form for them (then the caller converts run by run).
 using DequantizeRunsFn = bool (*)(Fp8Format f, DType t, const float* scales, const DequantLut* luts, const RowRun* runs,
                                   const std::uint8_t* which, std::size_t count);
 
@@ -188,8 +188,8 @@ void dequantize16_vbmi(const std::uint8_t* in, std::uint16_t* out, std::size_t n
 void dequantize16_vbmi_stream(const std::uint8_t* in, std::uint16_t* out, std::size_t n,
                               const DequantLut& lut) noexcept;
 /// dequantize16_vbmi of `count` runs, tables chosen as in DequantizeRunsFn (each bytes_ok): the
-/// planes are loaded where the table changes, and run r + kRunsAhead's first two lines of codes
-/// are prefetched while run r converts.
+/// planes are loaded where the table changes, and the runs ahead are prefetched while run r
+/// converts (prefetch_run_ahead).
 void dequantize16_vbmi_runs(const DequantLut* luts, const RowRun* runs, const std::uint8_t* which,
                             std::size_t count) noexcept;
 

@@ -349,7 +349,7 @@ void dequantize16(Fp8Format f, const std::uint8_t* in, void* out, std::size_t n,
 }
 
 // RowKernels::dequantize_runs for 16-bit outputs from tables with the split form: the constants
-// are set up once a stretch of one table, and kRunsAhead runs ahead are prefetched.
+// are set up once a stretch of one table, and the runs ahead are prefetched (prefetch_run_ahead).
 template <DType T>
 void dequantize16_runs(Fp8Format f, const float* scales, const DequantLut* luts, const RowRun* runs,
                        const std::uint8_t* which, std::size_t count) {
