@@ -83,7 +83,7 @@ struct RowRun {
 ///   (BM_paged_read_layout/16384/8/4, HND: 0.72-0.75x the time);
 /// - the rest of its first kRunPrefetchBytes, kRunLinesAhead runs ahead: a dense NHD token of 8
 ///   heads is a 1 KiB run, 16 lines, that the kernel otherwise waits for one after another
-///   (BM_paged_read/16384/8 on an AMD EPYC: 0.5x the time with AVX2). Further ahead, or all of a
+///   (BM_paged_read/16384/8 on an AMD EPYC: 0.57x the time with AVX2). Further ahead, or all of a
 ///   run six ahead, the lines in flight crowd out the ones needed now (slower). The kernels'
 ///   own look-ahead takes over from kRunPrefetchBytes into a run.
 constexpr std::size_t kRunsAhead = 6;
