@@ -134,6 +134,5 @@ class SafetensorsFile {
   StHeader header_;
 };
 
-
 }  // namespace loader
 }  // namespace kvscale

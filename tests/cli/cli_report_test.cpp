@@ -118,12 +118,13 @@ TEST(CliReport, InspectPerTensorCheckpointHasOneSparklinePerSide) {
   LoadResult r;
   r.source = SourceKind::safetensors;
   r.table = ScaleTable(1, 2, 0, {tensor(0.5f), tensor(0.25f)}, {tensor(0.5f), tensor(0.03125f)}, std::nullopt);
-  EXPECT_EQ(inspect_text(r),
-            "ck: safetensors, model_type unknown, 1 rank x 2 layers, KV heads unknown, granularity tensor, producer unknown\n"
-            "rank 0 K: 2 layers, min 0.25 max 0.5 median 0.375\n"
-            "  #~\n"  // the levels span the min and max of K and V together
-            "rank 0 V: 2 layers, min 0.03125 max 0.5 median 0.265625\n"
-            "  #_\n");
+  EXPECT_EQ(
+      inspect_text(r),
+      "ck: safetensors, model_type unknown, 1 rank x 2 layers, KV heads unknown, granularity tensor, producer unknown\n"
+      "rank 0 K: 2 layers, min 0.25 max 0.5 median 0.375\n"
+      "  #~\n"  // the levels span the min and max of K and V together
+      "rank 0 V: 2 layers, min 0.03125 max 0.5 median 0.265625\n"
+      "  #_\n");
 }
 
 TEST(CliJsonWriter, NestingSeparatorsAndNumbers) {

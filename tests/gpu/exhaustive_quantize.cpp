@@ -80,7 +80,8 @@ int main(int argc, char** argv) {
     } else if (a == "--probe") {
       probe = true;
     } else {
-      std::fprintf(stderr, "usage: %s [--chunk-log2 N (16..30)] [--first-chunk I] [--chunks K] [--device D] [--probe]\n",
+      std::fprintf(stderr,
+                   "usage: %s [--chunk-log2 N (16..30)] [--first-chunk I] [--chunks K] [--device D] [--probe]\n",
                    argv[0]);
       return 2;
     }
@@ -115,7 +116,8 @@ int main(int argc, char** argv) {
   const long total_chunks = static_cast<long>((std::uint64_t{1} << 32) >> chunk_log2);
   long last_chunk = total_chunks;
   if (max_chunks >= 0 && first_chunk + max_chunks < last_chunk) last_chunk = first_chunk + max_chunks;
-  std::printf("exhaustive_quantize: inputs 0x%08" PRIx64 "..0x%08" PRIx64 " in %ld chunks of 2^%d, %d formats x %d scales\n",
+  std::printf("exhaustive_quantize: inputs 0x%08" PRIx64 "..0x%08" PRIx64
+              " in %ld chunks of 2^%d, %d formats x %d scales\n",
               static_cast<std::uint64_t>(first_chunk) * chunk, static_cast<std::uint64_t>(last_chunk) * chunk - 1,
               last_chunk - first_chunk, chunk_log2, kFormats, kScales);
   std::fflush(stdout);

@@ -502,7 +502,8 @@ TEST(SafetensorsValid, CapMarkerHasNoFileLabel) {
   sink.set_file("model.safetensors");
   StHeader h;
   const std::string text = R"({"__metadita__":{},"&__metadata__":{},"a":1,"b":2})";
-  EXPECT_FALSE(parse_safetensors_header(text, 0, lim, [](std::string_view) { return true; }, sink, &h));
+  EXPECT_FALSE(parse_safetensors_header(
+      text, 0, lim, [](std::string_view) { return true; }, sink, &h));
   ASSERT_EQ(sink.diags().size(), 4u);
   for (std::size_t i = 0; i + 1 < sink.diags().size(); ++i) EXPECT_EQ(sink.diags()[i].file, "model.safetensors");
   EXPECT_EQ(sink.diags().back().code, DiagCode::too_many_diagnostics);
@@ -514,8 +515,8 @@ TEST(SafetensorsValid, CapMarkerHasNoFileLabel) {
 TEST(SafetensorsValid, CappedRejectionKeepsNoTensor) {
   LoadLimits lim;
   lim.max_diagnostics = 3;
-  const Parsed p = parse(R"({"_":{"dtype":"F16","shape":[1],"data_offsets":[8,10]},"_ape":[1],"data_of":{}})", 20065,
-                         lim);
+  const Parsed p =
+      parse(R"({"_":{"dtype":"F16","shape":[1],"data_offsets":[8,10]},"_ape":[1],"data_of":{}})", 20065, lim);
   EXPECT_FALSE(p.ok);
   ASSERT_FALSE(p.diags.empty());
   EXPECT_EQ(p.diags.back().code, DiagCode::too_many_diagnostics);

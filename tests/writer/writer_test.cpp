@@ -80,8 +80,7 @@ TEST(WriteScalesJson, RoundTripsFixturesBitExactly) {
     const kvscale::LoadResult in = kvscale::load_scales_file(src);
     ASSERT_TRUE(in.ok());
     TempDir d;
-    ASSERT_EQ(kvscale::write_scales_json(in.table, d / "out.json"), Status::success)
-        << kvscale::last_error_message();
+    ASSERT_EQ(kvscale::write_scales_json(in.table, d / "out.json"), Status::success) << kvscale::last_error_message();
     const kvscale::LoadResult back = kvscale::load_scales_file(d / "out.json");
     ASSERT_TRUE(back.ok()) << kvscale::format_diagnostic(back.diagnostics.at(0));
     EXPECT_TRUE(back.warnings.empty());
