@@ -115,15 +115,22 @@ void quantize_bf16_step(const StepConsts<O>& k, const std::uint16_t* in, std::ui
 template <class O, bool Fn, bool NT, class Exact>
 void quantize_bf16_step_runs(const kvscale::cpu::detail::Bf16StepTable* tb, const float* scales,
                              const kvscale::cpu::detail::RowRun* runs, const std::uint8_t* which, std::size_t count,
-                             Exact exact) {
+                             bool prefetch_out, Exact exact) {
+  namespace d = kvscale::cpu::detail;
+  // The cache lines the runs write, kOutRunsAhead runs ahead (kernels.hpp: prefetch_out). A count
+  // of 0 turns the look-ahead off: prefetch_out() does nothing past it.
+  const std::size_t out_count = prefetch_out ? count : 0;
+  for (std::size_t r = 0; r < d::kOutRunsAhead; ++r) d::prefetch_out(runs, r, out_count);
   for (std::size_t r = 0; r < count;) {
-    const kvscale::cpu::detail::TableStretch st = kvscale::cpu::detail::table_stretch(which, r, count);
+    const d::TableStretch st = d::table_stretch(which, r, count);
     const StepConsts<O> k(tb[st.w]);
     const float scale = scales[st.w];
     const auto ex = [&](const void* i, std::uint8_t* o, std::size_t n) { exact(i, o, n, scale); };
-    for (; r < st.end; ++r)
+    for (; r < st.end; ++r) {
+      d::prefetch_out(runs, r + d::kOutRunsAhead, out_count);
       quantize_bf16_step<O, Fn, NT>(k, static_cast<const std::uint16_t*>(runs[r].in),
                                     static_cast<std::uint8_t*>(runs[r].out), runs[r].n, ex);
+    }
   }
 }
 
@@ -131,11 +138,11 @@ void quantize_bf16_step_runs(const kvscale::cpu::detail::Bf16StepTable* tb, cons
 template <class O, bool NT, class Exact>
 void quantize_bf16_runs(const kvscale::cpu::detail::Bf16StepTable* tb, const float* scales, kvscale::Fp8Format f,
                         const kvscale::cpu::detail::RowRun* runs, const std::uint8_t* which, std::size_t count,
-                        Exact exact) {
+                        bool prefetch_out, Exact exact) {
   if (f == kvscale::Fp8Format::e4m3fn) {
-    quantize_bf16_step_runs<O, true, NT>(tb, scales, runs, which, count, exact);
+    quantize_bf16_step_runs<O, true, NT>(tb, scales, runs, which, count, prefetch_out, exact);
   } else {
-    quantize_bf16_step_runs<O, false, NT>(tb, scales, runs, which, count, exact);
+    quantize_bf16_step_runs<O, false, NT>(tb, scales, runs, which, count, prefetch_out, exact);
   }
 }
 
@@ -148,7 +155,7 @@ bool quantize_bf16_by_table(kvscale::Fp8Format f, kvscale::DType t, float scale,
   const kvscale::cpu::detail::Bf16StepTable* tb = kvscale::cpu::detail::cached_bf16_step_table(f, scale, n);
   if (tb == nullptr) return false;
   const kvscale::cpu::detail::RowRun run{in, out, n};
-  quantize_bf16_runs<O, NT>(tb, &scale, f, &run, nullptr, 1,
+  quantize_bf16_runs<O, NT>(tb, &scale, f, &run, nullptr, 1, false,
                             [&](const void* i, std::uint8_t* o, std::size_t k, float) { exact(i, o, k); });
   return true;
 }

@@ -42,6 +42,11 @@ struct PagedSide {
   // One scale, and head h + 1 continues where head h ends with the same run stride (dense NHD,
   // split K and V): a token's whole row is one sequence of runs.
   bool whole_row;
+  // Writes: the quantize kernel prefetches the cache lines of the runs ahead (kernels.hpp:
+  // prefetch_out), where a token's heads lie together in its slot (NHD, strided NHD). Not for
+  // one head, nor HND (a head's place 2 KiB from the next): lone 128-byte places, which the
+  // prefetches made 1.02-1.09x slower to write (docs/performance.md, session 22).
+  bool prefetch_out;
 };
 
 struct PagedJob {
@@ -110,14 +115,15 @@ struct ChunkTables {
   bool every[2] = {};  // every scale of the side has a table
 };
 
-// Quantizes runs of side s with the scale of head `head` (any head: one scale).
+// Quantizes runs of side s with the scale of head `head` (any head: one scale); `to_cache`: the
+// runs write the cache (not a stage or tile), whose lines the kernel may prefetch.
 inline void quantize_runs(const PagedJob& j, const PagedSide& s, const ChunkTables& ct, std::int64_t head,
-                          const RowRun* r, std::size_t count) {
+                          const RowRun* r, std::size_t count, bool to_cache) {
   const std::int64_t k = head * s.scale_stride;
   const float scale = s.scales[k];
   const int side = &s == &j.side[0] ? 0 : 1;
   if (k < ChunkTables::kHeads && ct.has[side][k]) {
-    j.k.quantize_step(&ct.table[side][k], &s.scales[k], j.f, r, nullptr, count);
+    j.k.quantize_step(&ct.table[side][k], &s.scales[k], j.f, r, nullptr, count, to_cache && s.prefetch_out);
     return;
   }
   for (std::size_t i = 0; i < count; ++i)
@@ -127,7 +133,7 @@ inline void quantize_runs(const PagedJob& j, const PagedSide& s, const ChunkTabl
 inline void quantize_run(const PagedJob& j, const PagedSide& s, const ChunkTables& ct, std::int64_t head,
                          const unsigned char* in, std::uint8_t* out, std::size_t n) {
   const RowRun r{in, out, n};
-  quantize_runs(j, s, ct, head, &r, 1);
+  quantize_runs(j, s, ct, head, &r, 1, false);  // into a stage or tile
 }
 
 // An operation moves elements between row runs and cache places in two forms: runs(), where each
@@ -138,7 +144,7 @@ struct WriteOp {
   static constexpr bool kWrite = true;
   void runs(const PagedJob& j, const PagedSide& s, const ChunkTables& ct, std::int64_t head, const RowRun* r,
             std::size_t count) const {
-    quantize_runs(j, s, ct, head, r, count);
+    quantize_runs(j, s, ct, head, r, count, true);
   }
   // Runs of heads with their own scales, run i with head which[i]: false (nothing done) where the
   // side's heads lack step tables.
@@ -146,7 +152,7 @@ struct WriteOp {
              std::size_t count) const {
     const int side = &s == &j.side[0] ? 0 : 1;
     if (!ct.every[side]) return false;
-    j.k.quantize_step(ct.table[side], s.scales, j.f, r, which, count);
+    j.k.quantize_step(ct.table[side], s.scales, j.f, r, which, count, s.prefetch_out);
     return true;
   }
   void scattered(const PagedJob& j, const PagedSide& s, const ChunkTables& ct, const unsigned char* row,
@@ -538,12 +544,15 @@ PagedJob make_job(Fp8Format f, DType t, const TokenRows& r, const PagedCacheShap
                      scales,
                      scale_stride,
                      nullptr,
+                     false,
                      false};
   };
   j.side[0] = side(key, r.key_row_stride, kc, c.key_strides(), ks, kss);
   j.side[1] = side(value, r.value_row_stride, vc, c.value_strides(), vs, vss);
-  for (PagedSide& s : j.side)
+  for (PagedSide& s : j.side) {
     s.whole_row = s.scale_stride == 0 && s.st.head == (r.head_size / s.st.chunk_len) * s.st.chunk;
+    s.prefetch_out = r.num_kv_heads > 1 && s.st.head < s.st.slot;
+  }
   j.tokens = static_cast<std::size_t>(r.num_tokens);
   j.chunks = paged_chunks(j.tokens, static_cast<std::size_t>(r.num_kv_heads * r.head_size));
   return j;

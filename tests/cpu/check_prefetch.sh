@@ -1,20 +1,34 @@
 #!/bin/sh
-# check_prefetch.sh OBJDUMP LIBRARY: every batched dequantize kernel of the library (functions
-# named dequantize16_runs or dequantize16_vbmi_runs) holds at least three prefetch instructions:
-# the look-ahead loop of prefetch_run_ahead and its two lines kRunsAhead runs ahead
+# check_prefetch.sh OBJDUMP LIBRARY: the paged ops' look-aheads are in the built library
 # (src/cpu/kernels.hpp). A compiler may drop prefetches without a word: GCC 12 deleted them all
 # when the helper stopped being inlined early, and paged reads of 16,384 tokens ran 2x slower.
+# - every batched dequantize kernel (dequantize16_runs, dequantize16_vbmi_runs) holds at least
+#   three prefetch instructions: the look-ahead loop of prefetch_run_ahead and its two lines
+#   kRunsAhead runs ahead;
+# - every batched bf16 quantize kernel (quantize_bf16_step_runs) holds a prefetch of the lines it
+#   writes (prefetch_out): one whose displacement is under 4 KiB, unlike the in-row look-ahead's
+#   (4 KiB past the inputs it reads).
 set -eu
 "$1" -d --no-show-raw-insn -C "$2" | awk '
-/^[0-9a-f]+ </ { f = $0; if (f ~ /dequantize16_(vbmi_)?runs/) { seen[f] = 1; c[f] += 0 } next }
-/prefetch/ && (f in seen) { c[f]++ }
+/^[0-9a-f]+ </ {
+  f = $0
+  if (f ~ /dequantize16_(vbmi_)?runs/) { kind[f] = "d"; c[f] += 0 }
+  else if (f ~ /quantize_bf16_step_runs/) { kind[f] = "q"; c[f] += 0 }
+  next
+}
+/prefetch/ && (f in kind) {
+  if (kind[f] == "d") c[f]++
+  else if ($3 ~ /^\(/ || $3 ~ /^0x[0-9a-f]?[0-9a-f]?[0-9a-f]\(/) c[f]++
+}
 END {
-  n = 0; bad = 0
-  for (k in seen) {
-    n++
-    if (c[k] < 3) { printf "%d prefetch instructions (want >= 3) in %s\n", c[k], k; bad = 1 }
+  nd = 0; nq = 0; bad = 0
+  for (k in kind) {
+    if (kind[k] == "d") { nd++; want = 3; what = "prefetch instructions" }
+    else { nq++; want = 1; what = "prefetches of the output" }
+    if (c[k] < want) { printf "%d %s (want >= %d) in %s\n", c[k], what, want, k; bad = 1 }
   }
-  if (n == 0) { print "no batched dequantize kernel found"; exit 1 }
-  if (!bad) printf "%d batched dequantize kernels, each with its prefetches\n", n
+  if (nd == 0) { print "no batched dequantize kernel found"; bad = 1 }
+  if (nq == 0) { print "no batched bf16 quantize kernel found"; bad = 1 }
+  if (!bad) printf "%d batched dequantize and %d batched quantize kernels, each with its prefetches\n", nd, nq
   exit bad
 }'
