@@ -44,8 +44,8 @@ struct PagedSide {
   bool whole_row;
   // Writes: the quantize kernel prefetches the cache lines of the runs ahead (kernels.hpp:
   // prefetch_out), where a token's heads lie together in its slot (NHD, strided NHD). Not for
-  // one head, nor HND (a head's place 2 KiB from the next): lone 128-byte places, which the
-  // prefetches made 1.02-1.09x slower to write (docs/performance.md, session 22).
+  // one head, nor HND (a head's place 2 KiB from the next): lone 128-byte places, where the
+  // prefetches cost up to 1.09x the time with AVX-512 (docs/performance.md, session 22).
   bool prefetch_out;
 };
 
