@@ -117,10 +117,10 @@ inline void prefetch_run_ahead(const RowRun*, std::size_t, std::size_t) noexcept
 /// kernel samples (BM_paged_write_layout/16384/8/1) just after its first store. So the lines of
 /// the first kOutPrefetchBytes of each run's output are prefetched kOutRunsAhead runs ahead, and
 /// those of a batch's first runs before it starts: 16 runs of 128 bytes (strided or per-head
-/// heads) is two tokens of 8 heads ahead. On an AMD EPYC (Zen 5), writes of 16,384 tokens x 8 heads took 0.80-0.89x the
-/// time strided, 0.72-0.90x per head and 0.86-1.00x dense with AVX-512, 0.75-0.84x per head with
-/// AVX2; at 2,048 tokens 0.68-1.06x (docs/performance.md, session 22). The caller says where to
-/// prefetch (paged.cpp: PagedSide::prefetch_out).
+/// heads) is two tokens of 8 heads ahead. On an AMD EPYC (Zen 5), writes of 16,384 tokens x 8
+/// heads took 0.80-0.89x the time strided, 0.72-0.90x per head and 0.86-1.00x dense with AVX-512,
+/// 0.75-0.84x per head with AVX2; at 2,048 tokens 0.68-1.06x (docs/performance.md, session 22).
+/// The caller says where to prefetch (paged.cpp: PagedSide::prefetch_out).
 constexpr std::size_t kOutRunsAhead = 16;
 constexpr std::size_t kOutPrefetchBytes = 256;
 

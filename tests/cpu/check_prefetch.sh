@@ -5,15 +5,18 @@
 # - every batched dequantize kernel (dequantize16_runs, dequantize16_vbmi_runs) holds at least
 #   three prefetch instructions: the look-ahead loop of prefetch_run_ahead and its two lines
 #   kRunsAhead runs ahead;
-# - every batched bf16 quantize kernel (quantize_bf16_step_runs) holds a prefetch of the lines it
-#   writes (prefetch_out): one whose displacement is under 4 KiB, unlike the in-row look-ahead's
-#   (4 KiB past the inputs it reads).
+# - every batched bf16 quantize kernel of the paged writes (quantize_bf16_step_runs instantiated
+#   for quantize_step_runs; the contiguous quantize's instantiations never prefetch the output)
+#   holds a prefetch of the lines it writes (prefetch_out): one whose displacement is under 4 KiB,
+#   unlike the in-row look-ahead's (4 KiB past the inputs it reads).
 set -eu
 "$1" -d --no-show-raw-insn -C "$2" | awk '
 /^[0-9a-f]+ </ {
   f = $0
   if (f ~ /dequantize16_(vbmi_)?runs/) { kind[f] = "d"; c[f] += 0 }
-  else if (f ~ /quantize_bf16_step_runs/) { kind[f] = "q"; c[f] += 0 }
+  else if (f ~ /quantize_bf16_step_runs/ && f ~ /quantize_step_runs\(/ && f !~ /quantize_bf16_by_table/) {
+    kind[f] = "q"; c[f] += 0
+  }
   next
 }
 /prefetch/ && (f in kind) {
