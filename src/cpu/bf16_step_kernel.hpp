@@ -75,7 +75,7 @@ inline typename O::V step_codes(typename O::V x0, typename O::V x1, typename O::
 // with a bad lane, and the tail, go to exact().
 template <class O, bool Fn, bool NT, class Exact>
 void quantize_bf16_step(const StepConsts<O>& k, const std::uint16_t* in, std::uint8_t* out, std::size_t n,
-                        Exact exact) {
+                        bool past_run, Exact exact) {
   using V = typename O::V;
   constexpr std::size_t W = O::kElems, H = W / 2;
   constexpr std::size_t kPrefetch = 2048;  // elements
@@ -83,9 +83,11 @@ void quantize_bf16_step(const StepConsts<O>& k, const std::uint16_t* in, std::ui
   for (; i + 2 * W <= n; i += 2 * W) {
     // 4 KiB ahead, the lines this step reads: from DRAM, the hardware prefetcher alone left a
     // thread at about 60 % of that (bench_cpu BM_quantize/268435456, one thread: 47 -> 31 ms).
+    // Past the run's end only where the next run's row follows (RunLookAhead::past_run).
     // (Addresses as integers: the prefetch may point past the row, which no pointer may.)
     const std::uintptr_t ahead = reinterpret_cast<std::uintptr_t>(in + i) + 2 * kPrefetch;
-    for (std::size_t b = 0; b < 4 * W; b += 64) _mm_prefetch(reinterpret_cast<const char*>(ahead + b), _MM_HINT_T0);
+    if (past_run || i + kPrefetch + 2 * W <= n)
+      for (std::size_t b = 0; b < 4 * W; b += 64) _mm_prefetch(reinterpret_cast<const char*>(ahead + b), _MM_HINT_T0);
     const V x0 = O::load(in + i), x1 = O::load(in + i + H), x2 = O::load(in + i + W), x3 = O::load(in + i + W + H);
     const V e0 = step_exponents<O>(x0, x1, k), e1 = step_exponents<O>(x2, x3, k);
     if (O::any(O::or_m(step_bad<O>(e0, k), step_bad<O>(e1, k)))) {
@@ -115,11 +117,11 @@ void quantize_bf16_step(const StepConsts<O>& k, const std::uint16_t* in, std::ui
 template <class O, bool Fn, bool NT, class Exact>
 void quantize_bf16_step_runs(const kvscale::cpu::detail::Bf16StepTable* tb, const float* scales,
                              const kvscale::cpu::detail::RowRun* runs, const std::uint8_t* which, std::size_t count,
-                             bool prefetch_out, Exact exact) {
+                             kvscale::cpu::detail::RunLookAhead ahead, Exact exact) {
   namespace d = kvscale::cpu::detail;
   // The cache lines the runs write, kOutRunsAhead runs ahead (kernels.hpp: prefetch_out). A count
   // of 0 turns the look-ahead off: prefetch_out() does nothing past it.
-  const std::size_t out_count = prefetch_out ? count : 0;
+  const std::size_t out_count = ahead.out ? count : 0;
   for (std::size_t r = 0; r < d::kOutRunsAhead; ++r) d::prefetch_out(runs, r, out_count);
   for (std::size_t r = 0; r < count;) {
     const d::TableStretch st = d::table_stretch(which, r, count);
@@ -129,7 +131,7 @@ void quantize_bf16_step_runs(const kvscale::cpu::detail::Bf16StepTable* tb, cons
     for (; r < st.end; ++r) {
       d::prefetch_out(runs, r + d::kOutRunsAhead, out_count);
       quantize_bf16_step<O, Fn, NT>(k, static_cast<const std::uint16_t*>(runs[r].in),
-                                    static_cast<std::uint8_t*>(runs[r].out), runs[r].n, ex);
+                                    static_cast<std::uint8_t*>(runs[r].out), runs[r].n, ahead.past_run, ex);
     }
   }
 }
@@ -138,11 +140,11 @@ void quantize_bf16_step_runs(const kvscale::cpu::detail::Bf16StepTable* tb, cons
 template <class O, bool NT, class Exact>
 void quantize_bf16_runs(const kvscale::cpu::detail::Bf16StepTable* tb, const float* scales, kvscale::Fp8Format f,
                         const kvscale::cpu::detail::RowRun* runs, const std::uint8_t* which, std::size_t count,
-                        bool prefetch_out, Exact exact) {
+                        kvscale::cpu::detail::RunLookAhead ahead, Exact exact) {
   if (f == kvscale::Fp8Format::e4m3fn) {
-    quantize_bf16_step_runs<O, true, NT>(tb, scales, runs, which, count, prefetch_out, exact);
+    quantize_bf16_step_runs<O, true, NT>(tb, scales, runs, which, count, ahead, exact);
   } else {
-    quantize_bf16_step_runs<O, false, NT>(tb, scales, runs, which, count, prefetch_out, exact);
+    quantize_bf16_step_runs<O, false, NT>(tb, scales, runs, which, count, ahead, exact);
   }
 }
 
@@ -155,7 +157,7 @@ bool quantize_bf16_by_table(kvscale::Fp8Format f, kvscale::DType t, float scale,
   const kvscale::cpu::detail::Bf16StepTable* tb = kvscale::cpu::detail::cached_bf16_step_table(f, scale, n);
   if (tb == nullptr) return false;
   const kvscale::cpu::detail::RowRun run{in, out, n};
-  quantize_bf16_runs<O, NT>(tb, &scale, f, &run, nullptr, 1, false,
+  quantize_bf16_runs<O, NT>(tb, &scale, f, &run, nullptr, 1, {true, false},
                             [&](const void* i, std::uint8_t* o, std::size_t k, float) { exact(i, o, k); });
   return true;
 }

@@ -165,14 +165,23 @@ inline bool every_run_table(const DequantLut* luts, const std::uint8_t* which, s
   return true;
 }
 
+/// What the batched quantize kernels prefetch besides the lines a step reads next within its run.
+struct RunLookAhead {
+  /// The input 4 KiB ahead of a step even past the end of its run: where each run's row follows
+  /// the previous one's (tokens in call order). Not where the rows lie at random (tokens in slot
+  /// order, paged.cpp: the tile path), where those lines are another token's, fetched for nothing.
+  bool past_run = false;
+  /// The lines the runs write, kOutRunsAhead runs ahead (prefetch_out says when).
+  bool out = false;
+};
+
 struct Bf16StepTable;
 /// quantize of `count` runs of bf16 elements by step tables (bf16_step.hpp): run r with table
 /// tables[w] (valid) and scale scales[w], w = which[r], or 0 where which is nullptr. One call for
 /// many short rows (a head is 128 elements): the tables' registers are set up where w changes,
-/// and the caller pays one indirect call. prefetch_out: prefetch the lines the runs write
-/// (prefetch_out says when).
+/// and the caller pays one indirect call. `ahead`: what else to prefetch (RunLookAhead).
 using QuantizeStepFn = void (*)(const Bf16StepTable* tables, const float* scales, Fp8Format f, const RowRun* runs,
-                                const std::uint8_t* which, std::size_t count, bool prefetch_out);
+                                const std::uint8_t* which, std::size_t count, RunLookAhead ahead);
 
 struct RowKernels {
   QuantizeRowFn quantize;

@@ -215,11 +215,11 @@ void quantize_any(Fp8Format f, DType t, const void* in, std::uint8_t* out, std::
 
 // RowKernels::quantize_step: bf16 runs with the caller's tables.
 void quantize_step_runs(const Bf16StepTable* tables, const float* scales, Fp8Format f, const RowRun* runs,
-                        const std::uint8_t* which, std::size_t count, bool prefetch_out) {
+                        const std::uint8_t* which, std::size_t count, RunLookAhead ahead) {
   const auto exact = [f](const void* i, std::uint8_t* o, std::size_t k, float scale) {
     quantize_exact<false>(f, DType::bf16, i, o, k, scale);
   };
-  quantize_bf16_runs<StepOps, false>(tables, scales, f, runs, which, count, prefetch_out, exact);
+  quantize_bf16_runs<StepOps, false>(tables, scales, f, runs, which, count, ahead, exact);
 }
 
 void quantize_row(Fp8Format f, DType t, const void* in, std::uint8_t* out, std::size_t n, float scale) {

@@ -115,6 +115,13 @@ struct ChunkTables {
   bool every[2] = {};  // every scale of the side has a table
 };
 
+// What the quantize kernel prefetches (kernels.hpp: RunLookAhead): past a run's end where the
+// tokens go in call order (their rows follow each other), and the cache lines as
+// PagedSide::prefetch_out says where the runs write the cache.
+inline detail::RunLookAhead look_ahead(const PagedJob& j, const PagedSide& s, bool to_cache) {
+  return {j.order == nullptr, to_cache && s.prefetch_out};
+}
+
 // Quantizes runs of side s with the scale of head `head` (any head: one scale); `to_cache`: the
 // runs write the cache (not a stage or tile), whose lines the kernel may prefetch.
 inline void quantize_runs(const PagedJob& j, const PagedSide& s, const ChunkTables& ct, std::int64_t head,
@@ -123,7 +130,7 @@ inline void quantize_runs(const PagedJob& j, const PagedSide& s, const ChunkTabl
   const float scale = s.scales[k];
   const int side = &s == &j.side[0] ? 0 : 1;
   if (k < ChunkTables::kHeads && ct.has[side][k]) {
-    j.k.quantize_step(&ct.table[side][k], &s.scales[k], j.f, r, nullptr, count, to_cache && s.prefetch_out);
+    j.k.quantize_step(&ct.table[side][k], &s.scales[k], j.f, r, nullptr, count, look_ahead(j, s, to_cache));
     return;
   }
   for (std::size_t i = 0; i < count; ++i)
@@ -152,7 +159,7 @@ struct WriteOp {
              std::size_t count) const {
     const int side = &s == &j.side[0] ? 0 : 1;
     if (!ct.every[side]) return false;
-    j.k.quantize_step(ct.table[side], s.scales, j.f, r, which, count, s.prefetch_out);
+    j.k.quantize_step(ct.table[side], s.scales, j.f, r, which, count, look_ahead(j, s, true));
     return true;
   }
   void scattered(const PagedJob& j, const PagedSide& s, const ChunkTables& ct, const unsigned char* row,
@@ -446,6 +453,31 @@ bool tiled(const PagedJob& j) {
          v.chunk == 16 && j.head_size % 16 == 0 && static_cast<std::size_t>(j.head_size) <= kTileRow;
 }
 
+// The rows of the tokens that the tile path moves next, when the tokens go in slot order: their
+// rows then lie at random, and the quantize kernel's look-ahead stops at a row's end
+// (RunLookAhead::past_run). perf put 55 % of that kernel's samples in
+// BM_paged_write_layout/16384/8/2 on the load of a row's first line. So the K and V rows of the
+// kRowsAhead tokens after a group are prefetched before it moves (for reads, which write the
+// rows, with write intent where the target has PREFETCHW). A split write of 16,384 tokens with
+// random slots then took 0.58-0.65x the time (docs/performance.md, session 23).
+struct RowLookAhead {
+  static constexpr std::size_t kRowsAhead = 8;
+  std::size_t next;  // the first token (visiting order) whose rows are not prefetched yet
+  // Prefetches the rows of tokens [max(next, k), end). Inlined always, as kernels.hpp's look-aheads
+  // are (tests/cpu/check_prefetch.sh looks for the prefetch in paged_chunk).
+  template <bool kWrite>
+  __attribute__((always_inline)) void upto(const PagedJob& j, std::size_t k, std::size_t end) {
+    const std::size_t bytes = static_cast<std::size_t>(j.heads * j.head_size) * dtype_size(j.t);
+    for (next = std::max(next, k); next < end; ++next) {
+      const std::size_t t = j.order[next];
+      for (const PagedSide& s : j.side) {
+        const unsigned char* row = s.rows + t * s.row_stride;
+        for (std::size_t o = 0; o < bytes; o += 64) __builtin_prefetch(row + o, kWrite ? 0 : 1);
+      }
+    }
+  }
+};
+
 // Visits tokens [k, end) of one chunk in visiting order. Consecutive tokens of one block form a
 // group (at most 16); in the split layout a group of kTileMin or more goes through Tile. Everything
 // else waits in `p` and goes through Op 64 tokens at a time (visit_side).
@@ -457,6 +489,7 @@ void paged_chunk(void* ctx, std::size_t i) {
   ChunkTables ct;
   if constexpr (Op::kWrite) ct.prepare(j, last - first);
   PendingTokens p;
+  RowLookAhead ahead{first};
   auto flush = [&] {
     if (p.count == 0) return;
     for (const PagedSide& s : j.side) visit_side<Op>(j, s, ct, p);
@@ -483,6 +516,7 @@ void paged_chunk(void* ctx, std::size_t i) {
       continue;
     }
     flush();  // tokens in visiting order, as a repeated slot needs
+    if (j.order != nullptr) ahead.upto<Op::kWrite>(j, k, std::min(last, k + n + RowLookAhead::kRowsAhead));
     TileGroup g;
     g.count = n;
     for (std::size_t m = 0; m < n; ++m) {
