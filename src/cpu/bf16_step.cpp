@@ -62,6 +62,7 @@ bool build_bf16_step_table(Fp8Format f, float scale, Bf16StepTable* t) noexcept 
   unsigned step[128];
   for (unsigned m = 0; m < 128; ++m) step[m] = code_of(f, scale, e_fast, m);
   if (!split_groups(step, t)) return false;
+  for (unsigned m = 0; m < 128; ++m) t->step[m] = static_cast<std::uint8_t>(step[m] - 8);  // step[m] >= 8
   t->e_fast = static_cast<std::uint8_t>(e_fast);
   t->e_zero1 = static_cast<std::uint8_t>(e_zero1);
   t->e_sat = static_cast<std::uint8_t>(e_fast + 16 < 254 ? e_fast + 16 : 254);

@@ -11,6 +11,8 @@
 //  - code(e_fast, m) = step[m] is one table of 128 codes. It is monotone in m, and 8 consecutive
 //    m move the quotient by less than one fp8 step (7/128 of a binade against 1/16), so
 //    step[m] = base[m >> 3] + (m & 7 >= thr[m >> 3]): two 16-entry tables, one byte shuffle each.
+//    With AVX-512 VBMI one byte permute reads the 128 codes themselves (quantize_vbmi.cpp); the
+//    table keeps both forms, and the builder checks that they agree.
 //  - Exponents below e_zero1 give zero codes (their largest value does, and the code is monotone).
 //  - Between e_zero1 and e_fast lie the subnormal fp8 codes, and e = 255 holds inf and NaN. A
 //    block with any of those goes through the division kernel instead.
@@ -38,6 +40,7 @@ struct Bf16StepTable {
   std::uint8_t max_code;               // 0x7E (fn) or 0x7F (fnuz)
   alignas(16) std::uint8_t base[16];   // step[8 g] - 8 (the kernel counts exponents from e_fast - 1)
   alignas(16) std::int8_t thr_m1[16];  // thr - 1 (7: no step in the group): inc = (m & 7) > thr_m1
+  alignas(64) std::uint8_t step[128];  // step[m] - 8 for every m: the same codes in one table (VBMI)
 };
 
 /// Fills `t` for (f, scale > 0 finite); returns t->valid.

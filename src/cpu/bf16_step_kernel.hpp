@@ -16,16 +16,29 @@
 //   inc_where(v, m)    v + 1 where m;  zero_where(v, m) 0 where m, else v;  and_not_m(a, b) ~a & b
 //   sign_of(v)         bit 7 of each byte, as M;  or_sign(v, m) v | 0x80 where m
 //   store<NT>(p, v)    one register of codes
+//   kPermute           true: permute128(lo, i, hi) gives t[i & 127] per byte, the 128-byte table t
+//                      in two registers (load64), and step_of uses it
 #pragma once
+
+// The table's step codes in registers (step_of): base and thr_m1, or with O::kPermute the 128 codes
+// step[0..63] and step[64..127].
+template <class O>
+inline typename O::V step_register(const kvscale::cpu::detail::Bf16StepTable& t, int i) {
+  if constexpr (O::kPermute) {
+    return O::load64(t.step + 64 * i);
+  } else {
+    return i == 0 ? O::table(t.base) : O::table(t.thr_m1);
+  }
+}
 
 // The loop's constants, from the table.
 template <class O>
 struct StepConsts {
   using V = typename O::V;
-  V base, thr, e_sat, e_fast_m1, max_code, low8, low4, low3, band_shift, band_end, inf_nan, zero;
+  V step0, step1, e_sat, e_fast_m1, max_code, low8, low4, low3, band_shift, band_end, inf_nan, zero;
   explicit StepConsts(const kvscale::cpu::detail::Bf16StepTable& t)
-      : base(O::table(t.base)),
-        thr(O::table(t.thr_m1)),
+      : step0(step_register<O>(t, 0)),
+        step1(step_register<O>(t, 1)),
         e_sat(O::set1(t.e_sat)),
         e_fast_m1(O::set1(static_cast<std::uint8_t>(t.e_fast - 1))),
         max_code(O::set1(t.max_code)),
@@ -53,6 +66,19 @@ inline typename O::M step_bad(typename O::V e, const StepConsts<O>& k) {
   return O::or_m(O::gt8(k.band_end, O::add8(e, k.band_shift)), O::eq8(e, k.inf_nan));
 }
 
+// The codes of e_fast, less 8, for the mantissas in lo (bits 0-6; bit 7 is the exponent's):
+// step[m] = base[m >> 3] + ((m & 7) > thr_m1[m >> 3]), two 16-entry shuffles and a compare; with
+// O::kPermute, step[m] itself, one 128-entry permute (bf16_step.hpp says why both are the same).
+template <class O>
+inline typename O::V step_of(typename O::V lo, const StepConsts<O>& k) {
+  if constexpr (O::kPermute) {
+    return O::permute128(k.step0, lo, k.step1);
+  } else {
+    const typename O::V g = O::and_(O::template srli16<3>(lo), k.low4);  // m >> 3 (bit 7 is masked off)
+    return O::inc_where(O::shuffle(k.step0, g), O::gt8(O::and_(lo, k.low3), O::shuffle(k.step1, g)));
+  }
+}
+
 // The codes of a block without bad lanes, in element order. lo = bits 0..7 of each element (m and
 // the exponent's low bit). ec = e - (e_fast - 1), clamped to [0, e_sat - e_fast + 1]: 0 only for
 // the zero band (the band between is bad), and 8 * ec + base (step - 8) stays in its byte.
@@ -61,8 +87,7 @@ inline typename O::V step_codes(typename O::V x0, typename O::V x1, typename O::
   using V = typename O::V;
   using M = typename O::M;
   const V lo = O::packus16(O::and_(x0, k.low8), O::and_(x1, k.low8));
-  const V g = O::and_(O::template srli16<3>(lo), k.low4);  // m >> 3 (bit 7 of lo is masked off)
-  const V step = O::inc_where(O::shuffle(k.base, g), O::gt8(O::and_(lo, k.low3), O::shuffle(k.thr, g)));
+  const V step = step_of<O>(lo, k);
   const V ec = O::subs_u8(O::min_u8(e, k.e_sat), k.e_fast_m1);
   const V code = O::min_u8(O::add8(O::template slli16<3>(ec), step), k.max_code);
   const M zero = O::eq8(ec, k.zero);

@@ -210,11 +210,24 @@ struct RowKernels {
 RowKernels scalar_kernels() noexcept;
 #if defined(KVSCALE_X86_SIMD)
 RowKernels avx2_kernels() noexcept;
-/// vbmi: 16-bit dequantize by AVX-512 VBMI byte permutes (dequant16_vbmi.cpp); only where
-/// has_avx512_vbmi(). Both forms give the same bytes (tests/cpu compare them with the reference).
+/// vbmi: 16-bit dequantize by AVX-512 VBMI byte permutes (dequant16_vbmi.cpp), and bf16 quantize
+/// with the step codes read by byte permutes (quantize_vbmi.cpp); only where has_avx512_vbmi().
+/// Both forms give the same bytes (tests/cpu compare them with the reference).
 RowKernels avx512_kernels(bool vbmi) noexcept;
 /// Whether the CPU has AVX-512 VBMI (vpermi2b), on top of the AVX-512 level.
 bool has_avx512_vbmi() noexcept;
+
+/// The AVX-512 quantize by division (every dtype and input; no table): the blocks that
+/// quantize_vbmi.cpp's table does not take.
+void quantize_divide_avx512(Fp8Format f, DType t, const void* in, std::uint8_t* out, std::size_t n, float scale);
+/// RowKernels::quantize_step of the AVX-512 kernels without VBMI; the VBMI form hands it the runs
+/// of heads with their own tables (quantize_vbmi.cpp says why).
+void quantize_step_runs_avx512(const Bf16StepTable* tables, const float* scales, Fp8Format f, const RowRun* runs,
+                               const std::uint8_t* which, std::size_t count, RunLookAhead ahead);
+/// RowKernels::quantize and ::quantize_step of the VBMI form (quantize_vbmi.cpp; the CPU has VBMI).
+void quantize_row_vbmi(Fp8Format f, DType t, const void* in, std::uint8_t* out, std::size_t n, float scale);
+void quantize_step_runs_vbmi(const Bf16StepTable* tables, const float* scales, Fp8Format f, const RowRun* runs,
+                             const std::uint8_t* which, std::size_t count, RunLookAhead ahead);
 
 /// out[i] = lut.out16[in[i]] for i < n, by byte permutes over lut.lo8 / hi8 (lut.bytes_ok; the
 /// CPU has VBMI). The _stream form writes with non-temporal stores: out 64-byte aligned, and the

@@ -185,6 +185,7 @@ struct StepOps {
   }
   static V packus16(V a, V b) { return _mm256_packus_epi16(a, b); }
   static V packs16(V a, V b) { return _mm256_packs_epi16(a, b); }
+  static constexpr bool kPermute = false;
   static V shuffle(V t, V i) { return _mm256_shuffle_epi8(t, i); }
   static V in_order(V v) { return _mm256_permute4x64_epi64(v, 0xD8); }  // 64-bit units 0, 2, 1, 3
   static M gt8(V a, V b) { return _mm256_cmpgt_epi8(a, b); }

@@ -4,6 +4,8 @@
 // 64-byte registers), everything else by the AVX2 algorithm (see kernels_avx2.cpp) on 16 lanes,
 // with mask registers and explicit round-to-nearest-even conversions, and the same quotient
 // (division, or reciprocal and correction, see reciprocal_is_exact() in kernels.hpp).
+// With VBMI, the bf16 step codes come by one byte permute instead (quantize_vbmi.cpp; not for the
+// streaming form, whose outputs go to DRAM).
 // Dequantize to fp16/bf16 looks the 256 results up in the scalar-built table: with VBMI by byte
 // permutes (dequant16_vbmi.cpp), else four vpermt2w over 64 entries each, selected by code bits 6
 // and 7; to f32 it uses the exact fp16 widening trick of the AVX2 kernel.
@@ -172,50 +174,8 @@ void quantize_exact(Fp8Format f, DType t, const void* in, std::uint8_t* out, std
   }
 }
 
-// The byte operations of bf16_step_kernel.hpp on 64-byte registers: 64 elements a step, masks in
-// mask registers.
-struct StepOps {
-  using V = __m512i;
-  using M = __mmask64;
-  static constexpr std::size_t kElems = 64;
-  static V load(const std::uint16_t* p) { return _mm512_loadu_si512(p); }
-  static V set1(std::uint8_t b) { return _mm512_set1_epi8(static_cast<char>(b)); }
-  static V set1_16(std::uint16_t w) { return _mm512_set1_epi16(static_cast<short>(w)); }
-  template <class T>
-  static V table(const T* t) {
-    // The zero-masked form: GCC 12 reports the plain one's undefined source as uninitialised.
-    return _mm512_maskz_broadcast_i32x4(0xFFFF, _mm_load_si128(reinterpret_cast<const __m128i*>(t)));
-  }
-  static V and_(V a, V b) { return _mm512_and_si512(a, b); }
-  static V add8(V a, V b) { return _mm512_add_epi8(a, b); }
-  static V subs_u8(V a, V b) { return _mm512_subs_epu8(a, b); }
-  static V min_u8(V a, V b) { return _mm512_min_epu8(a, b); }
-  template <int K>
-  static V srli16(V a) {
-    return _mm512_srli_epi16(a, K);
-  }
-  template <int K>
-  static V slli16(V a) {
-    return _mm512_slli_epi16(a, K);
-  }
-  static V packus16(V a, V b) { return _mm512_packus_epi16(a, b); }
-  static V packs16(V a, V b) { return _mm512_packs_epi16(a, b); }
-  static V shuffle(V t, V i) { return _mm512_shuffle_epi8(t, i); }
-  static V in_order(V v) { return _mm512_permutexvar_epi64(_mm512_setr_epi64(0, 2, 4, 6, 1, 3, 5, 7), v); }
-  static M gt8(V a, V b) { return _mm512_cmpgt_epi8_mask(a, b); }
-  static M eq8(V a, V b) { return _mm512_cmpeq_epi8_mask(a, b); }
-  static M or_m(M a, M b) { return a | b; }
-  static M and_not_m(M a, M b) { return static_cast<M>(~a & b); }
-  static bool any(M m) { return m != 0; }
-  static V inc_where(V v, M m) { return _mm512_mask_add_epi8(v, m, v, _mm512_set1_epi8(1)); }
-  static V zero_where(V v, M m) { return _mm512_mask_mov_epi8(v, m, _mm512_setzero_si512()); }
-  static M sign_of(V v) { return _mm512_movepi8_mask(v); }
-  static V or_sign(V v, M m) { return _mm512_mask_add_epi8(v, m, v, _mm512_set1_epi8(static_cast<char>(0x80))); }
-  template <bool NT>
-  static void store(std::uint8_t* p, V v) {
-    store512<NT>(p, v);
-  }
-};
+#include "cpu/step_ops512.hpp"
+using StepOps = StepOps512<false>;
 
 #include "cpu/bf16_step_kernel.hpp"
 
@@ -224,15 +184,6 @@ template <bool NT>
 void quantize_any(Fp8Format f, DType t, const void* in, std::uint8_t* out, std::size_t n, float scale) {
   const auto exact = [&](const void* i, std::uint8_t* o, std::size_t k) { quantize_exact<NT>(f, t, i, o, k, scale); };
   if (!quantize_bf16_by_table<StepOps, NT>(f, t, scale, in, out, n, exact)) quantize_exact<NT>(f, t, in, out, n, scale);
-}
-
-// RowKernels::quantize_step: bf16 runs with the caller's tables.
-void quantize_step_runs(const Bf16StepTable* tables, const float* scales, Fp8Format f, const RowRun* runs,
-                        const std::uint8_t* which, std::size_t count, RunLookAhead ahead) {
-  const auto exact = [f](const void* i, std::uint8_t* o, std::size_t k, float scale) {
-    quantize_exact<false>(f, DType::bf16, i, o, k, scale);
-  };
-  quantize_bf16_runs<StepOps, false>(tables, scales, f, runs, which, count, ahead, exact);
 }
 
 void quantize_row(Fp8Format f, DType t, const void* in, std::uint8_t* out, std::size_t n, float scale) {
@@ -361,17 +312,24 @@ void build_dequant_lut_bytes(Fp8Format f, DType t, float scale, DequantLut* lut)
 
 }  // namespace
 
+// RowKernels::quantize_step: bf16 runs with the caller's tables.
+void quantize_step_runs_avx512(const Bf16StepTable* tables, const float* scales, Fp8Format f, const RowRun* runs,
+                               const std::uint8_t* which, std::size_t count, RunLookAhead ahead) {
+  const auto exact = [f](const void* i, std::uint8_t* o, std::size_t k, float scale) {
+    quantize_exact<false>(f, DType::bf16, i, o, k, scale);
+  };
+  quantize_bf16_runs<StepOps, false>(tables, scales, f, runs, which, count, ahead, exact);
+}
+
+void quantize_divide_avx512(Fp8Format f, DType t, const void* in, std::uint8_t* out, std::size_t n, float scale) {
+  quantize_exact<false>(f, t, in, out, n, scale);
+}
+
 RowKernels avx512_kernels(bool vbmi) noexcept {
   if (vbmi)
-    return RowKernels{quantize_row,
-                      dequantize_row<true>,
-                      quantize_row_stream,
-                      dequantize_row_stream<true>,
-                      build_dequant_lut_bytes,
-                      tile_to_columns16_avx512,
-                      columns16_to_tile_avx512,
-                      quantize_step_runs,
-                      dequantize_runs_vbmi};
+    return RowKernels{quantize_row_vbmi,           dequantize_row<true>,    quantize_row_stream,
+                      dequantize_row_stream<true>, build_dequant_lut_bytes, tile_to_columns16_avx512,
+                      columns16_to_tile_avx512,    quantize_step_runs_vbmi, dequantize_runs_vbmi};
   return RowKernels{quantize_row,
                     dequantize_row<false>,
                     quantize_row_stream,
@@ -379,7 +337,7 @@ RowKernels avx512_kernels(bool vbmi) noexcept {
                     build_dequant_lut_avx2,
                     tile_to_columns16_avx512,
                     columns16_to_tile_avx512,
-                    quantize_step_runs,
+                    quantize_step_runs_avx512,
                     nullptr};
 }
 

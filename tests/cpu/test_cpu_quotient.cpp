@@ -396,6 +396,67 @@ TEST(CpuQuotient, DequantizeSplitTablesEveryCodeSeededScales) {
   EXPECT_GT(f16_split, 20u);              // f16 scales whose every result is a normal f16 (about 2^-5 .. 2^7)
 }
 
+// The AVX-512 level's two bf16 quantize forms (the step codes by 16-entry shuffles, or by VBMI byte
+// permutes over the table's 128 codes: quantize_vbmi.cpp), called directly so that both run where
+// the CPU has VBMI: every bf16 input, for the seeded scales, in order and shuffled, through the row
+// kernel and through the batched runs of the paged writes (128-element runs and a 37-element tail).
+#if defined(KVSCALE_X86_SIMD)
+std::vector<bool> avx512_forms();
+
+class Avx512QuantizeForm : public ::testing::TestWithParam<bool> {};
+
+TEST_P(Avx512QuantizeForm, EveryBf16InputMatchesTheReference) {
+  namespace d = kvscale::cpu::detail;
+  const bool vbmi = GetParam();
+  const d::RowKernels k = d::avx512_kernels(vbmi);
+  std::vector<float> scales = seeded_scales(300);
+  for (float s : {0x1p-149f, 0x1p-126f, 0x1.fffffep127f, 0x1.8p-140f}) scales.push_back(s);
+  std::vector<std::uint16_t> natural(65536), shuffled(65536);
+  for (std::uint32_t h = 0; h < 65536; ++h) natural[h] = static_cast<std::uint16_t>(h);
+  shuffled = natural;
+  std::shuffle(shuffled.begin(), shuffled.end(), std::mt19937_64(13));
+  std::vector<std::uint8_t> got(65536);
+  std::size_t batched = 0;
+  for (float s : scales)
+    for (Fp8Format f : kFormats) {
+      const std::vector<std::uint8_t> want = bf16_reference(f, s);
+      d::Bf16StepTable table{};
+      const bool has_table = d::build_bf16_step_table(f, s, &table);
+      for (const auto* in : {&natural, &shuffled}) {
+        const char* order = in == &natural ? " natural order" : " shuffled";
+        std::fill(got.begin(), got.end(), 0xEE);
+        k.quantize(f, DType::bf16, in->data(), got.data(), in->size(), s);
+        ASSERT_EQ(first_mismatch(*in, got, want), "")
+            << (vbmi ? "vbmi" : "shuffles") << " row " << kvscale::format_name(f) << " scale " << std::hexfloat << s
+            << order;
+        if (!has_table) continue;
+        std::vector<d::RowRun> runs;
+        for (std::size_t i = 0; i < in->size(); i += 128) {
+          const std::size_t n = std::min<std::size_t>(i + 128 == in->size() ? 37 : 128, in->size() - i);
+          runs.push_back(d::RowRun{in->data() + i, got.data() + i, n});
+        }
+        std::fill(got.begin(), got.end(), 0xEE);
+        k.quantize_step(&table, &s, f, runs.data(), nullptr, runs.size(), d::RunLookAhead{true, true});
+        for (std::size_t i = in->size() - 128 + 37; i < in->size(); ++i) {  // past the last run: not written
+          ASSERT_EQ(got[i], 0xEE) << (vbmi ? "vbmi" : "shuffles") << " wrote past the runs at " << i;
+          got[i] = want[(*in)[i]];
+        }
+        ASSERT_EQ(first_mismatch(*in, got, want), "")
+            << (vbmi ? "vbmi" : "shuffles") << " runs " << kvscale::format_name(f) << " scale " << std::hexfloat << s
+            << order;
+        ++batched;
+      }
+    }
+  EXPECT_GT(batched, scales.size());  // most (scale, format) pairs have a table
+}
+
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(Avx512QuantizeForm);
+INSTANTIATE_TEST_SUITE_P(CpuQuotient, Avx512QuantizeForm, ::testing::ValuesIn(avx512_forms()),
+                         [](const ::testing::TestParamInfo<bool>& i) {
+                           return std::string(i.param ? "vbmi" : "shuffles");
+                         });
+#endif
+
 // The AVX-512 level's two 16-bit dequantize forms, called directly so that both run where the
 // CPU has VBMI (the ops then take the byte-permute form): every code in order, shuffled and in
 // tails of each length class, at output offsets that move the streaming form's aligned head, with
@@ -404,7 +465,7 @@ TEST(CpuQuotient, DequantizeSplitTablesEveryCodeSeededScales) {
 #if defined(KVSCALE_X86_SIMD)
 // The forms this CPU runs: none without the AVX-512 level, the 16-bit permutes with it, and the
 // VBMI form too where the CPU has VBMI.
-std::vector<bool> avx512_dequant_forms() {
+std::vector<bool> avx512_forms() {
   const std::vector<cpu::Isa> levels = isas();
   std::vector<bool> forms;
   if (std::find(levels.begin(), levels.end(), cpu::Isa::avx512) != levels.end()) forms.push_back(false);
@@ -464,7 +525,7 @@ TEST_P(Avx512DequantForm, EveryCodeMatchesTheReference) {
 // One instance per form this CPU has (none without AVX-512: there neither form can run, and the
 // split-table test above checks the levels it has).
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(Avx512DequantForm);
-INSTANTIATE_TEST_SUITE_P(CpuQuotient, Avx512DequantForm, ::testing::ValuesIn(avx512_dequant_forms()),
+INSTANTIATE_TEST_SUITE_P(CpuQuotient, Avx512DequantForm, ::testing::ValuesIn(avx512_forms()),
                          [](const ::testing::TestParamInfo<bool>& i) {
                            return std::string(i.param ? "vbmi" : "permutes16");
                          });
