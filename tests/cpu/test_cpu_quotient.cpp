@@ -280,15 +280,26 @@ std::string first_mismatch(const std::vector<std::uint16_t>& in, const std::vect
   return "";
 }
 
+// The bf16 tests' scales: the seeded set, and a subnormal, the smallest normal and extremes.
+std::vector<float> bf16_scales() {
+  std::vector<float> scales = seeded_scales(300);
+  for (float s : {0x1p-149f, 0x1p-126f, 0x1.fffffep127f, 0x1.8p-140f}) scales.push_back(s);
+  return scales;
+}
+
+// Every bf16 pattern: in order (seed 0), or shuffled with the seed.
+std::vector<std::uint16_t> every_bf16(std::uint64_t seed) {
+  std::vector<std::uint16_t> in(65536);
+  for (std::uint32_t h = 0; h < 65536; ++h) in[h] = static_cast<std::uint16_t>(h);
+  if (seed != 0) std::shuffle(in.begin(), in.end(), std::mt19937_64(seed));
+  return in;
+}
+
 TEST(CpuQuotient, Bf16StepTableEveryInputSeededScales) {
   BackendGuard g;
   const std::vector<cpu::Isa> levels = simd_levels_or_scalar();
-  std::vector<float> scales = seeded_scales(300);
-  for (float s : {0x1p-149f, 0x1p-126f, 0x1.fffffep127f, 0x1.8p-140f}) scales.push_back(s);  // subnormal, extreme
-  std::vector<std::uint16_t> natural(65536), shuffled(65536);
-  for (std::uint32_t h = 0; h < 65536; ++h) natural[h] = static_cast<std::uint16_t>(h);
-  shuffled = natural;
-  std::shuffle(shuffled.begin(), shuffled.end(), std::mt19937_64(11));
+  const std::vector<float> scales = bf16_scales();
+  const std::vector<std::uint16_t> natural = every_bf16(0), shuffled = every_bf16(11);
   std::vector<std::uint8_t> got(65536);
   std::size_t with_table = 0;
   for (float s : scales) {
@@ -409,12 +420,8 @@ TEST_P(Avx512QuantizeForm, EveryBf16InputMatchesTheReference) {
   namespace d = kvscale::cpu::detail;
   const bool vbmi = GetParam();
   const d::RowKernels k = d::avx512_kernels(vbmi);
-  std::vector<float> scales = seeded_scales(300);
-  for (float s : {0x1p-149f, 0x1p-126f, 0x1.fffffep127f, 0x1.8p-140f}) scales.push_back(s);
-  std::vector<std::uint16_t> natural(65536), shuffled(65536);
-  for (std::uint32_t h = 0; h < 65536; ++h) natural[h] = static_cast<std::uint16_t>(h);
-  shuffled = natural;
-  std::shuffle(shuffled.begin(), shuffled.end(), std::mt19937_64(13));
+  const std::vector<float> scales = bf16_scales();
+  const std::vector<std::uint16_t> natural = every_bf16(0), shuffled = every_bf16(13);
   std::vector<std::uint8_t> got(65536);
   std::size_t batched = 0;
   for (float s : scales)
