@@ -459,7 +459,7 @@ bool tiled(const PagedJob& j) {
 // BM_paged_write_layout/16384/8/2 on the load of a row's first line. So the K and V rows of the
 // kRowsAhead tokens after a group are prefetched before it moves (for reads, which write the
 // rows, with write intent where the target has PREFETCHW). A split write of 16,384 tokens with
-// random slots then took 0.58-0.65x the time (docs/performance.md, session 23).
+// random slots then took 0.57-0.63x the time (docs/performance.md, session 23).
 struct RowLookAhead {
   static constexpr std::size_t kRowsAhead = 8;
   std::size_t next;  // the first token (visiting order) whose rows are not prefetched yet

@@ -39,7 +39,7 @@ void quantize_row_vbmi(Fp8Format f, DType t, const void* in, std::uint8_t* out, 
 
 // Runs whose table changes from run to run (which: heads with their own scales, 128 elements a
 // run) take the shuffle form: with the permute's 128-byte table loaded per run, the NHD per-head
-// writes took 1.04-1.09x the time (docs/performance.md, session 23).
+// writes took 1.04-1.11x the time (docs/performance.md, session 23).
 void quantize_step_runs_vbmi(const Bf16StepTable* tables, const float* scales, Fp8Format f, const RowRun* runs,
                              const std::uint8_t* which, std::size_t count, RunLookAhead ahead) {
   if (which != nullptr) {
