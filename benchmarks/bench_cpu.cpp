@@ -359,6 +359,50 @@ void BM_memcpy_paged(benchmark::State& st) {
   set_bytes(st, static_cast<double>(bytes) * 2);
 }
 
+// The kernel floor of a paged op of (tokens, heads): the same K and V elements quantized
+// (dequantized) by the public contiguous ops, with the same scales and threads, and the same
+// traffic counted, but no slots and no layout. A paged op runs this exact kernel on every element
+// and adds the paging, so a floor below a goal (issue 11: 0.7x BM_memcpy_paged) says the kernel
+// itself, not the paging, keeps the op from it on this CPU and ISA level.
+struct FloorData {
+  std::vector<std::uint16_t> key, value, kout, vout;
+  std::vector<std::uint8_t> kq, vq;
+  float ks = kScale, vs = 2 * kScale;
+  explicit FloorData(std::size_t n)
+      : key(bf16_data(n)),
+        value(key),
+        kout(buffer<std::uint16_t>(n, 0)),
+        vout(kout),
+        kq(buffer<std::uint8_t>(n, 0)),
+        vq(kq) {}
+};
+
+void BM_paged_write_floor(benchmark::State& st) {
+  const auto n = static_cast<std::size_t>(st.range(0) * st.range(1) * 128);
+  FloorData d(n);
+  for (auto _ : st) {
+    if (cpu::quantize(qargs(d.key.data(), d.kq.data(), n, &d.ks)) != kvscale::Status::success ||
+        cpu::quantize(qargs(d.value.data(), d.vq.data(), n, &d.vs)) != kvscale::Status::success)
+      st.SkipWithError("quantize");
+    benchmark::ClobberMemory();
+  }
+  set_bytes(st, static_cast<double>(st.range(0)) * (static_cast<double>(st.range(1)) * 128 * 3 * 2 + 8));
+}
+
+void BM_paged_read_floor(benchmark::State& st) {
+  const auto n = static_cast<std::size_t>(st.range(0) * st.range(1) * 128);
+  FloorData d(n);
+  cpu::quantize(qargs(d.key.data(), d.kq.data(), n, &d.ks));
+  cpu::quantize(qargs(d.value.data(), d.vq.data(), n, &d.vs));
+  for (auto _ : st) {
+    if (cpu::dequantize(dargs(d.kq.data(), d.kout.data(), n, &d.ks)) != kvscale::Status::success ||
+        cpu::dequantize(dargs(d.vq.data(), d.vout.data(), n, &d.vs)) != kvscale::Status::success)
+      st.SkipWithError("dequantize");
+    benchmark::ClobberMemory();
+  }
+  set_bytes(st, static_cast<double>(st.range(0)) * (static_cast<double>(st.range(1)) * 128 * 3 * 2 + 8));
+}
+
 void sizes(benchmark::internal::Benchmark* b) {
   for (std::int64_t kib : {4, 32, 256, 2048, 16384, 65536, 262144}) b->Arg(kib * 1024);
 }
@@ -403,6 +447,13 @@ void prefill_layouts(benchmark::internal::Benchmark* b) {
 BENCHMARK(BM_paged_write_prefill)->Apply(prefill_layouts)->UseRealTime();
 BENCHMARK(BM_paged_read_prefill)->Apply(prefill_layouts)->UseRealTime();
 BENCHMARK(BM_memcpy_paged)->Apply(shapes)->UseRealTime();
+// The kernel floors of the sizes the goals apply to (2,048 tokens and up).
+void floor_shapes(benchmark::internal::Benchmark* b) {
+  for (std::int64_t heads : {8, 1})
+    for (std::int64_t tokens : {2048, 16384}) b->Args({tokens, heads});
+}
+BENCHMARK(BM_paged_write_floor)->Apply(floor_shapes)->UseRealTime();
+BENCHMARK(BM_paged_read_floor)->Apply(floor_shapes)->UseRealTime();
 
 // ---- calibration: observe_amax (range = tokens, heads; head size 128, bf16) -------------------
 // Baseline: memchr over the same K and V bytes for a byte that never occurs (glibc's vectorised
@@ -495,6 +546,19 @@ void summary(const kvscale::bench::Results& res, std::ostream& out) {
       }
     }
   }
+  // The kernel floors (BM_paged_*_floor): the paged goals are out of this kernel's reach where the
+  // floor's /memcpy is below them; op/floor is the share of the floor a dense NHD paged op keeps.
+  print(out, "\n%-30s %10s %10s %10s\n", "kernel floor (no paging)", "GB/s", "/memcpy", "op/floor");
+  for (const char* k : {"paged_write", "paged_read"})
+    for (std::int64_t heads : {8, 1})
+      for (std::int64_t tokens : {2048, 16384}) {
+        const std::string arg = "/" + std::to_string(tokens) + "/" + std::to_string(heads) + "/real_time";
+        const double fr = get(std::string("BM_") + k + "_floor" + arg);
+        if (fr <= 0) continue;
+        const std::string label = std::string(k) + " " + std::to_string(tokens) + "tok " + std::to_string(heads) + "h";
+        print(out, "%-30s %10.2f %10s %10s\n", label.c_str(), fr / 1e9, ratio(fr, get("BM_memcpy_paged" + arg)).c_str(),
+              ratio(get(std::string("BM_") + k + arg), fr).c_str());
+      }
   print(out, "\n%-26s %10s %10s %16s\n", "observe_amax (bf16, 8x128)", "1t GB/s", "/memchr", "pool GB/s");
   for (std::int64_t tokens : {256, 2048, 16384}) {
     const std::string arg = "/" + std::to_string(tokens) + "/8/real_time";
