@@ -309,12 +309,12 @@ struct ReadOp {
   }
 };
 
-// The block of token k in visiting order (-1 for padding).
-std::int64_t block_at(const PagedJob& j, std::size_t k) {
-  const std::int64_t slot = j.slots[j.order ? j.order[k] : k];
+// The block of a slot (-1 for padding), and of token k in visiting order.
+std::int64_t block_of(const PagedJob& j, std::int64_t slot) {
   if (slot < 0) return -1;
   return j.block_shift >= 0 ? slot >> j.block_shift : slot / j.block_size;
 }
+std::int64_t block_at(const PagedJob& j, std::size_t k) { return block_of(j, j.slots[j.order ? j.order[k] : k]); }
 
 // Chunk i's first token in visiting order. Chunks start at a change of block, so that no two
 // threads write into one block (the tile path rewrites whole 16-byte lines of it).
@@ -334,6 +334,12 @@ struct PendingTokens {
   std::size_t count = 0;
   std::size_t token[kMax];
   std::int64_t block[kMax], off[kMax];
+  // Token t, whose slot lies in `block`; the caller flushes a full list first.
+  void add(const PagedJob& j, std::size_t t, std::int64_t b) {
+    token[count] = t;
+    block[count] = b;
+    off[count++] = j.slots[t] - b * j.block_size;
+  }
 };
 
 // The kernel run of a row run and its cache place: writes read the row into the cache, reads the
@@ -495,6 +501,18 @@ void paged_chunk(void* ctx, std::size_t i) {
     for (const PagedSide& s : j.side) visit_side<Op>(j, s, ct, p);
     p.count = 0;
   };
+  if (!tile_split) {
+    // No tile, so no groups: each token waits in p as it comes.
+    for (std::size_t k = first; k < last; ++k) {
+      const std::size_t t = j.order ? j.order[k] : k;
+      const std::int64_t block = block_of(j, j.slots[t]);
+      if (block < 0) continue;
+      if (p.count == PendingTokens::kMax) flush();
+      p.add(j, t, block);
+    }
+    flush();
+    return;
+  }
   for (std::size_t k = first, end = last; k < end;) {
     const std::int64_t block = block_at(j, k);
     std::size_t n = 1;
@@ -503,14 +521,10 @@ void paged_chunk(void* ctx, std::size_t i) {
       k += n;
       continue;
     }
-    const bool tile = tile_split && n >= kTileMin;
-    if (!tile) {
+    if (n < kTileMin) {
       for (std::size_t m = 0; m < n; ++m) {
         if (p.count == PendingTokens::kMax) flush();
-        const std::size_t t = j.order ? j.order[k + m] : k + m;
-        p.token[p.count] = t;
-        p.block[p.count] = block;
-        p.off[p.count++] = j.slots[t] - block * j.block_size;
+        p.add(j, j.order ? j.order[k + m] : k + m, block);
       }
       k += n;
       continue;
