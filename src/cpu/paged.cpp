@@ -205,15 +205,54 @@ struct TilePass {
   std::size_t h0, nh, pitch;
 };
 
+// Heads with their own scales: the pass's runs head by head, the group's tokens within a head, in
+// batches of one kernel call (writes: the chunk's step tables; reads: the batched dequantize), so
+// that the kernel sets up a head's table once a group rather than once a run; a batch the
+// dequantize declines goes run by run. False (nothing done) where the side lacks the step tables,
+// the ISA the batched dequantize, or which[] the heads.
+template <bool kWrite>
+bool tile_heads(const PagedJob& j, const PagedSide& s, const ChunkTables& ct, const TileGroup& g, const TilePass& p,
+                std::uint8_t* tile) {
+  const int side = &s == &j.side[0] ? 0 : 1;
+  if (kWrite ? !ct.every[side] : (j.k.dequantize_runs == nullptr || j.heads > 255)) return false;
+  const auto D = static_cast<std::size_t>(j.head_size);
+  const std::size_t es = dtype_size(j.t);
+  constexpr std::size_t kBatch = 128;
+  RowRun runs[kBatch];
+  std::uint8_t which[kBatch];
+  std::size_t n = 0;
+  for (std::size_t c = 0; c < p.nh; ++c)
+    for (std::size_t i = 0; i < g.count; ++i) {
+      unsigned char* row = s.rows + g.token[i] * s.row_stride + (p.h0 + c) * D * es;
+      std::uint8_t* t = tile + g.slot[i] * p.pitch + c * D;
+      runs[n].in = kWrite ? static_cast<void*>(row) : t;
+      runs[n].out = kWrite ? static_cast<void*>(t) : row;
+      runs[n].n = D;
+      which[n++] = static_cast<std::uint8_t>(p.h0 + c);  // < 64 (ChunkTables::kHeads, every) or 256
+      if (n < kBatch && (c + 1 < p.nh || i + 1 < g.count)) continue;
+      if constexpr (kWrite) {
+        j.k.quantize_step(ct.table[side], s.scales, j.f, runs, which, n, look_ahead(j, s, false));
+      } else if (!j.k.dequantize_runs(j.f, j.t, s.scales, s.luts, runs, which, n)) {
+        for (std::size_t r = 0; r < n; ++r)
+          j.k.dequantize(j.f, j.t, static_cast<const std::uint8_t*>(runs[r].in), runs[r].out, D, s.scales[which[r]],
+                         s.luts[which[r]]);
+      }
+      n = 0;
+    }
+  return true;
+}
+
 template <bool kWrite>
 void tile_rows(const PagedJob& j, const PagedSide& s, const ChunkTables& ct, const TileGroup& g, const TilePass& p,
                std::uint8_t* tile) {
+  if (s.scale_stride != 0 && tile_heads<kWrite>(j, s, ct, g, p, tile)) return;
   const auto D = static_cast<std::size_t>(j.head_size);
   const std::size_t es = dtype_size(j.t);
   for (std::size_t i = 0; i < g.count; ++i) {
     unsigned char* row = s.rows + g.token[i] * s.row_stride + p.h0 * D * es;
     std::uint8_t* t = tile + g.slot[i] * p.pitch;
-    // One call for the pass when the heads share a scale, else one per head.
+    // One call for the pass when the heads share a scale, else one per head (where tile_heads
+    // declines).
     const std::size_t calls = s.scale_stride == 0 ? 1 : p.nh, n = s.scale_stride == 0 ? p.pitch : D;
     for (std::size_t c = 0; c < calls; ++c) {
       const std::size_t h = s.scale_stride == 0 ? 0 : p.h0 + c;

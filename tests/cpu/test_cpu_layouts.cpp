@@ -148,6 +148,31 @@ TEST(CpuLayouts, SplitLargeCallsMatchBruteForce) {
   cpu::set_num_threads(0);
 }
 
+// Split writes and reads of bf16 with per-head scales hand the kernels a tile pass's runs head by
+// head, in batches of 128 (src/cpu/paged.cpp, tile_heads): 12 heads of 32 elements fill a batch in
+// the middle of a head, 8 of 128 fill one exactly. Random and prefill slots, K and V per head, both
+// formats, every ISA level, 1 and 2 threads.
+TEST(CpuLayouts, SplitPerHeadTileBatchesMatchBruteForce) {
+  CpuBackend cpu;
+  std::uint32_t seed = 9200;
+  const PagedShape shapes[] = {{12, 32, 16, 200}, {8, 128, 16, 300}};
+  for (cpu::Isa isa : cputest::isas()) {
+    cpu::set_max_isa(isa);
+    for (const PagedShape& shape : shapes)
+      for (int threads : {1, 2})
+        for (Op op : {Op::paged_write, Op::paged_read})
+          for (bool prefill : {false, true}) {
+            cpu::set_num_threads(threads);
+            OpCase c = seeded_case(op, CacheLayout::split, CacheKind::dense, shape, 0, seed++, prefill);
+            c.dtype = DType::bf16;
+            c.k_scale_stride = c.v_scale_stride = 1;
+            ASSERT_NO_FATAL_FAILURE(expect_matches_reference(c, cpu, isa_threads(isa, threads)));
+          }
+  }
+  cpu::set_max_isa(cpu::Isa::best);
+  cpu::set_num_threads(0);
+}
+
 // bf16 writes look up the step tables of a chunk's scales once (src/cpu/paged.cpp, ChunkTables:
 // the first 64 per side; heads past them look theirs up per row): 80 heads with per-head scales,
 // enough tokens for every head's table to be built, in each layout, on every ISA level and on 1 and
