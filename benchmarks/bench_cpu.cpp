@@ -223,6 +223,12 @@ struct Aligned64 {
 template <typename T>
 using TensorVec = std::vector<T, Aligned64<T>>;
 
+// Bytes of a paged op of (tokens, heads), head size 128, bf16: K and V rows read and their fp8
+// written (3 B per element a side), and each token's 8-byte slot.
+double paged_traffic(std::int64_t tokens, std::int64_t heads) {
+  return static_cast<double>(tokens) * (static_cast<double>(heads) * 128 * 3 * 2 + 8);
+}
+
 struct Paged {
   std::int64_t tokens, heads;
   TensorVec<std::uint16_t> key, value;
@@ -308,7 +314,7 @@ struct Paged {
     a.k_scale_stride = a.v_scale_stride = scale_stride;
     return a;
   }
-  double traffic() const { return static_cast<double>(tokens) * (static_cast<double>(heads) * 128 * 3 * 2 + 8); }
+  double traffic() const { return paged_traffic(tokens, heads); }
 };
 
 void paged_write(benchmark::State& st, int layout, bool prefill = false) {
@@ -349,7 +355,7 @@ void BM_paged_read_prefill(benchmark::State& st) { paged_read(st, static_cast<in
 
 // memcpy with the same traffic as a paged op of (tokens, heads).
 void BM_memcpy_paged(benchmark::State& st) {
-  const double traffic = static_cast<double>(st.range(0)) * (static_cast<double>(st.range(1)) * 128 * 3 * 2 + 8);
+  const double traffic = paged_traffic(st.range(0), st.range(1));
   const auto bytes = static_cast<std::size_t>(traffic / 2);
   auto src = buffer<unsigned char>(bytes, 1), dst = buffer<unsigned char>(bytes, 0);
   for (auto _ : st) {
@@ -386,7 +392,7 @@ void BM_paged_write_floor(benchmark::State& st) {
       st.SkipWithError("quantize");
     benchmark::ClobberMemory();
   }
-  set_bytes(st, static_cast<double>(st.range(0)) * (static_cast<double>(st.range(1)) * 128 * 3 * 2 + 8));
+  set_bytes(st, paged_traffic(st.range(0), st.range(1)));
 }
 
 void BM_paged_read_floor(benchmark::State& st) {
@@ -400,7 +406,7 @@ void BM_paged_read_floor(benchmark::State& st) {
       st.SkipWithError("dequantize");
     benchmark::ClobberMemory();
   }
-  set_bytes(st, static_cast<double>(st.range(0)) * (static_cast<double>(st.range(1)) * 128 * 3 * 2 + 8));
+  set_bytes(st, paged_traffic(st.range(0), st.range(1)));
 }
 
 void sizes(benchmark::internal::Benchmark* b) {

@@ -121,41 +121,11 @@ void check_all(Op op, int threads) {
   cpu::set_num_threads(0);
 }
 
-// Split calls of >= 64 tokens visit tokens in slot order (smaller ones in call order, which
-// layout_cases() covers), and the tokens of one block go through the tile transposes of split V
-// (16-slot blocks) together: random slots with padding (blocks partly written) and prefill slots
-// (whole blocks, partial first and last), on 1 and 2 threads (chunks end at block boundaries),
-// for every ISA level of this CPU, with head sizes that leave 16, 32 or 48 columns after the widest
-// transposes (16, 32, 48), rows longer than one tile (3 x 512: two passes), block size 32 (no
-// tiles), and per-tensor and per-head scales.
-TEST(CpuLayouts, SplitLargeCallsMatchBruteForce) {
+// Split-layout calls over `shapes` from `seed` on: every ISA level of this CPU, 1 and 2 threads,
+// writes and reads, random and prefill slots; `adjust` may change each seeded case.
+template <class Adjust>
+void check_split_calls(const std::vector<PagedShape>& shapes, std::uint32_t seed, Adjust adjust) {
   CpuBackend cpu;
-  std::uint32_t seed = 9100;
-  const PagedShape shapes[] = {{8, 128, 16, 300}, {3, 48, 16, 200}, {4, 32, 16, 100},
-                               {2, 16, 16, 100},  {3, 512, 16, 80}, {2, 32, 32, 150}};
-  for (cpu::Isa isa : cputest::isas()) {
-    cpu::set_max_isa(isa);
-    for (const PagedShape& shape : shapes)
-      for (int threads : {1, 2})
-        for (Op op : {Op::paged_write, Op::paged_read})
-          for (bool prefill : {false, true}) {
-            cpu::set_num_threads(threads);
-            const OpCase c = seeded_case(op, CacheLayout::split, CacheKind::dense, shape, 0, seed++, prefill);
-            ASSERT_NO_FATAL_FAILURE(expect_matches_reference(c, cpu, isa_threads(isa, threads)));
-          }
-  }
-  cpu::set_max_isa(cpu::Isa::best);
-  cpu::set_num_threads(0);
-}
-
-// Split writes and reads of bf16 with per-head scales hand the kernels a tile pass's runs head by
-// head, in batches of 128 (src/cpu/paged.cpp, tile_heads): 12 heads of 32 elements fill a batch in
-// the middle of a head, 8 of 128 fill one exactly. Random and prefill slots, K and V per head, both
-// formats, every ISA level, 1 and 2 threads.
-TEST(CpuLayouts, SplitPerHeadTileBatchesMatchBruteForce) {
-  CpuBackend cpu;
-  std::uint32_t seed = 9200;
-  const PagedShape shapes[] = {{12, 32, 16, 200}, {8, 128, 16, 300}};
   for (cpu::Isa isa : cputest::isas()) {
     cpu::set_max_isa(isa);
     for (const PagedShape& shape : shapes)
@@ -164,13 +134,36 @@ TEST(CpuLayouts, SplitPerHeadTileBatchesMatchBruteForce) {
           for (bool prefill : {false, true}) {
             cpu::set_num_threads(threads);
             OpCase c = seeded_case(op, CacheLayout::split, CacheKind::dense, shape, 0, seed++, prefill);
-            c.dtype = DType::bf16;
-            c.k_scale_stride = c.v_scale_stride = 1;
+            adjust(c);
             ASSERT_NO_FATAL_FAILURE(expect_matches_reference(c, cpu, isa_threads(isa, threads)));
           }
   }
   cpu::set_max_isa(cpu::Isa::best);
   cpu::set_num_threads(0);
+}
+
+// Split calls of >= 64 tokens visit tokens in slot order (smaller ones in call order, which
+// layout_cases() covers), and the tokens of one block go through the tile transposes of split V
+// (16-slot blocks) together: random slots with padding (blocks partly written) and prefill slots
+// (whole blocks, partial first and last), on 1 and 2 threads (chunks end at block boundaries),
+// for every ISA level of this CPU, with head sizes that leave 16, 32 or 48 columns after the widest
+// transposes (16, 32, 48), rows longer than one tile (3 x 512: two passes), block size 32 (no
+// tiles), and per-tensor and per-head scales.
+TEST(CpuLayouts, SplitLargeCallsMatchBruteForce) {
+  check_split_calls(
+      {{8, 128, 16, 300}, {3, 48, 16, 200}, {4, 32, 16, 100}, {2, 16, 16, 100}, {3, 512, 16, 80}, {2, 32, 32, 150}},
+      9100, [](OpCase&) {});
+}
+
+// Split writes and reads of bf16 with per-head scales hand the kernels a tile pass's runs head by
+// head, in batches of 128 (src/cpu/paged.cpp, tile_heads): 12 heads of 32 elements fill a batch in
+// the middle of a head, 8 of 128 fill one exactly. K and V per head, both formats, the rest as
+// above.
+TEST(CpuLayouts, SplitPerHeadTileBatchesMatchBruteForce) {
+  check_split_calls({{12, 32, 16, 200}, {8, 128, 16, 300}}, 9200, [](OpCase& c) {
+    c.dtype = DType::bf16;
+    c.k_scale_stride = c.v_scale_stride = 1;
+  });
 }
 
 // bf16 writes look up the step tables of a chunk's scales once (src/cpu/paged.cpp, ChunkTables:
