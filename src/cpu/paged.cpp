@@ -228,7 +228,7 @@ bool tile_heads(const PagedJob& j, const PagedSide& s, const ChunkTables& ct, co
       runs[n].in = kWrite ? static_cast<void*>(row) : t;
       runs[n].out = kWrite ? static_cast<void*>(t) : row;
       runs[n].n = D;
-      which[n++] = static_cast<std::uint8_t>(p.h0 + c);  // < 64 (ChunkTables::kHeads, every) or 256
+      which[n++] = static_cast<std::uint8_t>(p.h0 + c);  // writes: < 64 (ChunkTables::kHeads); reads: < 256
       if (n < kBatch && (c + 1 < p.nh || i + 1 < g.count)) continue;
       if constexpr (kWrite) {
         j.k.quantize_step(ct.table[side], s.scales, j.f, runs, which, n, look_ahead(j, s, false));
@@ -523,9 +523,9 @@ struct RowLookAhead {
   }
 };
 
-// Visits tokens [k, end) of one chunk in visiting order. Consecutive tokens of one block form a
-// group (at most 16); in the split layout a group of kTileMin or more goes through Tile. Everything
-// else waits in `p` and goes through Op 64 tokens at a time (visit_side).
+// Visits the tokens of chunk i in visiting order. In the split layout with the tile,
+// consecutive tokens of one block form a group (at most 16), and a group of kTileMin or more goes
+// through Tile. Everything else waits in `p` and goes through Op 64 tokens at a time (visit_side).
 template <class Op, class Tile>
 void paged_chunk(void* ctx, std::size_t i) {
   const auto& j = *static_cast<const PagedJob*>(ctx);
