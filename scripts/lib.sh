@@ -10,7 +10,7 @@ KVSCALE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # tests/python (the kvscale Python package) with /usr/bin/python3.
 KVSCALE_APT_PACKAGES=(cmake ninja-build g++ git libgtest-dev libbenchmark-dev nlohmann-json3-dev
                       hipcc libamdhip64-dev rocm-cmake python3 python3-numpy python3-pytest
-                      clang-22 lld-22 llvm-22 dpkg-dev file)
+                      clang-22 lld-22 llvm-22 dpkg-dev file clang-format-14)
 
 log() { printf '\033[1m[kvscale]\033[0m %s\n' "$*" >&2; }
 
