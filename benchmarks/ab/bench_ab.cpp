@@ -11,6 +11,9 @@
 //                            many slots as tokens, random slots; L: 0 NHD, 1 strided NHD (heads 144
 //                            bytes apart), 2 split, 3 NHD per-head, 4 HND, 5 split per-head scales
 //     r<tokens>/<heads>/<L>  the paged read of the same
+//     ...<L>/<layers>        the same, with the scales of `layers` layers in turn (as a server calls
+//                            layer after layer): each layer's K and V scales, and each head's,
+//                            differ; without it, one layer whose scales are all 0.0625
 // Prints per case each build's fastest and median time per call, and new / old of both (< 1: the
 // new build is faster). KVSCALE_CPU_ISA and KVSCALE_THREADS apply to both builds.
 //
@@ -77,9 +80,17 @@ struct Paged {
   std::vector<std::uint16_t> key, value;
   std::vector<std::uint8_t> kc, vc;
   std::vector<std::int64_t> slots;
-  std::vector<float> scales;
+  std::vector<float> scales;  // [layers][K, V][heads]
+  std::int64_t heads = 0, layers = 1, next = 0;
   kvscale_paged_args a{};
-  Paged(std::int64_t tokens, std::int64_t heads, int layout) {
+  // The next layer's scales into a (every call: the case's loop calls turn()).
+  void turn() {
+    const std::size_t at = static_cast<std::size_t>(next * 2 * heads);
+    a.k_scale = scales.data() + at;
+    a.v_scale = scales.data() + at + static_cast<std::size_t>(heads);
+    next = (next + 1) % layers;
+  }
+  Paged(std::int64_t tokens, std::int64_t heads_, int layout, std::int64_t layers_) : heads(heads_), layers(layers_) {
     key = bf16_data(static_cast<std::size_t>(tokens * heads * 128));
     value = key;
     std::reverse(value.begin(), value.end());
@@ -104,7 +115,10 @@ struct Paged {
     std::shuffle(all.begin(), all.end(), std::mt19937(3));
     slots.assign(all.begin(), all.begin() + tokens);
     const bool per_head = layout == 3 || layout == 5;
-    scales.assign(static_cast<std::size_t>(heads), 0.0625f);
+    scales.assign(static_cast<std::size_t>(layers * 2 * heads), 0.0625f);
+    if (layers > 1)
+      for (std::size_t i = 0; i < scales.size(); ++i)
+        scales[i] = 0.0625f * (1.0f + 0.01f * static_cast<float>(i % 512));
     a.format = KVSCALE_E4M3FN;
     a.dtype = KVSCALE_BF16;
     a.rows = kvscale_token_rows{tokens, heads, 128, heads * 128, heads * 128};
@@ -113,7 +127,7 @@ struct Paged {
     a.slot_mapping = slots.data();
     a.key_cache = kc.data();
     a.value_cache = vc.data();
-    a.k_scale = a.v_scale = scales.data();
+    turn();
     a.k_scale_stride = a.v_scale_stride = per_head ? 1 : 0;
   }
 };
@@ -134,12 +148,21 @@ Run make_case(const std::string& spec, std::vector<std::shared_ptr<void>>* keep)
                         nullptr);
     };
   }
-  if (spec.size() > 1 && (spec[0] == 'w' || spec[0] == 'r') &&
-      std::sscanf(spec.c_str() + 1, "%ld/%ld/%ld", &a, &b, &c) == 3 && a > 0 && b > 0 && c >= 0 && c <= 5) {
-    auto p = std::make_shared<Paged>(a, b, static_cast<int>(c));
+  long layers = 1;
+  const int fields = spec.size() > 1 ? std::sscanf(spec.c_str() + 1, "%ld/%ld/%ld/%ld", &a, &b, &c, &layers) : 0;
+  if ((spec[0] == 'w' || spec[0] == 'r') && fields >= 3 && a > 0 && b > 0 && c >= 0 && c <= 5 && layers >= 1 &&
+      layers <= 4096) {
+    auto p = std::make_shared<Paged>(a, b, static_cast<int>(c), layers);
     keep->push_back(p);
-    if (spec[0] == 'w') return [p](const Build& l) { return l.paged_write(KVSCALE_BACKEND_CPU, &p->a, nullptr); };
-    return [p](const Build& l) { return l.paged_read(KVSCALE_BACKEND_CPU, &p->a, nullptr); };
+    if (spec[0] == 'w')
+      return [p](const Build& l) {
+        p->turn();
+        return l.paged_write(KVSCALE_BACKEND_CPU, &p->a, nullptr);
+      };
+    return [p](const Build& l) {
+      p->turn();
+      return l.paged_read(KVSCALE_BACKEND_CPU, &p->a, nullptr);
+    };
   }
   return {};
 }
@@ -169,8 +192,9 @@ double median(std::vector<double> v) {
 
 int main(int argc, char** argv) {
   if (argc < 5) {
-    std::fprintf(stderr,
-                 "usage: bench_ab OLD.so NEW.so ROUNDS CASE... (cases: q<n>, w|r<tokens>/<heads>/<layout 0-5>)\n");
+    std::fprintf(
+        stderr,
+        "usage: bench_ab OLD.so NEW.so ROUNDS CASE... (cases: q<n>, w|r<tokens>/<heads>/<layout 0-5>[/<layers>])\n");
     return 2;
   }
   Build build[2];
