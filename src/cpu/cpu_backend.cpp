@@ -171,9 +171,6 @@ void dequant_chunk(void* ctx, std::size_t i) {
 Isa detail::current_isa() noexcept { return active_isa(); }
 
 RowKernels detail::current_kernels() noexcept { return kernels(); }
-const DequantLut& detail::cached_dequant_lut(Fp8Format f, DType t, float scale) noexcept {
-  return dequant_lut(f, t, scale);
-}
 
 Status quantize(const QuantizeArgs& a) noexcept {
   if (Status s = validate(a); s != Status::success) return s;

@@ -281,8 +281,6 @@ void dequantize_row_scalar(Fp8Format f, DType t, const std::uint8_t* in, void* o
 Isa current_isa() noexcept;
 /// The row kernels of current_isa().
 RowKernels current_kernels() noexcept;
-/// The calling thread's dequantize table for (f, t, scale) (two kept: K's and V's), built on a miss.
-const DequantLut& cached_dequant_lut(Fp8Format f, DType t, float scale) noexcept;
 
 /// Below this many elements an op runs on the calling thread; above, chunks of at least kMinChunk
 /// elements are spread over the pool (waking a worker costs a few microseconds).

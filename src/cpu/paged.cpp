@@ -15,6 +15,7 @@
 #include "core/error.hpp"
 #include "cpu/bf16_step.hpp"
 #include "cpu/kernels.hpp"
+#include "cpu/lut_cache.hpp"
 #include "cpu/thread_pool.hpp"
 #include "kvscale/cpu.hpp"
 #include "kvscale/fp8.hpp"
@@ -695,30 +696,12 @@ Status paged_read(const PagedReadArgs& a) noexcept {
   if (Status s = check_slots("paged_read", a.slot_mapping, a.rows.num_tokens, a.cache); s != Status::success) return s;
   PagedJob j = make_job(a.format, a.dtype, a.rows, a.cache, a.slot_mapping, a.key, a.value, a.key_cache, a.value_cache,
                         a.k_scale, a.v_scale, a.k_scale_stride, a.v_scale_stride);
-  // Per-tensor scales use the calling thread's cached tables; per-head ones the calling thread's
-  // per-head tables (kept between calls: rebuilt only for heads whose scale changed).
-  thread_local std::vector<DequantLut> head_luts[2];
-  for (int i = 0; i < 2; ++i) {
-    PagedSide& s = j.side[i];
-    if (s.scale_stride == 0) {
-      s.luts = &detail::cached_dequant_lut(a.format, a.dtype, *s.scales);
-      continue;
-    }
-    const auto H = static_cast<std::size_t>(a.rows.num_kv_heads);
-    try {
-      if (head_luts[i].size() < H) head_luts[i].resize(H);
-    } catch (...) {
-      return kvscale::detail::fail(Status::out_of_memory, "paged_read: dequantize tables");
-    }
-    for (std::size_t h = 0; h < H; ++h) {
-      DequantLut& l = head_luts[i][h];
-      const float sc = s.scales[h];
-      if (!l.built_for(a.format, a.dtype, fp8::detail::bits_of(sc), j.k.build_lut)) {
-        j.k.build_lut(a.format, a.dtype, sc, &l);
-        l.built_by = j.k.build_lut;
-      }
-    }
-    s.luts = head_luts[i].data();
+  // The dequantize tables of each side's scales (one, or one per head), from the calling thread's
+  // cache of recent sets (lut_cache.hpp: a server's layers take turns).
+  for (PagedSide& s : j.side) {
+    const auto n = s.scale_stride == 0 ? std::size_t{1} : static_cast<std::size_t>(a.rows.num_kv_heads);
+    s.luts = detail::cached_dequant_luts(a.format, a.dtype, s.scales, n, j.k.build_lut);
+    if (s.luts == nullptr) return kvscale::detail::fail(Status::out_of_memory, "paged_read: dequantize tables");
   }
   const std::vector<std::uint32_t> order = slot_order(a.cache, a.slot_mapping, a.rows.num_tokens);
   j.order = order.empty() ? nullptr : order.data();

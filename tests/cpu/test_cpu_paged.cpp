@@ -9,6 +9,7 @@
 #include <numeric>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "cpu/cpu_test_util.hpp"
@@ -374,6 +375,76 @@ TEST(CpuPaged, PerHeadTablesFollowScaleChanges) {
                   << cpu::isa_name(isa) << " heads " << heads << " round " << round;
             }
         }
+      }
+    }
+  }
+}
+
+// A server reads layer after layer, each with its own scales, and the calling thread keeps the
+// tables of recent scale sets (src/cpu/lut_cache.hpp). 300 layers of 8 heads (4,800 tables, more
+// than the cache holds) in order, in reverse and at random; odd layers give V the scales of K; and
+// 600 heads (a set too large for the cache, built for its call) over 3 layers in turn. Every read
+// must match the reference, whatever the cache kept.
+TEST(CpuPaged, TablesFollowLayersInTurn) {
+  BackendGuard g;
+  std::mt19937 rng(25);
+  for (cpu::Isa isa : isas()) {
+    cpu::set_max_isa(isa);
+    for (const auto& [heads, layers, per_head] :
+         {std::tuple<std::int64_t, int, int>{8, 300, 1}, {8, 300, 0}, {600, 3, 1}}) {
+      const std::int64_t D = 16, tokens = 3;
+      const DType t = heads > 8 ? DType::f32 : DType::bf16;
+      PagedCacheShape shape;
+      shape.layout = CacheLayout::nhd;
+      shape.num_blocks = 1;
+      shape.block_size = 4;
+      shape.num_kv_heads = heads;
+      shape.head_size = D;
+      const auto n = static_cast<std::size_t>(shape.bytes());
+      std::vector<std::uint8_t> kc(n), vc(n);
+      for (std::size_t i = 0; i < n; ++i) {
+        kc[i] = static_cast<std::uint8_t>(i * 7 + 1);
+        vc[i] = static_cast<std::uint8_t>(i * 13 + 5);
+      }
+      // scales[l][0, heads): K of layer l; [heads, 2 heads): V (K's again on odd layers). Head 0
+      // has one scale in every layer: sets differ past their first scale.
+      const auto H = static_cast<std::size_t>(heads);
+      std::vector<std::vector<float>> scales(static_cast<std::size_t>(layers), std::vector<float>(2 * H));
+      for (std::size_t l = 0; l < scales.size(); ++l)
+        for (std::size_t i = 0; i < 2 * H; ++i)
+          scales[l][i] = i % H == 0 ? 0.5f : 0.001f * static_cast<float>(1 + l * 2 * H + (l % 2 == 1 ? i % H : i));
+      std::vector<int> order;
+      for (int l = 0; l < layers; ++l) order.push_back(l);
+      for (int l = layers - 1; l >= 0; --l) order.push_back(l);
+      for (int l = 0; l < layers; ++l) order.push_back(static_cast<int>(rng() % static_cast<unsigned>(layers)));
+      const std::vector<std::int64_t> slots = {2, 0, 3};
+      const std::size_t es = kvscale::dtype_size(t), row = H * static_cast<std::size_t>(D);
+      std::vector<unsigned char> key(tokens * row * es), value(key.size());
+      for (int l : order) {
+        const std::vector<float>& sc = scales[static_cast<std::size_t>(l)];
+        PagedReadArgs a;
+        a.format = Fp8Format::e4m3fnuz;
+        a.dtype = t;
+        a.rows = kvscale::TokenRows{tokens, heads, D, heads * D, heads * D};
+        a.key_cache = kc.data();
+        a.value_cache = vc.data();
+        a.cache = shape;
+        a.slot_mapping = slots.data();
+        a.key = key.data();
+        a.value = value.data();
+        a.k_scale = sc.data();
+        a.v_scale = sc.data() + H;
+        a.k_scale_stride = a.v_scale_stride = per_head;
+        ASSERT_EQ(cpu::paged_read(a), Status::success);
+        for (std::size_t tok = 0; tok < 3; ++tok)
+          for (std::size_t e = 0; e < row; ++e) {
+            const std::size_t h = per_head ? e / static_cast<std::size_t>(D) : 0;
+            const std::size_t at = static_cast<std::size_t>(slots[tok]) * row + e;
+            ASSERT_EQ(load_raw(t, key.data(), tok * row + e), ref_dequant(a.format, t, kc[at], sc[h]))
+                << cpu::isa_name(isa) << " heads " << heads << " layer " << l << " per_head " << per_head;
+            ASSERT_EQ(load_raw(t, value.data(), tok * row + e), ref_dequant(a.format, t, vc[at], sc[H + h]))
+                << cpu::isa_name(isa) << " heads " << heads << " layer " << l << " per_head " << per_head;
+          }
       }
     }
   }
