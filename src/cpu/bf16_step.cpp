@@ -1,6 +1,10 @@
 // The bf16 step tables (bf16_step.hpp): built with the scalar codec, cached per thread.
 #include "cpu/bf16_step.hpp"
 
+#include <cstdint>
+#include <memory>
+#include <new>
+
 #include "kvscale/fp8.hpp"
 
 namespace kvscale {
@@ -70,15 +74,45 @@ bool build_bf16_step_table(Fp8Format f, float scale, Bf16StepTable* t) noexcept 
   return true;
 }
 
+namespace {
+
+// 256 sets of 4 ways: 1,024 tables (192 KiB a thread, allocated at its first look-up). A server
+// calls layer after layer, each with its K and V scales, one or one per KV head: 32 layers of 16
+// per-head scales fit, where the 256 direct-mapped tables before rebuilt most of them on every
+// call once the layers took turns (docs/performance.md, session 25). Least recently used out first.
+struct StepCache {
+  static constexpr std::size_t kSets = 256, kWays = 4;
+  Bf16StepTable table[kSets][kWays];  // zero-initialised: key 0 is "never built"
+  std::uint32_t used[kSets][kWays];
+  std::uint32_t clock;
+};
+
+}  // namespace
+
 const Bf16StepTable* cached_bf16_step_table(Fp8Format f, float scale, std::size_t n) noexcept {
-  thread_local Bf16StepTable cache[256];  // zero-initialised: key 0 is "never built"
-  const std::uint32_t key = fp8::detail::bits_of(scale) | (f == Fp8Format::e4m3fnuz ? 0x80000000u : 0u);
-  Bf16StepTable& t = cache[(key * 2654435761u) >> 24];
-  if (t.key != key) {
-    if (n < kStepBuildMin) return nullptr;
-    build_bf16_step_table(f, scale, &t);
-    t.key = key;
+  thread_local std::unique_ptr<StepCache> cache;
+  if (cache == nullptr) {
+    cache.reset(new (std::nothrow) StepCache());
+    if (cache == nullptr) return nullptr;  // the caller divides
   }
+  StepCache& c = *cache;
+  const std::uint32_t key = fp8::detail::bits_of(scale) | (f == Fp8Format::e4m3fnuz ? 0x80000000u : 0u);
+  const std::size_t set = (key * 2654435761u) >> 24;
+  ++c.clock;
+  std::size_t victim = 0;
+  for (std::size_t w = 0; w < StepCache::kWays; ++w) {
+    Bf16StepTable& t = c.table[set][w];
+    if (t.key == key) {
+      c.used[set][w] = c.clock;
+      return t.valid ? &t : nullptr;
+    }
+    if (c.used[set][w] < c.used[set][victim]) victim = w;
+  }
+  if (n < kStepBuildMin) return nullptr;
+  Bf16StepTable& t = c.table[set][victim];
+  build_bf16_step_table(f, scale, &t);
+  t.key = key;
+  c.used[set][victim] = c.clock;
   return t.valid ? &t : nullptr;
 }
 

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <numeric>
@@ -377,6 +378,83 @@ TEST(CpuPaged, PerHeadTablesFollowScaleChanges) {
         }
       }
     }
+  }
+}
+
+// A server writes layer after layer, each with its own scales, and each thread keeps the bf16
+// step tables of recent scales (src/cpu/bf16_step.cpp: 1,024). 70 layers of 8 heads with per-head
+// scales (1,120 scales a pass), or one K and one V scale, odd layers in e4m3fnuz, in order, in
+// reverse and at random; every head's 1,024 elements a call are enough to build its table. Every
+// write must match the reference, whatever the caches kept.
+TEST(CpuPaged, WritesFollowLayersInTurn) {
+  BackendGuard g;
+  std::mt19937 rng(26);
+  const std::int64_t heads = 8, D = 128, tokens = 8, layers = 70;
+  const auto H = static_cast<std::size_t>(heads), row = H * static_cast<std::size_t>(D);
+  // Inputs the step tables take (quotients far from fp8's subnormals), with a NaN in every 997th
+  // element: that element's step divides.
+  const auto inputs = [&](std::uint32_t seed) {
+    std::mt19937 r(seed);
+    std::vector<std::uint32_t> v(tokens * row);
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      const auto u = static_cast<std::uint32_t>(r());
+      const float x = std::ldexp((u & 1 ? -1.0f : 1.0f) * (1.0f + static_cast<float>((u >> 1) & 127) / 128.0f),
+                                 static_cast<int>((u >> 8) % 9) - 2);
+      v[i] = i % 997 == 996 ? 0x7FC0u : ref::to_bf16(x);
+    }
+    return v;
+  };
+  const std::vector<std::uint32_t> kraw = inputs(1), vraw = inputs(2);
+  std::vector<unsigned char> key(kraw.size() * 2), value(key.size());
+  store_raw(DType::bf16, kraw.data(), kraw.size(), key.data());
+  store_raw(DType::bf16, vraw.data(), vraw.size(), value.data());
+  std::vector<std::int64_t> slots(static_cast<std::size_t>(tokens));
+  for (std::size_t t = 0; t < slots.size(); ++t) slots[t] = static_cast<std::int64_t>((t * 5 + 3) % 16);
+  PagedCacheShape shape;
+  shape.layout = CacheLayout::nhd;
+  shape.num_blocks = 1;
+  shape.block_size = 16;
+  shape.num_kv_heads = heads;
+  shape.head_size = D;
+  std::vector<std::uint8_t> kc(static_cast<std::size_t>(shape.bytes())), vc(kc.size());
+  // scales[l][0, heads): K of layer l, [heads, 2 heads): V; layers 2k and 2k + 1 share them (in two
+  // formats, whose tables differ).
+  std::vector<std::vector<float>> scales(static_cast<std::size_t>(layers), std::vector<float>(2 * H));
+  for (std::size_t l = 0; l < scales.size(); ++l)
+    for (std::size_t i = 0; i < 2 * H; ++i)
+      scales[l][i] = 0.01f * (1.0f + 0.37f * static_cast<float>(l / 2 * 2 * H + i));
+  std::vector<std::size_t> order;
+  for (std::size_t l = 0; l < scales.size(); ++l) order.push_back(l);
+  for (std::size_t l = scales.size(); l-- > 0;) order.push_back(l);
+  for (std::size_t l = 0; l < scales.size(); ++l) order.push_back(rng() % scales.size());
+  for (cpu::Isa isa : isas()) {
+    cpu::set_max_isa(isa);
+    for (int per_head : {1, 0})
+      for (std::size_t l : order) {
+        PagedWriteArgs a;
+        a.format = l % 2 == 1 ? Fp8Format::e4m3fnuz : Fp8Format::e4m3fn;
+        a.dtype = DType::bf16;
+        a.rows = kvscale::TokenRows{tokens, heads, D, heads * D, heads * D};
+        a.key = key.data();
+        a.value = value.data();
+        a.slot_mapping = slots.data();
+        a.cache = shape;
+        a.key_cache = kc.data();
+        a.value_cache = vc.data();
+        a.k_scale = scales[l].data();
+        a.v_scale = scales[l].data() + H;
+        a.k_scale_stride = a.v_scale_stride = per_head;
+        ASSERT_EQ(cpu::paged_write(a), Status::success);
+        for (std::size_t tok = 0; tok < slots.size(); ++tok)
+          for (std::size_t e = 0; e < row; ++e) {
+            const std::size_t h = per_head ? e / static_cast<std::size_t>(D) : 0, i = tok * row + e;
+            const std::size_t at = static_cast<std::size_t>(slots[tok]) * row + e;
+            ASSERT_EQ(kc[at], ref::quantize(a.format, widen(DType::bf16, kraw[i]), scales[l][h]))
+                << cpu::isa_name(isa) << " layer " << l << " per_head " << per_head << " element " << i;
+            ASSERT_EQ(vc[at], ref::quantize(a.format, widen(DType::bf16, vraw[i]), scales[l][H + h]))
+                << cpu::isa_name(isa) << " layer " << l << " per_head " << per_head << " element " << i;
+          }
+      }
   }
 }
 
