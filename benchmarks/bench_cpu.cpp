@@ -353,6 +353,37 @@ void BM_paged_read_layout(benchmark::State& st) { paged_read(st, static_cast<int
 void BM_paged_write_prefill(benchmark::State& st) { paged_write(st, static_cast<int>(st.range(2)), true); }
 void BM_paged_read_prefill(benchmark::State& st) { paged_read(st, static_cast<int>(st.range(2)), true); }
 
+// A server's calls: the scales of kLayers layers in turn, each layer's K and V scales and each
+// head's distinct, so that what the backend keeps per scale (step and dequantize tables) is
+// looked up as in service rather than once for the whole run. The scales lie within 1.5x of
+// kScale: wider apart, they would also change how many inputs fall among fp8's subnormals (whose
+// steps divide), which is not what this measures. range: tokens, heads, layout (0
+// dense NHD, 3 NHD per-head); the summary divides the time per call by the one-layer run's.
+constexpr std::size_t kLayers = 32;
+void paged_layers(benchmark::State& st, bool write) {
+  Paged p(st.range(0), st.range(1), static_cast<int>(st.range(2)));
+  const auto H = static_cast<std::size_t>(p.heads);
+  std::vector<float> scales(kLayers * 2 * H);  // [layer][K, V][head]
+  for (std::size_t i = 0; i < scales.size(); ++i) scales[i] = kScale * (1.0f + 0.001f * static_cast<float>(i % 512));
+  auto w = p.write();
+  auto r = p.read();
+  cpu::paged_write(w);
+  std::size_t l = 0;
+  for (auto _ : st) {
+    const float* k = scales.data() + l * 2 * H;
+    l = (l + 1) % kLayers;
+    w.k_scale = r.k_scale = k;
+    w.v_scale = r.v_scale = k + H;
+    if ((write ? cpu::paged_write(w) : cpu::paged_read(r)) != kvscale::Status::success) st.SkipWithError("paged op");
+    benchmark::ClobberMemory();
+  }
+  set_bytes(st, p.traffic());
+  st.counters["per_call"] = benchmark::Counter(static_cast<double>(st.iterations()),
+                                               benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+void BM_paged_write_layers(benchmark::State& st) { paged_layers(st, true); }
+void BM_paged_read_layers(benchmark::State& st) { paged_layers(st, false); }
+
 // memcpy with the same traffic as a paged op of (tokens, heads).
 void BM_memcpy_paged(benchmark::State& st) {
   const double traffic = paged_traffic(st.range(0), st.range(1));
@@ -455,6 +486,13 @@ void prefill_layouts(benchmark::internal::Benchmark* b) {
 BENCHMARK(BM_paged_write_prefill)->Apply(prefill_layouts)->UseRealTime();
 BENCHMARK(BM_paged_read_prefill)->Apply(prefill_layouts)->UseRealTime();
 BENCHMARK(BM_memcpy_paged)->Apply(shapes)->UseRealTime();
+// Small calls with kLayers layers' scales in turn: dense NHD and NHD per-head.
+void layer_shapes(benchmark::internal::Benchmark* b) {
+  for (std::int64_t layout : {0, 3})
+    for (std::int64_t tokens : {1, 16, 256}) b->Args({tokens, 8, layout});
+}
+BENCHMARK(BM_paged_write_layers)->Apply(layer_shapes)->UseRealTime();
+BENCHMARK(BM_paged_read_layers)->Apply(layer_shapes)->UseRealTime();
 // The kernel floors of the sizes the goals apply to (2,048 tokens and up).
 void floor_shapes(benchmark::internal::Benchmark* b) {
   for (std::int64_t heads : {8, 1})
@@ -567,6 +605,20 @@ void summary(const kvscale::bench::Results& res, std::ostream& out) {
         const std::string label = std::string(k) + " " + std::to_string(tokens) + "tok " + std::to_string(heads) + "h";
         print(out, "%-30s %10.2f %10s %10s\n", label.c_str(), fr / 1e9, ratio(fr, get("BM_memcpy_paged" + arg)).c_str(),
               ratio(get(std::string("BM_") + k + arg), fr).c_str());
+      }
+  // Layers in turn (BM_paged_*_layers): the time per call, and over the one-layer run's.
+  print(out, "\n%-30s %10s %10s\n", "32 layers in turn (8 heads)", "us/call", "/1 layer");
+  for (const char* k : {"paged_write", "paged_read"})
+    for (int layout : {0, 3})
+      for (std::int64_t tokens : {1, 16, 256}) {
+        const std::string base = "/" + std::to_string(tokens) + "/8";
+        const double lr = get(std::string("BM_") + k + "_layers" + base + "/" + std::to_string(layout) + "/real_time");
+        const double one = layout == 0 ? get(std::string("BM_") + k + base + "/real_time")
+                                       : get(std::string("BM_") + k + "_layout" + base + "/3/real_time");
+        if (lr <= 0) continue;
+        const std::string label =
+            std::string(k) + (layout == 0 ? " NHD " : " per-head ") + std::to_string(tokens) + "tok";
+        print(out, "%-30s %10.2f %10s\n", label.c_str(), paged_traffic(tokens, 8) / lr * 1e6, ratio(one, lr).c_str());
       }
   print(out, "\n%-26s %10s %10s %16s\n", "observe_amax (bf16, 8x128)", "1t GB/s", "/memchr", "pool GB/s");
   for (std::int64_t tokens : {256, 2048, 16384}) {
