@@ -5,7 +5,6 @@
 // of two scratch sets that take turns, so that the previous look-up's array stays valid.
 #include "cpu/lut_cache.hpp"
 
-#include <algorithm>
 #include <cstdint>
 #include <vector>
 

@@ -322,6 +322,58 @@ TEST(CpuDequantTables, EveryCodeSeededScalesEveryIsa) {
   }
 }
 
+// One block of 4 slots (NHD, `heads` x D) holding fixed byte patterns, and three tokens read back
+// from slots 2, 0, 3: the table-cache tests below read it with changing scales.
+struct SmallBlock {
+  static constexpr std::int64_t kTokens = 3;
+  std::int64_t heads, D;
+  PagedCacheShape shape;
+  std::vector<std::uint8_t> kc, vc;
+  std::vector<std::int64_t> slots = {2, 0, 3};
+  SmallBlock(std::int64_t heads_, std::int64_t D_) : heads(heads_), D(D_) {
+    shape.layout = CacheLayout::nhd;
+    shape.num_blocks = 1;
+    shape.block_size = 4;
+    shape.num_kv_heads = heads;
+    shape.head_size = D;
+    const auto n = static_cast<std::size_t>(shape.bytes());
+    kc.resize(n);
+    vc.resize(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      kc[i] = static_cast<std::uint8_t>(i * 7 + 1);
+      vc[i] = static_cast<std::uint8_t>(i * 13 + 5);
+    }
+  }
+  std::size_t row() const { return static_cast<std::size_t>(heads * D); }
+  // Reads the tokens into key / value (kTokens rows of t each) with scales ks / vs (per head where
+  // per_head), and asserts every element against the reference; `where` names the case.
+  void read_and_check(Fp8Format f, DType t, const float* ks, const float* vs, bool per_head,
+                      const std::string& where) const {
+    std::vector<unsigned char> key(kTokens * row() * kvscale::dtype_size(t)), value(key.size());
+    PagedReadArgs a;
+    a.format = f;
+    a.dtype = t;
+    a.rows = kvscale::TokenRows{kTokens, heads, D, heads * D, heads * D};
+    a.key_cache = kc.data();
+    a.value_cache = vc.data();
+    a.cache = shape;
+    a.slot_mapping = slots.data();
+    a.key = key.data();
+    a.value = value.data();
+    a.k_scale = ks;
+    a.v_scale = vs;
+    a.k_scale_stride = a.v_scale_stride = per_head ? 1 : 0;
+    ASSERT_EQ(cpu::paged_read(a), Status::success) << where;
+    for (std::size_t tok = 0; tok < static_cast<std::size_t>(kTokens); ++tok)
+      for (std::size_t e = 0; e < row(); ++e) {
+        const std::size_t h = per_head ? e / static_cast<std::size_t>(D) : 0;
+        const std::size_t at = static_cast<std::size_t>(slots[tok]) * row() + e;
+        ASSERT_EQ(load_raw(t, key.data(), tok * row() + e), ref_dequant(f, t, kc[at], ks[h])) << where;
+        ASSERT_EQ(load_raw(t, value.data(), tok * row() + e), ref_dequant(f, t, vc[at], vs[h])) << where;
+      }
+  }
+};
+
 // Per-head reads keep the calling thread's tables between calls: changing some heads' scales, the
 // head count or the dtype must rebuild exactly what changed.
 TEST(CpuPaged, PerHeadTablesFollowScaleChanges) {
@@ -331,50 +383,15 @@ TEST(CpuPaged, PerHeadTablesFollowScaleChanges) {
     for (std::int64_t heads : {4, 2, 6}) {
       for (DType t : {DType::bf16, DType::f16}) {
         for (int round = 0; round < 3; ++round) {
-          const std::int64_t D = 32, tokens = 3;
-          PagedCacheShape shape;
-          shape.layout = CacheLayout::nhd;
-          shape.num_blocks = 1;
-          shape.block_size = 4;
-          shape.num_kv_heads = heads;
-          shape.head_size = D;
-          const auto n = static_cast<std::size_t>(shape.bytes());
-          std::vector<std::uint8_t> kc(n), vc(n);
-          for (std::size_t i = 0; i < n; ++i) {
-            kc[i] = static_cast<std::uint8_t>(i * 7 + 1);
-            vc[i] = static_cast<std::uint8_t>(i * 13 + 5);
-          }
+          const SmallBlock b(heads, 32);
           std::vector<float> ks(static_cast<std::size_t>(heads)), vs(ks.size());
           for (std::size_t h = 0; h < ks.size(); ++h) {
             ks[h] = 0.5f + static_cast<float>(h) + (h % 2 == 0 ? static_cast<float>(round) : 0.0f);
             vs[h] = 0.25f * static_cast<float>(h + 1) + static_cast<float>(round);
           }
-          const std::vector<std::int64_t> slots = {2, 0, 3};
-          const std::size_t es = kvscale::dtype_size(t), row = static_cast<std::size_t>(heads * D);
-          std::vector<unsigned char> key(tokens * row * es), value(key.size());
-          PagedReadArgs a;
-          a.format = Fp8Format::e4m3fn;
-          a.dtype = t;
-          a.rows = kvscale::TokenRows{tokens, heads, D, heads * D, heads * D};
-          a.key_cache = kc.data();
-          a.value_cache = vc.data();
-          a.cache = shape;
-          a.slot_mapping = slots.data();
-          a.key = key.data();
-          a.value = value.data();
-          a.k_scale = ks.data();
-          a.v_scale = vs.data();
-          a.k_scale_stride = a.v_scale_stride = 1;
-          ASSERT_EQ(cpu::paged_read(a), Status::success);
-          for (std::size_t tok = 0; tok < 3; ++tok)
-            for (std::size_t e = 0; e < row; ++e) {
-              const std::size_t h = e / static_cast<std::size_t>(D);
-              const std::size_t at = static_cast<std::size_t>(slots[tok]) * row + e;
-              ASSERT_EQ(load_raw(t, key.data(), tok * row + e), ref_dequant(a.format, t, kc[at], ks[h]))
-                  << cpu::isa_name(isa) << " heads " << heads << " round " << round;
-              ASSERT_EQ(load_raw(t, value.data(), tok * row + e), ref_dequant(a.format, t, vc[at], vs[h]))
-                  << cpu::isa_name(isa) << " heads " << heads << " round " << round;
-            }
+          ASSERT_NO_FATAL_FAILURE(b.read_and_check(
+              Fp8Format::e4m3fn, t, ks.data(), vs.data(), true,
+              std::string(cpu::isa_name(isa)) + " heads " + std::to_string(heads) + " round " + std::to_string(round)));
         }
       }
     }
@@ -469,21 +486,9 @@ TEST(CpuPaged, TablesFollowLayersInTurn) {
   for (cpu::Isa isa : isas()) {
     cpu::set_max_isa(isa);
     for (const auto& [heads, layers, per_head] :
-         {std::tuple<std::int64_t, int, int>{8, 300, 1}, {8, 300, 0}, {600, 3, 1}}) {
-      const std::int64_t D = 16, tokens = 3;
+         {std::tuple<std::int64_t, int, bool>{8, 300, true}, {8, 300, false}, {600, 3, true}}) {
+      const SmallBlock b(heads, 16);
       const DType t = heads > 8 ? DType::f32 : DType::bf16;
-      PagedCacheShape shape;
-      shape.layout = CacheLayout::nhd;
-      shape.num_blocks = 1;
-      shape.block_size = 4;
-      shape.num_kv_heads = heads;
-      shape.head_size = D;
-      const auto n = static_cast<std::size_t>(shape.bytes());
-      std::vector<std::uint8_t> kc(n), vc(n);
-      for (std::size_t i = 0; i < n; ++i) {
-        kc[i] = static_cast<std::uint8_t>(i * 7 + 1);
-        vc[i] = static_cast<std::uint8_t>(i * 13 + 5);
-      }
       // scales[l][0, heads): K of layer l; [heads, 2 heads): V (K's again on odd layers). Head 0
       // has one scale in every layer: sets differ past their first scale.
       const auto H = static_cast<std::size_t>(heads);
@@ -495,34 +500,12 @@ TEST(CpuPaged, TablesFollowLayersInTurn) {
       for (int l = 0; l < layers; ++l) order.push_back(l);
       for (int l = layers - 1; l >= 0; --l) order.push_back(l);
       for (int l = 0; l < layers; ++l) order.push_back(static_cast<int>(rng() % static_cast<unsigned>(layers)));
-      const std::vector<std::int64_t> slots = {2, 0, 3};
-      const std::size_t es = kvscale::dtype_size(t), row = H * static_cast<std::size_t>(D);
-      std::vector<unsigned char> key(tokens * row * es), value(key.size());
       for (int l : order) {
-        const std::vector<float>& sc = scales[static_cast<std::size_t>(l)];
-        PagedReadArgs a;
-        a.format = Fp8Format::e4m3fnuz;
-        a.dtype = t;
-        a.rows = kvscale::TokenRows{tokens, heads, D, heads * D, heads * D};
-        a.key_cache = kc.data();
-        a.value_cache = vc.data();
-        a.cache = shape;
-        a.slot_mapping = slots.data();
-        a.key = key.data();
-        a.value = value.data();
-        a.k_scale = sc.data();
-        a.v_scale = sc.data() + H;
-        a.k_scale_stride = a.v_scale_stride = per_head;
-        ASSERT_EQ(cpu::paged_read(a), Status::success);
-        for (std::size_t tok = 0; tok < 3; ++tok)
-          for (std::size_t e = 0; e < row; ++e) {
-            const std::size_t h = per_head ? e / static_cast<std::size_t>(D) : 0;
-            const std::size_t at = static_cast<std::size_t>(slots[tok]) * row + e;
-            ASSERT_EQ(load_raw(t, key.data(), tok * row + e), ref_dequant(a.format, t, kc[at], sc[h]))
-                << cpu::isa_name(isa) << " heads " << heads << " layer " << l << " per_head " << per_head;
-            ASSERT_EQ(load_raw(t, value.data(), tok * row + e), ref_dequant(a.format, t, vc[at], sc[H + h]))
-                << cpu::isa_name(isa) << " heads " << heads << " layer " << l << " per_head " << per_head;
-          }
+        const float* sc = scales[static_cast<std::size_t>(l)].data();
+        ASSERT_NO_FATAL_FAILURE(b.read_and_check(Fp8Format::e4m3fnuz, t, sc, sc + H, per_head,
+                                                 std::string(cpu::isa_name(isa)) + " heads " + std::to_string(heads) +
+                                                     " layer " + std::to_string(l) + " per_head " +
+                                                     std::to_string(per_head)));
       }
     }
   }
