@@ -77,9 +77,10 @@ bool build_bf16_step_table(Fp8Format f, float scale, Bf16StepTable* t) noexcept 
 namespace {
 
 // 256 sets of 4 ways: 1,024 tables (192 KiB a thread, allocated at its first look-up). A server
-// calls layer after layer, each with its K and V scales, one or one per KV head: 32 layers of 16
-// per-head scales fit, where the 256 direct-mapped tables before rebuilt most of them on every
-// call once the layers took turns (docs/performance.md, session 25). Least recently used out first.
+// calls layer after layer, each with its K and V scales, one or one per KV head. 32 layers of 8
+// heads, K and V, are 512 scales, 2 a set on average: most stay, where the 256 direct-mapped
+// tables before rebuilt them on every call once the layers took turns (docs/performance.md,
+// session 25). Least recently used out first.
 struct StepCache {
   static constexpr std::size_t kSets = 256, kWays = 4;
   Bf16StepTable table[kSets][kWays];  // zero-initialised: key 0 is "never built"
