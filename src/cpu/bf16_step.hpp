@@ -50,8 +50,8 @@ bool build_bf16_step_table(Fp8Format f, float scale, Bf16StepTable* t) noexcept;
 /// memory for the thread's cache). A miss builds the table (about 150 scalar quantizes) only for
 /// rows of at least kStepBuildMin elements; shorter rows take the division kernel until a long row
 /// has built it. 1,024 tables, 4-way set-associative (bf16_step.cpp): the per-layer K and V
-/// scales of a server's layers in turn stay resident, per head too for up to 32 layers of 8 heads.
-/// The table stays valid until the thread's next look-up.
+/// scales of a server's layers in turn stay resident, and most per-head ones of 32 layers of 8
+/// heads (a set holds 4). The table stays valid until the thread's next look-up.
 const Bf16StepTable* cached_bf16_step_table(Fp8Format f, float scale, std::size_t n) noexcept;
 constexpr std::size_t kStepBuildMin = 1024;
 

@@ -17,6 +17,10 @@ namespace kvscale {
 namespace cpu {
 namespace detail {
 
+struct DequantLut;
+/// Builds a DequantLut for (f, t, scale): RowKernels::build_lut, one per ISA level.
+using BuildLutFn = void (*)(Fp8Format f, DType t, float scale, DequantLut* lut) noexcept;
+
 /// Dequantize results of all 256 codes for one (format, dtype, scale), computed with the scalar
 /// codec: out16 for f16/bf16 outputs, out32 for f32. Kernels may use it as a lookup table.
 struct DequantLut {
@@ -27,10 +31,9 @@ struct DequantLut {
   /// The RowKernels::build_lut that built it, for caches: a table built by another level's builder
   /// lacks the forms (split tables, byte planes) this level's kernels read, which then take a
   /// slower path, so a cache rebuilds it when the level changes.
-  void (*built_by)(Fp8Format, DType, float, DequantLut*) noexcept = nullptr;
+  BuildLutFn built_by = nullptr;
   /// Whether a cache may hand this table out for (f, t, scale) to kernels whose builder is `build`.
-  bool built_for(Fp8Format f, DType t, std::uint32_t scale_bits_of,
-                 void (*build)(Fp8Format, DType, float, DequantLut*) noexcept) const noexcept {
+  bool built_for(Fp8Format f, DType t, std::uint32_t scale_bits_of, BuildLutFn build) const noexcept {
     return valid && format == f && dtype == t && scale_bits == scale_bits_of && built_by == build;
   }
   alignas(64) std::uint16_t out16[256] = {};
@@ -191,7 +194,7 @@ struct RowKernels {
   QuantizeRowFn quantize_stream;
   DequantizeRowFn dequantize_stream;
   /// build_dequant_lut(), computed with this ISA's (bit-exact) dequantize kernels.
-  void (*build_lut)(Fp8Format f, DType t, float scale, DequantLut* lut) noexcept;
+  BuildLutFn build_lut;
   /// Split V with 16-slot blocks: one head of one block is `[d][16]` bytes (element e of slot o at
   /// e * 16 + o); a tile holds the rows of the block's slots, row o at tile + o * pitch. d % 16 == 0.
   /// tile_to_columns16: dst[e * 16 + o] = tile[o * pitch + e] for e < d and each o whose bit is set

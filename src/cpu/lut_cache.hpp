@@ -14,8 +14,6 @@ namespace kvscale {
 namespace cpu {
 namespace detail {
 
-using BuildLutFn = void (*)(Fp8Format f, DType t, float scale, DequantLut* lut) noexcept;
-
 /// The tables of scales[0, n), n >= 1, for (f, t) as `build` makes them, in one array: from the calling
 /// thread's cache, built there on a miss. The array stays valid until this thread's next look-up
 /// but one: two look-ups in a row (a read's K then V) never evict each other. nullptr where memory
