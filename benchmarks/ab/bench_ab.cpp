@@ -15,6 +15,9 @@
 //                            layer after layer): each layer's K and V scales, and each head's,
 //                            differ (within 1.5x of 0.0625); without it, one layer whose scales
 //                            are all 0.0625
+//     ...<layers>/<caches>   and `caches` K and V caches in turn with the layers (each layer has its
+//                            own cache, which the calls before it pushed out of the CPU's caches);
+//                            the rows stay one buffer (a server's fresh K and V)
 // Prints per case each build's fastest and median time per call, and new / old of both (< 1: the
 // new build is faster). KVSCALE_CPU_ISA and KVSCALE_THREADS apply to both builds.
 //
@@ -79,19 +82,23 @@ std::vector<std::uint16_t> bf16_data(std::size_t n) {
 
 struct Paged {
   std::vector<std::uint16_t> key, value;
-  std::vector<std::uint8_t> kc, vc;
+  std::vector<std::vector<std::uint8_t>> kc, vc;  // [caches]
   std::vector<std::int64_t> slots;
   std::vector<float> scales;  // [layers][K, V][heads]
   std::int64_t heads = 0, layers = 1, next = 0;
   kvscale_paged_args a{};
-  // The next layer's scales into a (every call: the case's loop calls turn()).
+  // The next layer's scales and caches into a (every call: the case's loop calls turn()).
   void turn() {
     const std::size_t at = static_cast<std::size_t>(next * 2 * heads);
     a.k_scale = scales.data() + at;
     a.v_scale = scales.data() + at + static_cast<std::size_t>(heads);
+    const std::size_t c = static_cast<std::size_t>(next) % kc.size();
+    a.key_cache = kc[c].data();
+    a.value_cache = vc[c].data();
     next = (next + 1) % layers;
   }
-  Paged(std::int64_t tokens, std::int64_t heads_, int layout, std::int64_t layers_) : heads(heads_), layers(layers_) {
+  Paged(std::int64_t tokens, std::int64_t heads_, int layout, std::int64_t layers_, std::int64_t caches)
+      : heads(heads_), layers(layers_) {
     key = bf16_data(static_cast<std::size_t>(tokens * heads * 128));
     value = key;
     std::reverse(value.begin(), value.end());
@@ -109,7 +116,8 @@ struct Paged {
       c.block_stride = 16 * c.slot_stride + 16;
     }
     const std::int64_t block = layout == 1 ? c.block_stride : 16 * heads * 128;
-    kc.assign(static_cast<std::size_t>(c.num_blocks * block), 0);
+    kc.assign(static_cast<std::size_t>(caches),
+              std::vector<std::uint8_t>(static_cast<std::size_t>(c.num_blocks * block), 0));
     vc = kc;
     std::vector<std::int64_t> all(static_cast<std::size_t>(c.num_blocks * 16));
     std::iota(all.begin(), all.end(), 0);
@@ -126,8 +134,6 @@ struct Paged {
     a.key = key.data();
     a.value = value.data();
     a.slot_mapping = slots.data();
-    a.key_cache = kc.data();
-    a.value_cache = vc.data();
     turn();
     a.k_scale_stride = a.v_scale_stride = per_head ? 1 : 0;
   }
@@ -149,11 +155,12 @@ Run make_case(const std::string& spec, std::vector<std::shared_ptr<void>>* keep)
                         nullptr);
     };
   }
-  long layers = 1;
-  const int fields = spec.size() > 1 ? std::sscanf(spec.c_str() + 1, "%ld/%ld/%ld/%ld", &a, &b, &c, &layers) : 0;
+  long layers = 1, caches = 1;
+  const int fields =
+      spec.size() > 1 ? std::sscanf(spec.c_str() + 1, "%ld/%ld/%ld/%ld/%ld", &a, &b, &c, &layers, &caches) : 0;
   if ((spec[0] == 'w' || spec[0] == 'r') && fields >= 3 && a > 0 && b > 0 && c >= 0 && c <= 5 && layers >= 1 &&
-      layers <= 4096) {
-    auto p = std::make_shared<Paged>(a, b, static_cast<int>(c), layers);
+      layers <= 4096 && caches >= 1 && caches <= layers) {
+    auto p = std::make_shared<Paged>(a, b, static_cast<int>(c), layers, caches);
     keep->push_back(p);
     if (spec[0] == 'w')
       return [p](const Build& l) {
@@ -193,9 +200,9 @@ double median(std::vector<double> v) {
 
 int main(int argc, char** argv) {
   if (argc < 5) {
-    std::fprintf(
-        stderr,
-        "usage: bench_ab OLD.so NEW.so ROUNDS CASE... (cases: q<n>, w|r<tokens>/<heads>/<layout 0-5>[/<layers>])\n");
+    std::fprintf(stderr,
+                 "usage: bench_ab OLD.so NEW.so ROUNDS CASE... (cases: q<n>, "
+                 "w|r<tokens>/<heads>/<layout 0-5>[/<layers>[/<caches>]])\n");
     return 2;
   }
   Build build[2];
