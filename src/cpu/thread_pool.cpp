@@ -103,7 +103,11 @@ class Pool {
     workers_.clear();
     stop_ = false;
     try {
-      for (int i = 0; i < workers; ++i) workers_.emplace_back([this] { loop(); });
+      // A worker joins every job after the one current now, the job this call is about to post
+      // included, however late the thread starts. (It used to read the generation when it
+      // started, and a thread that started after the post sat that job out.)
+      const std::uint64_t now = generation_.load(std::memory_order_relaxed);
+      for (int i = 0; i < workers; ++i) workers_.emplace_back([this, now] { loop(now); });
     } catch (...) {
       {
         std::lock_guard<std::mutex> lk(m_);
@@ -118,9 +122,8 @@ class Pool {
     return true;
   }
 
-  void loop() {
+  void loop(std::uint64_t seen) {
     std::unique_lock<std::mutex> lk(m_);
-    std::uint64_t seen = generation_.load(std::memory_order_relaxed);
     for (;;) {
       lk.unlock();
       spin_until(
