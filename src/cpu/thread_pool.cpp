@@ -7,6 +7,13 @@
 // development VM, BM_quantize/2097152, a call of 60-95 us, takes 0.79-0.91x its time with the
 // spin: docs/performance.md). The spins poll atomics with a pause; a job that
 // arrives later finds the workers asleep, as before.
+//
+// The caller takes chunks from the front, in order, and the workers from the back: with two
+// threads each covers one stretch of the job, the same stretch as in the call before where the
+// pace holds, and they meet wherever their pace takes them (a worker that wakes late leaves more
+// to the caller). With the chunks dealt out in turn, paged reads of 256-1,024 tokens x 8 heads
+// took 1.03-1.31x the time, each call's cache cold (bench_ab .../32/32), and writes the same
+// within 3 % (docs/performance.md, session 26).
 #include "cpu/thread_pool.hpp"
 
 #include <algorithm>
@@ -76,12 +83,14 @@ class Pool {
       fn_ = fn;
       ctx_ = ctx;
       chunks_ = chunks;
-      next_.store(0, std::memory_order_relaxed);
+      front_.store(0, std::memory_order_relaxed);
+      back_.store(chunks, std::memory_order_relaxed);
+      taken_.store(0, std::memory_order_relaxed);
       done_.store(0, std::memory_order_relaxed);
       generation_.store(generation_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
     }
     cv_.notify_all();  // no system call when every worker is still spinning
-    work();
+    work(true);
     const auto finished = [&] {
       return done_.load(std::memory_order_acquire) == chunks_ && active_.load(std::memory_order_acquire) == 0;
     };
@@ -134,16 +143,21 @@ class Pool {
       seen = generation_.load(std::memory_order_relaxed);
       active_.fetch_add(1, std::memory_order_relaxed);
       lk.unlock();
-      work();
+      work(false);
       lk.lock();
       if (active_.fetch_sub(1, std::memory_order_acq_rel) == 1) done_cv_.notify_all();
     }
   }
 
-  void work() {
+  // Claims and runs chunks until none is left: the caller's from the front, a worker's from the
+  // back. A claim counts first, so that front and back never hand out more than chunks_ indices in
+  // all: the front's are 0, 1, ... and the back's chunks_ - 1, chunks_ - 2, ..., so no index
+  // goes twice and every one goes once.
+  void work(bool front) {
     for (;;) {
-      const std::size_t i = next_.fetch_add(1, std::memory_order_relaxed);
-      if (i >= chunks_) return;
+      if (taken_.fetch_add(1, std::memory_order_relaxed) >= chunks_) return;
+      const std::size_t i =
+          front ? front_.fetch_add(1, std::memory_order_relaxed) : back_.fetch_sub(1, std::memory_order_relaxed) - 1;
       fn_(ctx_, i);
       if (done_.fetch_add(1, std::memory_order_acq_rel) + 1 == chunks_) {
         std::lock_guard<std::mutex> lk(m_);
@@ -165,7 +179,9 @@ class Pool {
   ChunkFn fn_ = nullptr;
   void* ctx_ = nullptr;
   std::size_t chunks_ = 0;
-  std::atomic<std::size_t> next_{0};
+  std::atomic<std::size_t> front_{0};  // the caller's next chunk
+  std::atomic<std::size_t> back_{0};   // one past the workers' next chunk
+  std::atomic<std::size_t> taken_{0};  // chunks claimed (may pass chunks_: failed claims count too)
   std::atomic<std::size_t> done_{0};
 };
 

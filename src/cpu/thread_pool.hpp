@@ -14,9 +14,10 @@ using ChunkFn = void (*)(void* ctx, std::size_t index);
 int pool_threads() noexcept;
 void pool_set_threads(int n) noexcept;
 
-/// Runs fn(ctx, i) for every i < chunks on up to pool_threads() threads (the caller included) and
-/// returns when all are done. Runs serially in the caller when chunks <= 1, when one thread is
-/// configured, or when another caller is using the pool.
+/// Runs fn(ctx, i) for every i < chunks, once each, on up to pool_threads() threads (the caller
+/// included) and returns when all are done. The caller runs chunks 0, 1, ... in order and the
+/// workers chunks - 1, chunks - 2, ..., until they meet. Runs serially in the caller when chunks <=
+/// 1, when one thread is configured, or when another caller is using the pool.
 void parallel_for(std::size_t chunks, ChunkFn fn, void* ctx) noexcept;
 
 }  // namespace detail

@@ -1,10 +1,13 @@
 // The CPU backend's thread pool (src/cpu/thread_pool.hpp), built into this test from its source:
+// every chunk runs once, the caller's from the front in order and the workers' from the back, and
 // a thread that falls behind leaves its share to the others.
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -15,14 +18,85 @@ namespace {
 using kvscale::cpu::detail::parallel_for;
 using kvscale::cpu::detail::pool_set_threads;
 
+// What ran where: each chunk's count, and each thread's chunks in the order it ran them (the
+// caller's first).
+struct Record {
+  std::thread::id caller = std::this_thread::get_id();
+  std::vector<std::atomic<int>> count;
+  std::mutex m;
+  std::vector<std::thread::id> ids;
+  std::vector<std::vector<std::size_t>> order;
+  explicit Record(std::size_t chunks) : count(chunks), ids{caller}, order(1) {}
+
+  void ran(std::size_t i) {
+    count[i].fetch_add(1);
+    std::lock_guard<std::mutex> lk(m);
+    const std::thread::id me = std::this_thread::get_id();
+    std::size_t t = 0;
+    while (t < ids.size() && ids[t] != me) ++t;
+    if (t == ids.size()) {
+      ids.push_back(me);
+      order.emplace_back();
+    }
+    order[t].push_back(i);
+  }
+};
+
+// Each chunk takes some microseconds, so that the workers join most jobs (about 200 of the 213 a
+// thread count on an idle 2-core machine).
+void record_chunk(void* ctx, std::size_t i) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::microseconds(10);
+  while (std::chrono::steady_clock::now() < end) {
+  }
+  static_cast<Record*>(ctx)->ran(i);
+}
+
 class CpuPool : public ::testing::Test {
  protected:
   void TearDown() override { pool_set_threads(0); }
 };
 
+TEST_F(CpuPool, EveryChunkOnceCallerFromTheFrontWorkersFromTheBack) {
+  for (int threads : {1, 2, 3, 4}) {
+    pool_set_threads(threads);
+    std::size_t shared = 0;  // jobs that more than one thread ran
+    for (std::size_t chunks = 0; chunks <= 70; ++chunks) {
+      for (int rep = 0; rep < 3; ++rep) {
+        SCOPED_TRACE("threads " + std::to_string(threads) + ", chunks " + std::to_string(chunks));
+        Record r(chunks);
+        parallel_for(chunks, record_chunk, &r);
+        for (std::size_t i = 0; i < chunks; ++i) ASSERT_EQ(r.count[i].load(), 1) << "chunk " << i;
+        ASSERT_LE(r.ids.size(), static_cast<std::size_t>(threads));
+        shared += r.ids.size() > 1;
+        // The caller: 0, 1, ..., f - 1.
+        const std::vector<std::size_t>& front = r.order[0];
+        for (std::size_t k = 0; k < front.size(); ++k) ASSERT_EQ(front[k], k);
+        // Each worker: descending, within [f, chunks).
+        for (std::size_t t = 1; t < r.order.size(); ++t)
+          for (std::size_t k = 0; k < r.order[t].size(); ++k) {
+            ASSERT_GE(r.order[t][k], front.size());
+            if (k > 0) {
+              ASSERT_LT(r.order[t][k], r.order[t][k - 1]);
+            }
+          }
+        // With two threads each covers one stretch: the worker's chunks are [f, chunks).
+        if (threads == 2 && r.order.size() == 2) {
+          ASSERT_EQ(r.order[1].back(), front.size());
+        }
+      }
+    }
+    // Otherwise the checks above saw the caller alone. (A low bar: a busy machine may keep the
+    // workers off the cores for some jobs.)
+    if (threads > 1) {
+      EXPECT_GE(shared, 10u) << "threads " << threads;
+    }
+  }
+}
+
 // The caller holds its first chunk until a worker has run chunk 1: the worker must then have run
-// every other chunk, and the caller only chunk 0. The pool starts its worker for this job (the
-// thread count changes), so the worker must also join the job that was posted as it started.
+// every chunk from the back down to 1, and the caller only chunk 0. The pool starts its worker for
+// this job (the thread count changes), so the worker must also join the job that was posted as it
+// started.
 struct SlowCaller {
   std::thread::id caller = std::this_thread::get_id();
   std::vector<std::atomic<int>> by_worker;
