@@ -11,9 +11,9 @@
 // The caller takes chunks from the front, in order, and the workers from the back: with two
 // threads each covers one stretch of the job, the same stretch as in the call before where the
 // pace holds, and they meet wherever their pace takes them (a worker that wakes late leaves more
-// to the caller). With the chunks dealt out in turn, paged reads of 256-1,024 tokens x 8 heads
-// took 1.03-1.31x the time, each call's cache cold (bench_ab .../32/32), and writes the same
-// within 3 % (docs/performance.md, session 26).
+// to the caller). Against the chunks dealt out in turn, paged reads of 256-1,024 tokens x 8 heads
+// take 0.69-0.99x the time with each call's cache cold (bench_ab .../32/32), and writes
+// 0.95-1.05x (docs/performance.md, session 26).
 #include "cpu/thread_pool.hpp"
 
 #include <algorithm>
