@@ -21,12 +21,11 @@ using kvscale::cpu::detail::pool_set_threads;
 // What ran where: each chunk's count, and each thread's chunks in the order it ran them (the
 // caller's first).
 struct Record {
-  std::thread::id caller = std::this_thread::get_id();
   std::vector<std::atomic<int>> count;
   std::mutex m;
-  std::vector<std::thread::id> ids;
+  std::vector<std::thread::id> ids;  // ids[0]: the caller, which makes the Record
   std::vector<std::vector<std::size_t>> order;
-  explicit Record(std::size_t chunks) : count(chunks), ids{caller}, order(1) {}
+  explicit Record(std::size_t chunks) : count(chunks), ids{std::this_thread::get_id()}, order(1) {}
 
   void ran(std::size_t i) {
     count[i].fetch_add(1);
