@@ -546,174 +546,176 @@ bool write_calibrated(const std::vector<float>& amax, int num_layers, std::int64
   return true;
 }
 
-}  // namespace
+// ---- the command, step by step ---------------------------------------------------------------
 
-int cmd_roundtrip(const Args& args) {
-  std::string err;
-  const auto usage = [&](const std::string& m) { return usage_error(args, m); };
-  std::string file = args.positional.empty() ? example_file() : args.positional[0];
-  if (file.empty()) return usage("no FILE given and the bundled example was not found");
-
+// The command line, checked before anything is loaded (every mistake in it is a usage error).
+struct Options {
+  std::string file;
   Shape shape;
-  std::int64_t v = 0;
+  bool heads_given = false;  // --kv-heads; per-head scales fix it otherwise
+  std::string layout, format, backend;
+  bool json = false, force = false;
+  std::optional<std::string> calibrate;  // OUT of --calibrate
+};
+
+// The shape options into o->shape; false with *err set on a bad value.
+bool parse_shape(const Args& args, Options* o, std::string* err) {
+  Shape& shape = o->shape;
   struct IntOpt {
     const char* name;
     std::int64_t* dst;
     std::int64_t lo, hi;
   };
-  const bool heads_given = args.value("--kv-heads").has_value();
-  for (IntOpt o :
+  o->heads_given = args.value("--kv-heads").has_value();
+  for (IntOpt i :
        {IntOpt{"--tokens", &shape.tokens, 1, 1 << 24}, IntOpt{"--kv-heads", &shape.heads, 1, 1024},
         IntOpt{"--head-size", &shape.head_size, 1, 4096}, IntOpt{"--block-size", &shape.block_size, 1, 4096}}) {
-    if (auto s = args.value(o.name)) {
-      if (!parse_int(o.name, *s, o.lo, o.hi, o.dst, &err)) return usage(err);
+    if (auto v = args.value(i.name)) {
+      if (!parse_int(i.name, *v, i.lo, i.hi, i.dst, err)) return false;
     }
   }
-  if (static_cast<double>(shape.elems()) * 4.0 > 2.0e9)
-    return usage("tokens x kv-heads x head-size is too large (> 2 GB per tensor)");
-  {  // the two caches: (blocks for the tokens + 4 spare) x block x heads x head-size bytes each
-    const double blocks = std::ceil(static_cast<double>(shape.tokens) / static_cast<double>(shape.block_size)) + 4.0;
-    if (blocks * static_cast<double>(shape.block_size) * static_cast<double>(shape.row()) > 2.0e9)
-      return usage("the paged cache would exceed 2 GB (lower --block-size, --kv-heads or --head-size)");
+  if (static_cast<double>(shape.elems()) * 4.0 > 2.0e9) {
+    *err = "tokens x kv-heads x head-size is too large (> 2 GB per tensor)";
+    return false;
   }
-  if (auto s = args.value("--seed")) {
-    if (!parse_int("--seed", *s, 0, INT64_MAX, &v, &err)) return usage(err);
-    shape.seed = static_cast<std::uint64_t>(v);
+  // The two caches: (blocks for the tokens + 4 spare) x block x heads x head-size bytes each.
+  const double blocks = std::ceil(static_cast<double>(shape.tokens) / static_cast<double>(shape.block_size)) + 4.0;
+  if (blocks * static_cast<double>(shape.block_size) * static_cast<double>(shape.row()) > 2.0e9) {
+    *err = "the paged cache would exceed 2 GB (lower --block-size, --kv-heads or --head-size)";
+    return false;
   }
-  const std::string dtype = args.value("--dtype").value_or("bf16");
-  if (!parse_choice("--dtype", dtype, {"bf16", "f16", "f32"}, &err)) return usage(err);
-  shape.dtype = dtype == "f32" ? DType::f32 : dtype == "f16" ? DType::f16 : DType::bf16;
-  const std::string layout = args.value("--layout").value_or("nhd");
-  if (!parse_choice("--layout", layout, {"nhd", "hnd", "split"}, &err)) return usage(err);
-  shape.layout = layout == "hnd" ? CacheLayout::hnd : layout == "split" ? CacheLayout::split : CacheLayout::nhd;
-  if (shape.layout == CacheLayout::split && shape.head_size % 16 != 0)
-    return usage("--layout split needs --head-size to be a multiple of 16");
-  const std::string format_opt = args.value("--format").value_or("native");
-  if (!parse_choice("--format", format_opt, {"e4m3fn", "e4m3fnuz", "native"}, &err)) return usage(err);
-  const std::string backend_opt = args.value("--backend").value_or("auto");
-  if (!parse_choice("--backend", backend_opt, {"auto", "hip", "cuda", "cpu"}, &err)) return usage(err);
-  const bool json = args.has("--json");
-  const std::optional<std::string> calibrate = args.value("--calibrate");
-  if (calibrate) {
-    if (!ends_with(*calibrate, ".json") && !ends_with(*calibrate, ".safetensors"))
-      return usage("--calibrate: OUT must end in .json or .safetensors, got '" + *calibrate + "'");
-    if (!args.has("--force") && access(calibrate->c_str(), F_OK) == 0) {
-      std::fprintf(stderr, "kvscale roundtrip: %s exists; use --force to replace it (nothing was run)\n",
-                   calibrate->c_str());
-      return kExitRejected;
-    }
-  } else if (args.has("--force")) {
-    return usage("--force only applies to --calibrate");
+  std::int64_t seed = 0;
+  if (auto v = args.value("--seed")) {
+    if (!parse_int("--seed", *v, 0, INT64_MAX, &seed, err)) return false;
+    shape.seed = static_cast<std::uint64_t>(seed);
   }
+  return true;
+}
 
-  // 1. Load and validate.
-  LoadOptions lo;
-  if (!parse_context(args, false, &lo.context, &err)) return usage(err);
-  const int rank = lo.context ? lo.context->tp_rank : 0;
-  LoadResult loaded = load_scales(file, lo);
-  if (!loaded.ok()) {
-    for (const auto& d : loaded.diagnostics)
-      std::fprintf(stderr, "%s:%s\n", file.c_str(), format_diagnostic(d).c_str());
-    std::fprintf(stderr, "kvscale roundtrip: %s was rejected; nothing was run\n", file.c_str());
+// The choices (--dtype, --layout, --format, --backend) into o; false with *err set.
+bool parse_choices(const Args& args, Options* o, std::string* err) {
+  const std::string dtype = args.value("--dtype").value_or("bf16");
+  if (!parse_choice("--dtype", dtype, {"bf16", "f16", "f32"}, err)) return false;
+  o->shape.dtype = dtype == "f32" ? DType::f32 : dtype == "f16" ? DType::f16 : DType::bf16;
+  o->layout = args.value("--layout").value_or("nhd");
+  if (!parse_choice("--layout", o->layout, {"nhd", "hnd", "split"}, err)) return false;
+  o->shape.layout = o->layout == "hnd"     ? CacheLayout::hnd
+                    : o->layout == "split" ? CacheLayout::split
+                                           : CacheLayout::nhd;
+  if (o->shape.layout == CacheLayout::split && o->shape.head_size % 16 != 0) {
+    *err = "--layout split needs --head-size to be a multiple of 16";
+    return false;
+  }
+  o->format = args.value("--format").value_or("native");
+  if (!parse_choice("--format", o->format, {"e4m3fn", "e4m3fnuz", "native"}, err)) return false;
+  o->backend = args.value("--backend").value_or("auto");
+  return parse_choice("--backend", o->backend, {"auto", "hip", "cuda", "cpu"}, err);
+}
+
+// The whole command line into o. nullopt: go on; else the exit code (the reason printed).
+std::optional<int> parse_options(const Args& args, Options* o) {
+  std::string err;
+  o->file = args.positional.empty() ? example_file() : args.positional[0];
+  if (o->file.empty()) return usage_error(args, "no FILE given and the bundled example was not found");
+  if (!parse_shape(args, o, &err) || !parse_choices(args, o, &err)) return usage_error(args, err);
+  o->json = args.has("--json");
+  o->force = args.has("--force");
+  o->calibrate = args.value("--calibrate");
+  if (!o->calibrate) {
+    if (o->force) return usage_error(args, "--force only applies to --calibrate");
+    return std::nullopt;
+  }
+  const std::string& out = *o->calibrate;
+  if (!ends_with(out, ".json") && !ends_with(out, ".safetensors"))
+    return usage_error(args, "--calibrate: OUT must end in .json or .safetensors, got '" + out + "'");
+  if (!o->force && access(out.c_str(), F_OK) == 0) {
+    std::fprintf(stderr, "kvscale roundtrip: %s exists; use --force to replace it (nothing was run)\n", out.c_str());
     return kExitRejected;
   }
-  const ScaleTable& table = loaded.table;
+  return std::nullopt;
+}
 
-  // 2. Choose the backend, and say why.
+// Which backend runs the passes, and why (for the output).
+struct BackendChoice {
+  bool gpu = false;
+  std::string why;
+};
+
+// --backend `opt` against this build and machine. nullopt: *c is set; else the exit code.
+std::optional<int> choose_backend(const std::string& opt, BackendChoice* c) {
   int ndev = 0;
   const Status dev_status = gpu::device_count(&ndev);
-  std::string why;
-  bool use_gpu = false;
-  if (backend_opt == "cpu") {
-    why = "requested with --backend cpu";
-  } else if (backend_opt == "auto") {
-    use_gpu = dev_status == Status::success && ndev > 0;
-    why = use_gpu ? std::string("auto: ") + std::to_string(ndev) + " " + gpu::backend_name() + " device(s) found"
-                  : std::string("auto: no GPU (") +
-                        (std::string(gpu::backend_name()) == "none" ? "built without a GPU backend"
-                                                                    : last_error_message()) +
-                        "); the CPU backend is the reference and the fallback";
-  } else {
-    if (backend_opt != gpu::backend_name()) {
-      std::fprintf(stderr, "kvscale roundtrip: --backend %s: this build's GPU backend is '%s'\n", backend_opt.c_str(),
-                   gpu::backend_name());
-      return kExitRejected;
-    }
-    if (dev_status != Status::success || ndev == 0) {
-      std::fprintf(stderr, "kvscale roundtrip: --backend %s: no device (%s)\n", backend_opt.c_str(),
-                   last_error_message().c_str());
-      return kExitRejected;
-    }
-    use_gpu = true;
-    why = "requested with --backend " + backend_opt;
-  }
-  Fp8Format format = Fp8Format::e4m3fn;
-  std::string format_why = "requested";
-  if (format_opt == "e4m3fnuz") format = Fp8Format::e4m3fnuz;
-  if (format_opt == "native") {
-    if (use_gpu && gpu::native_format(0, &format) == Status::success) {
-      format_why = "native to device 0";
-    } else {
-      format = Fp8Format::e4m3fn;
-      format_why = "native: e4m3fn, the format the scales are calibrated for";
-    }
-  }
-  const ScaleConversion conv{format, true};
-  // [K | V][layer][head slot] with per-layer strides 0 (per tensor) or 1 (per head), as DeviceScales.
-  EffectiveScales eff;
-  if (Status s = effective_scales(table, rank, LayerRange{}, conv, &eff); s != Status::success) {
-    std::fprintf(stderr, "kvscale roundtrip: %s\n", last_error_message().c_str());
+  const bool have = dev_status == Status::success && ndev > 0;
+  if (opt == "cpu") {
+    c->why = "requested with --backend cpu";
+  } else if (opt == "auto") {
+    c->gpu = have;
+    c->why =
+        have ? std::string("auto: ") + std::to_string(ndev) + " " + gpu::backend_name() + " device(s) found"
+             : std::string("auto: no GPU (") +
+                   (std::string(gpu::backend_name()) == "none" ? "built without a GPU backend" : last_error_message()) +
+                   "); the CPU backend is the reference and the fallback";
+  } else if (opt != gpu::backend_name()) {
+    std::fprintf(stderr, "kvscale roundtrip: --backend %s: this build's GPU backend is '%s'\n", opt.c_str(),
+                 gpu::backend_name());
     return kExitRejected;
+  } else if (!have) {
+    std::fprintf(stderr, "kvscale roundtrip: --backend %s: no device (%s)\n", opt.c_str(),
+                 last_error_message().c_str());
+    return kExitRejected;
+  } else {
+    c->gpu = true;
+    c->why = "requested with --backend " + opt;
   }
-  bool per_head = false;
-  for (int l = 0; l < eff.num_layers; ++l) per_head = per_head || eff.k_stride[l] || eff.v_stride[l];
-  if (per_head) {
-    if (!heads_given) shape.heads = eff.head_slots;
-    if (shape.heads != eff.head_slots)
-      return usage("the scales are per head with " + std::to_string(eff.head_slots) +
-                   " KV heads per rank; --kv-heads must be " + std::to_string(eff.head_slots));
-  }
-  std::unique_ptr<Backend> backend = make_backend(use_gpu, table, rank, conv, "scales");
-  if (!backend) return kExitRejected;
-  std::string device_desc = "host CPU";
-  if (use_gpu) gpu::device_description(0, &device_desc);
+  return std::nullopt;
+}
 
-  // 3. The first pass: the file's scales give the data and quantize them.
-  RoundTrip rt(shape, format);
-  const RunInfo info{file, why, layout, shape, format, rank, per_head, use_gpu, json, !json && isatty(STDERR_FILENO)};
-  if (!json) {
-    std::printf("kvscale roundtrip: %s\n", file.c_str());
-    std::printf("  scales   tp_size %d, rank %d, %d layers, model_type %s\n", table.tp_size(), rank, table.num_layers(),
-                table.model_type() ? table.model_type()->c_str() : "null");
-    std::printf("  backend  %s (%s), %s\n", backend->name(), why.c_str(), device_desc.c_str());
-    std::printf("  format   %s (%s)%s\n", format_name(format), format_why.c_str(),
-                format == Fp8Format::e4m3fnuz ? ", scales x2" : "");
-    std::printf("  shape    %lld tokens (%lld padding) x %lld kv-heads x %lld head-size, %s, block %lld, %s\n",
-                static_cast<long long>(shape.tokens), static_cast<long long>(shape.tokens - rt.valid_tokens()),
-                static_cast<long long>(shape.heads), static_cast<long long>(shape.head_size), dtype_name(shape.dtype),
-                static_cast<long long>(shape.block_size),
-                layout == "hnd"     ? "HND"
-                : layout == "split" ? "split (vLLM ROCm)"
-                                    : "NHD");
-    std::printf("  scales   %s\n", per_head ? "per head (scale stride 1; the scale column shows K head 0)"
-                                            : "per tensor (scale stride 0)");
-    std::printf("\n");
-    print_table_header(info, "scale");
+// --format `opt`: the cache format and why. native is device 0's, or e4m3fn on the CPU.
+Fp8Format choose_format(const std::string& opt, bool gpu, std::string* why) {
+  *why = "requested";
+  if (opt == "e4m3fnuz") return Fp8Format::e4m3fnuz;
+  if (opt != "native") return Fp8Format::e4m3fn;
+  Fp8Format f = Fp8Format::e4m3fn;
+  if (gpu && gpu::native_format(0, &f) == Status::success) {
+    *why = "native to device 0";
+    return f;
   }
-  std::vector<float> amax;
-  if (calibrate) amax.assign(static_cast<std::size_t>(eff.num_layers) * rt.amax_stride(), 0.0f);
-  PassTotals before;
-  if (!run_pass(rt, *backend, info, eff, eff, calibrate ? &amax : nullptr, &before)) return kExitRejected;
-  if (!calibrate) {
-    if (json) std::printf("%s\n", before.json.c_str());
-    return before.all_match ? kExitOk : kExitRejected;
-  }
+  *why = "native: e4m3fn, the format the scales are calibrated for";
+  return Fp8Format::e4m3fn;
+}
 
-  // 4. Calibration: amax -> per-tensor scales (e4m3fn terms, one rank) -> OUT, then the same data
-  // quantized with OUT's scales as loaded back (what a server would use; x2 for fnuz as for any file).
-  const std::string& out = *calibrate;
+// The text output's header: what runs, where, in which format and shape.
+void print_run_header(const RunInfo& info, const ScaleTable& table, const RoundTrip& rt, const Backend& backend,
+                      const std::string& device, const std::string& format_why) {
+  const Shape& shape = info.shape;
+  std::printf("kvscale roundtrip: %s\n", info.file.c_str());
+  std::printf("  scales   tp_size %d, rank %d, %d layers, model_type %s\n", table.tp_size(), info.rank,
+              table.num_layers(), table.model_type() ? table.model_type()->c_str() : "null");
+  std::printf("  backend  %s (%s), %s\n", backend.name(), info.why.c_str(), device.c_str());
+  std::printf("  format   %s (%s)%s\n", format_name(info.format), format_why.c_str(),
+              info.format == Fp8Format::e4m3fnuz ? ", scales x2" : "");
+  std::printf("  shape    %lld tokens (%lld padding) x %lld kv-heads x %lld head-size, %s, block %lld, %s\n",
+              static_cast<long long>(shape.tokens), static_cast<long long>(shape.tokens - rt.valid_tokens()),
+              static_cast<long long>(shape.heads), static_cast<long long>(shape.head_size), dtype_name(shape.dtype),
+              static_cast<long long>(shape.block_size),
+              info.layout == "hnd"     ? "HND"
+              : info.layout == "split" ? "split (vLLM ROCm)"
+                                       : "NHD");
+  std::printf("  scales   %s\n", info.per_head ? "per head (scale stride 1; the scale column shows K head 0)"
+                                               : "per tensor (scale stride 0)");
+  std::printf("\n");
+  print_table_header(info, "scale");
+}
+
+// Step 4, calibration: amax -> per-tensor scales (e4m3fn terms, one rank) -> OUT, then the same
+// data quantized with OUT's scales as loaded back (what a server would use; x2 for fnuz as for any
+// file). Returns the command's exit code.
+int calibrate_pass(const Options& o, RoundTrip& rt, const RunInfo& info, const ScaleTable& table,
+                   const EffectiveScales& eff, const std::vector<float>& amax, const PassTotals& before) {
+  const std::string& out = *o.calibrate;
+  const ScaleConversion conv{info.format, true};
   CalibrationReport report;
-  if (!write_calibrated(amax, eff.num_layers, shape.heads, table.model_type(), out, args.has("--force"), &report))
+  if (!write_calibrated(amax, eff.num_layers, o.shape.heads, table.model_type(), out, o.force, &report))
     return kExitRejected;
   const LoadResult reloaded = load_scales(out);
   EffectiveScales cal;
@@ -722,9 +724,9 @@ int cmd_roundtrip(const Args& args) {
     std::fprintf(stderr, "kvscale roundtrip: %s does not load back as %d layers\n", out.c_str(), eff.num_layers);
     return kExitRejected;
   }
-  std::unique_ptr<Backend> backend2 = make_backend(use_gpu, reloaded.table, 0, conv, "calibrated scales");
-  if (!backend2) return kExitRejected;
-  if (!json) {
+  std::unique_ptr<Backend> backend = make_backend(info.gpu, reloaded.table, 0, conv, "calibrated scales");
+  if (!backend) return kExitRejected;
+  if (!info.json) {
     std::printf("\ncalibrated: wrote %s (%s, %d layers, scale = amax / 448%s); the same data with its scales:\n\n",
                 out.c_str(),
                 ends_with(out, ".json") ? "kv_cache_scales.json, K and V merged with max" : "safetensors, K and V",
@@ -732,20 +734,74 @@ int cmd_roundtrip(const Args& args) {
     print_table_header(info, "k scale");
   }
   PassTotals after;
-  if (!run_pass(rt, *backend2, info, eff, cal, nullptr, &after)) return kExitRejected;
-  if (json) {
-    JsonWriter o;
-    o.begin_object().key("before").raw(before.json).key("after").raw(after.json).key("calibration").begin_object();
-    o.key("out").value(out).key("floored").value(report.floored).key("rms_rel_err_before").number(before.rms);
-    o.key("rms_rel_err_after").number(after.rms).key("saturated_fraction_before").number(before.sat);
-    o.key("saturated_fraction_after").number(after.sat).end_object().end_object();
-    std::printf("%s\n", o.str().c_str());
+  if (!run_pass(rt, *backend, info, eff, cal, nullptr, &after)) return kExitRejected;
+  if (info.json) {
+    JsonWriter j;
+    j.begin_object().key("before").raw(before.json).key("after").raw(after.json).key("calibration").begin_object();
+    j.key("out").value(out).key("floored").value(report.floored).key("rms_rel_err_before").number(before.rms);
+    j.key("rms_rel_err_after").number(after.rms).key("saturated_fraction_before").number(before.sat);
+    j.key("saturated_fraction_after").number(after.sat).end_object().end_object();
+    std::printf("%s\n", j.str().c_str());
   } else {
     std::printf("\ncalibration: rms rel err %.6g -> %.6g, saturated %.4f%% -> %.4f%%%s\n", before.rms, after.rms,
                 100.0 * before.sat, 100.0 * after.sat,
                 report.floored ? (", " + std::to_string(report.floored) + " scale(s) floored").c_str() : "");
   }
   return before.all_match && after.all_match ? kExitOk : kExitRejected;
+}
+
+}  // namespace
+
+int cmd_roundtrip(const Args& args) {
+  Options o;
+  if (auto code = parse_options(args, &o)) return *code;
+  // 1. Load and validate.
+  LoadOptions lo;
+  std::string err;
+  if (!parse_context(args, false, &lo.context, &err)) return usage_error(args, err);
+  const int rank = lo.context ? lo.context->tp_rank : 0;
+  LoadResult loaded = load_scales(o.file, lo);
+  if (!loaded.ok()) {
+    for (const auto& d : loaded.diagnostics)
+      std::fprintf(stderr, "%s:%s\n", o.file.c_str(), format_diagnostic(d).c_str());
+    std::fprintf(stderr, "kvscale roundtrip: %s was rejected; nothing was run\n", o.file.c_str());
+    return kExitRejected;
+  }
+  const ScaleTable& table = loaded.table;
+  // 2. Choose the backend and the format, and say why.
+  BackendChoice bc;
+  if (auto code = choose_backend(o.backend, &bc)) return *code;
+  std::string format_why;
+  const Fp8Format format = choose_format(o.format, bc.gpu, &format_why);
+  const ScaleConversion conv{format, true};
+  // [K | V][layer][head slot] with per-layer strides 0 (per tensor) or 1 (per head), as DeviceScales.
+  EffectiveScales eff;
+  if (effective_scales(table, rank, LayerRange{}, conv, &eff) != Status::success) {
+    std::fprintf(stderr, "kvscale roundtrip: %s\n", last_error_message().c_str());
+    return kExitRejected;
+  }
+  bool per_head = false;
+  for (int l = 0; l < eff.num_layers; ++l) per_head = per_head || eff.k_stride[l] || eff.v_stride[l];
+  if (per_head && !o.heads_given) o.shape.heads = eff.head_slots;
+  if (per_head && o.shape.heads != eff.head_slots)
+    return usage_error(args, "the scales are per head with " + std::to_string(eff.head_slots) +
+                                 " KV heads per rank; --kv-heads must be " + std::to_string(eff.head_slots));
+  std::unique_ptr<Backend> backend = make_backend(bc.gpu, table, rank, conv, "scales");
+  if (!backend) return kExitRejected;
+  std::string device = "host CPU";
+  if (bc.gpu) gpu::device_description(0, &device);
+  // 3. The first pass: the file's scales give the data and quantize them.
+  RoundTrip rt(o.shape, format);
+  const RunInfo info{o.file, bc.why,   o.layout, o.shape, format,
+                     rank,   per_head, bc.gpu,   o.json,  !o.json && isatty(STDERR_FILENO)};
+  if (!o.json) print_run_header(info, table, rt, *backend, device, format_why);
+  std::vector<float> amax;
+  if (o.calibrate) amax.assign(static_cast<std::size_t>(eff.num_layers) * rt.amax_stride(), 0.0f);
+  PassTotals before;
+  if (!run_pass(rt, *backend, info, eff, eff, o.calibrate ? &amax : nullptr, &before)) return kExitRejected;
+  if (o.calibrate) return calibrate_pass(o, rt, info, table, eff, amax, before);
+  if (o.json) std::printf("%s\n", before.json.c_str());
+  return before.all_match ? kExitOk : kExitRejected;
 }
 
 }  // namespace cli
