@@ -181,16 +181,9 @@ struct TensorCheck {
   StTensor tensor;            ///< filled as far as it could be parsed (name left empty)
 };
 
-/// S4 and the per-tensor part of S5 for one entry.
-void check_tensor(const std::string& name, const json& v, std::uint64_t data_bytes, Sink& sink, TensorCheck* tc) {
-  const std::string base = pointer_to(name);
-  if (!v.is_object()) {
-    sink.add(DiagCode::safetensors_tensor_invalid, base,
-             "expected a tensor entry {\"dtype\", \"shape\", \"data_offsets\"}, found " + describe(v));
-    return;
-  }
+/// S4: only the keys dtype, shape and data_offsets (the others reported in key order).
+bool check_entry_keys(const std::string& base, const json& v, Sink& sink) {
   bool ok = true;
-  // Unknown keys first (in key order), then each required key.
   for (auto it = v.begin(); it != v.end(); ++it) {
     const std::string& k = it.key();
     if (k == "dtype" || k == "shape" || k == "data_offsets") continue;
@@ -199,129 +192,141 @@ void check_tensor(const std::string& name, const json& v, std::uint64_t data_byt
              "expected only the keys dtype, shape and data_offsets in a tensor entry, found the key " + quote(k) +
                  " (kvscale refuses entries it does not fully understand)");
   }
-  // dtype
-  const unsigned* bits = nullptr;
-  unsigned dtype_bits = 0;
+  return ok;
+}
+
+/// S4 "dtype": a safetensors dtype name, into tc->tensor.dtype.
+bool check_dtype(const std::string& base, const json& v, Sink& sink, TensorCheck* tc) {
   auto d = v.find("dtype");
   if (d == v.end()) {
-    ok = false;
     sink.add(DiagCode::safetensors_tensor_invalid, base, "expected the key \"dtype\" in a tensor entry, found none");
-  } else if (!d->is_string()) {
-    ok = false;
+    return false;
+  }
+  if (!d->is_string()) {
     sink.add(DiagCode::safetensors_tensor_invalid, base + "/dtype",
              "expected a dtype string such as \"F32\", found " + describe(*d));
-  } else {
-    const std::string& s = d->get_ref<const json::string_t&>();
-    StDtype dt{};
-    if (st_dtype_from_name(s, &dt)) {
-      tc->tensor.dtype = dt;
-      dtype_bits = st_dtype_bits(dt);
-      bits = &dtype_bits;
-    } else {
-      ok = false;
-      std::string upper = s;
-      for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-      StDtype guess{};
-      const std::string hint = (upper != s && st_dtype_from_name(upper, &guess))
-                                   ? " (hint: dtype names are upper case: " + quote(upper) + ")"
-                                   : " (one of " + dtype_list_hint() + ")";
-      sink.add(DiagCode::safetensors_tensor_invalid, base + "/dtype",
-               "expected a safetensors dtype, found " + quote(s) + hint);
-    }
+    return false;
   }
-  // shape
-  bool shape_ok = false;
-  std::uint64_t numel = 1;
+  const std::string& s = d->get_ref<const json::string_t&>();
+  if (st_dtype_from_name(s, &tc->tensor.dtype)) return true;
+  std::string upper = s;
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  StDtype guess{};
+  const std::string hint = (upper != s && st_dtype_from_name(upper, &guess))
+                               ? " (hint: dtype names are upper case: " + quote(upper) + ")"
+                               : " (one of " + dtype_list_hint() + ")";
+  sink.add(DiagCode::safetensors_tensor_invalid, base + "/dtype",
+           "expected a safetensors dtype, found " + quote(s) + hint);
+  return false;
+}
+
+/// S4 "shape": non-negative dimensions (into tc->tensor.shape, as far as they parse) whose product
+/// stays <= 2^62 at every step, left to right as the reference multiplies; *numel is the product.
+bool check_shape(const std::string& base, const json& v, Sink& sink, TensorCheck* tc, std::uint64_t* numel) {
   auto sh = v.find("shape");
   if (sh == v.end()) {
-    ok = false;
     sink.add(DiagCode::safetensors_tensor_invalid, base, "expected the key \"shape\" in a tensor entry, found none");
-  } else if (!sh->is_array()) {
-    ok = false;
+    return false;
+  }
+  if (!sh->is_array()) {
     sink.add(DiagCode::safetensors_tensor_invalid, base + "/shape",
              "expected the shape as an array of non-negative integers, found " + describe(*sh));
-  } else {
-    shape_ok = true;
-    tc->tensor.shape.reserve(sh->size());
-    for (std::size_t i = 0; i < sh->size(); ++i) {
-      std::uint64_t dim = 0;
-      if (!as_u64((*sh)[i], &dim)) {
-        shape_ok = false;
-        sink.add(DiagCode::safetensors_tensor_invalid, base + "/shape/" + std::to_string(i),
-                 "expected a non-negative integer dimension, found " + describe((*sh)[i]));
-        break;
-      }
-      tc->tensor.shape.push_back(dim);
-    }
-    if (shape_ok) {
-      for (std::uint64_t dim : tc->tensor.shape) {
-        // Left to right, as the reference does; every partial product must stay <= 2^62.
-        if (dim != 0 && numel > kMaxNumel / dim) {
-          shape_ok = false;
-          sink.add(DiagCode::safetensors_tensor_invalid, base + "/shape",
-                   "expected a shape whose product is at most 2^62, found " + shape_text(tc->tensor.shape));
-          break;
-        }
-        numel *= dim;
-      }
-    }
-    if (!shape_ok) ok = false;
+    return false;
   }
-  // data_offsets
+  tc->tensor.shape.reserve(sh->size());
+  for (std::size_t i = 0; i < sh->size(); ++i) {
+    std::uint64_t dim = 0;
+    if (!as_u64((*sh)[i], &dim)) {
+      sink.add(DiagCode::safetensors_tensor_invalid, base + "/shape/" + std::to_string(i),
+               "expected a non-negative integer dimension, found " + describe((*sh)[i]));
+      return false;
+    }
+    tc->tensor.shape.push_back(dim);
+  }
+  *numel = 1;
+  for (std::uint64_t dim : tc->tensor.shape) {
+    if (dim != 0 && *numel > kMaxNumel / dim) {
+      sink.add(DiagCode::safetensors_tensor_invalid, base + "/shape",
+               "expected a shape whose product is at most 2^62, found " + shape_text(tc->tensor.shape));
+      return false;
+    }
+    *numel *= dim;
+  }
+  return true;
+}
+
+/// S4/S5 "data_offsets": [begin, end] with begin <= end <= data_bytes, into tc (have_offsets).
+bool check_offsets(const std::string& base, const json& v, std::uint64_t data_bytes, Sink& sink, TensorCheck* tc) {
   std::uint64_t begin = 0, end = 0;
-  bool offsets_ok = false;
   auto off = v.find("data_offsets");
   if (off == v.end()) {
-    ok = false;
     sink.add(DiagCode::safetensors_tensor_invalid, base,
              "expected the key \"data_offsets\" in a tensor entry, found none");
   } else if (!off->is_array() || off->size() != 2) {
-    ok = false;
     sink.add(DiagCode::safetensors_tensor_invalid, base + "/data_offsets",
              "expected data_offsets as [begin, end], found " + describe(*off));
   } else if (!as_u64((*off)[0], &begin)) {
-    ok = false;
     sink.add(DiagCode::safetensors_tensor_invalid, base + "/data_offsets/0",
              "expected a non-negative integer offset, found " + describe((*off)[0]));
   } else if (!as_u64((*off)[1], &end)) {
-    ok = false;
     sink.add(DiagCode::safetensors_tensor_invalid, base + "/data_offsets/1",
              "expected a non-negative integer offset, found " + describe((*off)[1]));
   } else if (begin > end) {
-    ok = false;
     sink.add(DiagCode::safetensors_tensor_invalid, base + "/data_offsets",
              "expected begin <= end, found [" + u64s(begin) + ", " + u64s(end) + "]");
   } else if (end > data_bytes) {
-    ok = false;
     sink.add(DiagCode::safetensors_offsets_invalid, base + "/data_offsets",
              "expected end <= " + u64s(data_bytes) +
                  " (the data buffer's size: file size - 8 - header length), found " + u64s(end) +
                  " (hint: the file may be truncated)");
   } else {
-    offsets_ok = true;
     tc->have_offsets = true;
     tc->tensor.begin = begin;
     tc->tensor.end = end;
+    return true;
   }
-  // S5: the bytes the offsets give must be exactly numel x dtype size.
-  if (bits != nullptr && shape_ok) {
-    std::uint64_t want = 0;
-    bool whole = true;
-    const bool fits = tensor_bytes(numel, *bits, &want, &whole);
-    if (!whole) {
-      ok = false;
-      sink.add(DiagCode::safetensors_tensor_invalid, base + "/shape",
-               "expected a whole number of bytes, found " + u64s(numel) + " elements of " +
-                   st_dtype_name(tc->tensor.dtype) + " (" + std::to_string(*bits) + " bits each)");
-    } else if (offsets_ok && (!fits || end - begin != want)) {
-      ok = false;
-      sink.add(DiagCode::safetensors_offsets_invalid, base + "/data_offsets",
-               "expected end - begin = " + (fits ? u64s(want) : std::string("more than 2^64")) + " bytes (shape " +
-                   shape_text(tc->tensor.shape) + " of " + st_dtype_name(tc->tensor.dtype) + "), found " +
-                   u64s(end - begin) + " ([" + u64s(begin) + ", " + u64s(end) + "])");
-    }
+  return false;
+}
+
+/// S5: numel elements of the dtype are a whole number of bytes and, where the offsets parsed,
+/// exactly end - begin of them.
+bool check_byte_count(const std::string& base, std::uint64_t numel, Sink& sink, const TensorCheck& tc) {
+  const unsigned bits = st_dtype_bits(tc.tensor.dtype);
+  const std::uint64_t begin = tc.tensor.begin, end = tc.tensor.end;
+  std::uint64_t want = 0;
+  bool whole = true;
+  const bool fits = tensor_bytes(numel, bits, &want, &whole);
+  if (!whole) {
+    sink.add(DiagCode::safetensors_tensor_invalid, base + "/shape",
+             "expected a whole number of bytes, found " + u64s(numel) + " elements of " +
+                 st_dtype_name(tc.tensor.dtype) + " (" + std::to_string(bits) + " bits each)");
+    return false;
   }
-  tc->valid = ok;
+  if (tc.have_offsets && (!fits || end - begin != want)) {
+    sink.add(DiagCode::safetensors_offsets_invalid, base + "/data_offsets",
+             "expected end - begin = " + (fits ? u64s(want) : std::string("more than 2^64")) + " bytes (shape " +
+                 shape_text(tc.tensor.shape) + " of " + st_dtype_name(tc.tensor.dtype) + "), found " +
+                 u64s(end - begin) + " ([" + u64s(begin) + ", " + u64s(end) + "])");
+    return false;
+  }
+  return true;
+}
+
+/// S4 and the per-tensor part of S5 for one entry, each key's diagnostics in turn.
+void check_tensor(const std::string& name, const json& v, std::uint64_t data_bytes, Sink& sink, TensorCheck* tc) {
+  const std::string base = pointer_to(name);
+  if (!v.is_object()) {
+    sink.add(DiagCode::safetensors_tensor_invalid, base,
+             "expected a tensor entry {\"dtype\", \"shape\", \"data_offsets\"}, found " + describe(v));
+    return;
+  }
+  const bool keys_ok = check_entry_keys(base, v, sink);
+  const bool dtype_ok = check_dtype(base, v, sink, tc);
+  std::uint64_t numel = 1;
+  const bool shape_ok = check_shape(base, v, sink, tc, &numel);
+  const bool offsets_ok = check_offsets(base, v, data_bytes, sink, tc);
+  const bool bytes_ok = !(dtype_ok && shape_ok) || check_byte_count(base, numel, sink, *tc);
+  tc->valid = keys_ok && dtype_ok && shape_ok && offsets_ok && bytes_ok;
 }
 
 /// S5: sorted by offset, the tensors cover [0, data_bytes) exactly.
@@ -474,61 +479,45 @@ bool check_safetensors_prefix(std::string_view prefix, std::uint64_t file_size, 
   return true;
 }
 
-bool parse_safetensors_header(std::string_view text, std::uint64_t data_bytes, const LoadLimits& limits,
-                              const std::function<bool(std::string_view)>& keep, Sink& sink, StHeader* out) {
-  out->tensor_count = 0;
-  out->kept.clear();
-  out->data_bytes = data_bytes;
-  const std::uint64_t max_header = std::min(limits.max_header_bytes, kSpecMaxHeaderBytes);
-  const std::int64_t max_tensors = std::max<std::int64_t>(0, std::min(limits.max_tensors, kSpecMaxTensors));
+namespace {
 
-  // S1 / S2: the shared JSON reader. Its diagnostics are forwarded, with not_an_object (the top
-  // level) as S1's safetensors_header_invalid.
+/// S1 / S2: the header through the shared JSON reader, into *doc. Its diagnostics are forwarded,
+/// with not_an_object (the top level) as S1's safetensors_header_invalid.
+bool parse_header_json(std::string_view text, std::uint64_t max_header, const LoadLimits& limits, Sink& sink,
+                       json* doc) {
   JsonLimits jl;
   jl.max_bytes = max_header;
   jl.max_depth = std::max(1, std::min(limits.max_depth, kSpecMaxDepth));
-  json doc;
-  bool parsed = false;
-  {
-    Sink inner(limits.max_diagnostics);
-    parsed = parse_json_document(text, jl, inner, &doc);
-    bool forwarded = false;
-    for (Diagnostic& d : inner.diags()) {
-      if (d.code == DiagCode::too_many_diagnostics) continue;
-      forwarded = true;
-      if (d.code == DiagCode::not_an_object) {
-        sink.add(DiagCode::safetensors_header_invalid, std::move(d.pointer),
-                 std::move(d.message) + " (a safetensors header is a JSON object)");
-      } else {
-        sink.add(d.code, std::move(d.pointer), std::move(d.message));
-      }
+  Sink inner(limits.max_diagnostics);
+  const bool parsed = parse_json_document(text, jl, inner, doc);
+  bool forwarded = false;
+  for (Diagnostic& d : inner.diags()) {
+    if (d.code == DiagCode::too_many_diagnostics) continue;
+    forwarded = true;
+    if (d.code == DiagCode::not_an_object) {
+      sink.add(DiagCode::safetensors_header_invalid, std::move(d.pointer),
+               std::move(d.message) + " (a safetensors header is a JSON object)");
+    } else {
+      sink.add(d.code, std::move(d.pointer), std::move(d.message));
     }
-    if (!parsed && !forwarded)
-      sink.add(DiagCode::syntax_error, "", "expected a JSON object header, found invalid JSON");
   }
+  if (!parsed && !forwarded) sink.add(DiagCode::syntax_error, "", "expected a JSON object header, found invalid JSON");
   if (!parsed) return false;
-  if (!doc.is_object()) {  // the reader promises an object; keep S1 even if it did not
+  if (!doc->is_object()) {  // the reader promises an object; keep S1 even if it did not
     sink.add(DiagCode::safetensors_header_invalid, "",
-             "expected the header to be a JSON object, found " + describe(doc));
+             "expected the header to be a JSON object, found " + describe(*doc));
     return false;
   }
+  return true;
+}
 
-  // S6, before looking at any tensor.
-  const auto meta = doc.find("__metadata__");
-  const std::int64_t count = static_cast<std::int64_t>(doc.size()) - (meta != doc.end() ? 1 : 0);
-  out->tensor_count = count;
-  if (count > max_tensors) {
-    sink.add(
-        DiagCode::too_many_tensors, "",
-        "expected at most " + std::to_string(max_tensors) + " tensors in one file, found " + std::to_string(count));
-    return false;
-  }
-
+/// S4 / S5 over every tensor entry of `doc` (in key order), the kept ones into out->kept. False
+/// where one is invalid, or where the diagnostics list filled up (then nothing is kept).
+bool check_entries(const json& doc, std::uint64_t data_bytes, const std::function<bool(std::string_view)>& keep,
+                   Sink& sink, StHeader* out) {
   bool ok = true;
-  if (meta != doc.end() && !check_metadata(*meta, sink)) ok = false;
-
   std::vector<Span> spans;
-  spans.reserve(static_cast<std::size_t>(count));
+  spans.reserve(static_cast<std::size_t>(out->tensor_count));
   bool all_offsets = true;
   for (auto it = doc.begin(); it != doc.end(); ++it) {
     const std::string& name = it.key();
@@ -552,11 +541,74 @@ bool parse_safetensors_header(std::string_view text, std::uint64_t data_bytes, c
   // Coverage only when every entry gave offsets: otherwise every missing entry would also show up
   // as a gap, burying the real problem.
   if (all_offsets && !check_coverage(spans, data_bytes, sink)) ok = false;
+  return ok;
+}
+
+}  // namespace
+
+bool parse_safetensors_header(std::string_view text, std::uint64_t data_bytes, const LoadLimits& limits,
+                              const std::function<bool(std::string_view)>& keep, Sink& sink, StHeader* out) {
+  out->tensor_count = 0;
+  out->kept.clear();
+  out->data_bytes = data_bytes;
+  const std::uint64_t max_header = std::min(limits.max_header_bytes, kSpecMaxHeaderBytes);
+  const std::int64_t max_tensors = std::max<std::int64_t>(0, std::min(limits.max_tensors, kSpecMaxTensors));
+  json doc;
+  if (!parse_header_json(text, max_header, limits, sink, &doc)) return false;
+
+  // S6, before looking at any tensor.
+  const auto meta = doc.find("__metadata__");
+  const std::int64_t count = static_cast<std::int64_t>(doc.size()) - (meta != doc.end() ? 1 : 0);
+  out->tensor_count = count;
+  if (count > max_tensors) {
+    sink.add(
+        DiagCode::too_many_tensors, "",
+        "expected at most " + std::to_string(max_tensors) + " tensors in one file, found " + std::to_string(count));
+    return false;
+  }
+  bool ok = true;
+  if (meta != doc.end() && !check_metadata(*meta, sink)) ok = false;
+  if (!check_entries(doc, data_bytes, keep, sink, out)) ok = false;
   if (!ok) out->kept.clear();
   return ok;
 }
 
 // ---------------------------------------------------------------------------------------------
+
+namespace {
+
+/// Opens `path` read-only (no controlling terminal, no blocking on a FIFO) into *fd, where the
+/// caller closes it, and checks that it is a regular file of *size bytes.
+bool open_regular_file(const std::string& path, Sink& sink, int* fd, std::uint64_t* size) {
+  do {
+    *fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  } while (*fd < 0 && errno == EINTR);
+  if (*fd < 0) {
+    const int e = errno;
+    if (e == ENOENT || e == ENOTDIR || path.empty())
+      sink.add(DiagCode::file_not_found, "", "expected a file, found nothing at this path");
+    else if (e == EACCES || e == EPERM)
+      sink.add(DiagCode::permission_denied, "", "expected read permission, found access denied");
+    else
+      sink.add(DiagCode::read_error, "", std::string("expected to open the file, found an error: ") + std::strerror(e));
+    return false;
+  }
+  struct stat st {};
+  if (::fstat(*fd, &st) != 0) {
+    sink.add(DiagCode::read_error, "",
+             std::string("expected to stat the file, found an error: ") + std::strerror(errno));
+    return false;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    sink.add(DiagCode::not_a_regular_file, "",
+             std::string("expected a regular file, found ") + file_type_name(st.st_mode));
+    return false;
+  }
+  *size = static_cast<std::uint64_t>(st.st_size);
+  return true;
+}
+
+}  // namespace
 
 SafetensorsFile::~SafetensorsFile() {
   if (fd_ >= 0) ::close(fd_);
@@ -573,34 +625,8 @@ bool SafetensorsFile::open(const std::string& path, const std::string& file_labe
     label_ = file_label;
     sink.set_file(file_label);
 
-    int fd = -1;
-    do {
-      fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    } while (fd < 0 && errno == EINTR);
-    if (fd < 0) {
-      const int e = errno;
-      if (e == ENOENT || e == ENOTDIR || path.empty())
-        sink.add(DiagCode::file_not_found, "", "expected a file, found nothing at this path");
-      else if (e == EACCES || e == EPERM)
-        sink.add(DiagCode::permission_denied, "", "expected read permission, found access denied");
-      else
-        sink.add(DiagCode::read_error, "",
-                 std::string("expected to open the file, found an error: ") + std::strerror(e));
-      return false;
-    }
-    fd_ = fd;
-    struct stat st {};
-    if (::fstat(fd_, &st) != 0) {
-      sink.add(DiagCode::read_error, "",
-               std::string("expected to stat the file, found an error: ") + std::strerror(errno));
-      return false;
-    }
-    if (!S_ISREG(st.st_mode)) {
-      sink.add(DiagCode::not_a_regular_file, "",
-               std::string("expected a regular file, found ") + file_type_name(st.st_mode));
-      return false;
-    }
-    const std::uint64_t size = static_cast<std::uint64_t>(st.st_size);
+    std::uint64_t size = 0;
+    if (!open_regular_file(path, sink, &fd_, &size)) return false;
 
     // S1 on the 8-byte prefix, before the header is read.
     char prefix[8] = {};
