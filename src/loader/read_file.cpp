@@ -15,15 +15,6 @@ namespace loader {
 
 namespace {
 
-const char* file_type_name(mode_t m) {
-  if (S_ISDIR(m)) return "a directory";
-  if (S_ISFIFO(m)) return "a FIFO";
-  if (S_ISCHR(m)) return "a character device";
-  if (S_ISBLK(m)) return "a block device";
-  if (S_ISSOCK(m)) return "a socket";
-  return "something that is not a regular file";
-}
-
 bool fail(Sink& sink, DiagCode code, std::string message) {
   sink.add(code, "", std::move(message));
   return false;
@@ -54,21 +45,6 @@ bool check_path(const std::string& path, std::uint64_t max_bytes, Sink& sink) {
   return true;
 }
 
-/// O_NONBLOCK: should the path have been swapped for a FIFO since stat(), open() must not hang;
-/// the fstat() below then refuses it.
-int open_file(const std::string& path, Sink& sink) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-  if (fd >= 0) return fd;
-  const int e = errno;
-  if (e == EACCES || e == EPERM)
-    fail(sink, DiagCode::permission_denied, "expected read permission, found access denied");
-  else if (e == ENOENT)
-    fail(sink, DiagCode::file_not_found, "expected a file, found nothing at this path");
-  else
-    fail(sink, DiagCode::read_error, std::string("expected to open the file, found an error: ") + std::strerror(e));
-  return -1;
-}
-
 /// Reads to EOF, but never more than max_bytes + 1 bytes: a file that grew past the limit since
 /// stat() is still refused, and memory stays bounded by the limit.
 bool read_bounded(int fd, std::uint64_t size_hint, std::uint64_t max_bytes, Sink& sink, std::string* out) {
@@ -96,19 +72,53 @@ bool read_bounded(int fd, std::uint64_t size_hint, std::uint64_t max_bytes, Sink
 
 }  // namespace
 
-bool read_file(const std::string& path, std::uint64_t max_bytes, Sink& sink, std::string* out) {
-  if (!check_path(path, max_bytes, sink)) return false;
-  const int fd = open_file(path, sink);
-  if (fd < 0) return false;
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
+const char* file_type_name(mode_t m) {
+  if (S_ISDIR(m)) return "a directory";
+  if (S_ISCHR(m)) return "a character device";
+  if (S_ISBLK(m)) return "a block device";
+  if (S_ISFIFO(m)) return "a FIFO";
+  if (S_ISSOCK(m)) return "a socket";
+  return "a special file";
+}
+
+// O_NONBLOCK: should the path have been swapped for a FIFO since the caller's stat(), open() must
+// not hang; the fstat() below then refuses it.
+bool open_regular_file(const std::string& path, Sink& sink, int* fd, std::uint64_t* size) {
+  do {
+    *fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  } while (*fd < 0 && errno == EINTR);
+  if (*fd < 0) {
+    const int e = errno;
+    if (e == ENOENT || e == ENOTDIR || path.empty())
+      return fail(sink, DiagCode::file_not_found, "expected a file, found nothing at this path");
+    if (e == EACCES || e == EPERM)
+      return fail(sink, DiagCode::permission_denied, "expected read permission, found access denied");
+    return fail(sink, DiagCode::read_error,
+                std::string("expected to open the file, found an error: ") + std::strerror(e));
+  }
   struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+  if (::fstat(*fd, &st) != 0)
+    return fail(sink, DiagCode::read_error,
+                std::string("expected to stat the file, found an error: ") + std::strerror(errno));
+  if (!S_ISREG(st.st_mode))
     return fail(sink, DiagCode::not_a_regular_file,
                 std::string("expected a regular file, found ") + file_type_name(st.st_mode));
-  return read_bounded(fd, static_cast<std::uint64_t>(st.st_size), max_bytes, sink, out);
+  *size = static_cast<std::uint64_t>(st.st_size);
+  return true;
+}
+
+bool read_file(const std::string& path, std::uint64_t max_bytes, Sink& sink, std::string* out) {
+  if (!check_path(path, max_bytes, sink)) return false;
+  int fd = -1;
+  std::uint64_t size = 0;
+  const bool opened = open_regular_file(path, sink, &fd, &size);
+  struct Closer {
+    int fd;
+    ~Closer() {
+      if (fd >= 0) ::close(fd);
+    }
+  } closer{fd};
+  return opened && read_bounded(fd, size, max_bytes, sink, out);
 }
 
 }  // namespace loader

@@ -12,8 +12,6 @@
 //       the data buffer: sorted by offset, no gap, no overlap, nothing after the last tensor
 #include "safetensors.hpp"
 
-#include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -26,6 +24,7 @@
 #include <utility>
 
 #include "json_reader.hpp"
+#include "read_file.hpp"
 #include "text.hpp"
 
 namespace kvscale {
@@ -376,15 +375,6 @@ bool check_coverage(std::vector<Span>& spans, std::uint64_t data_bytes, Sink& si
 // ---------------------------------------------------------------------------------------------
 // I/O helpers
 
-const char* file_type_name(mode_t m) {
-  if (S_ISDIR(m)) return "a directory";
-  if (S_ISCHR(m)) return "a character device";
-  if (S_ISBLK(m)) return "a block device";
-  if (S_ISFIFO(m)) return "a FIFO";
-  if (S_ISSOCK(m)) return "a socket";
-  return "a special file";
-}
-
 /// Reads len bytes at off into buf; returns 0 and *got == len, or 0 with *got < len at end of file,
 /// or an errno value. Retries EINTR and partial reads.
 int pread_full(int fd, void* buf, std::size_t len, std::uint64_t off, std::size_t* got) {
@@ -574,41 +564,6 @@ bool parse_safetensors_header(std::string_view text, std::uint64_t data_bytes, c
 }
 
 // ---------------------------------------------------------------------------------------------
-
-namespace {
-
-/// Opens `path` read-only (no controlling terminal, no blocking on a FIFO) into *fd, where the
-/// caller closes it, and checks that it is a regular file of *size bytes.
-bool open_regular_file(const std::string& path, Sink& sink, int* fd, std::uint64_t* size) {
-  do {
-    *fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-  } while (*fd < 0 && errno == EINTR);
-  if (*fd < 0) {
-    const int e = errno;
-    if (e == ENOENT || e == ENOTDIR || path.empty())
-      sink.add(DiagCode::file_not_found, "", "expected a file, found nothing at this path");
-    else if (e == EACCES || e == EPERM)
-      sink.add(DiagCode::permission_denied, "", "expected read permission, found access denied");
-    else
-      sink.add(DiagCode::read_error, "", std::string("expected to open the file, found an error: ") + std::strerror(e));
-    return false;
-  }
-  struct stat st {};
-  if (::fstat(*fd, &st) != 0) {
-    sink.add(DiagCode::read_error, "",
-             std::string("expected to stat the file, found an error: ") + std::strerror(errno));
-    return false;
-  }
-  if (!S_ISREG(st.st_mode)) {
-    sink.add(DiagCode::not_a_regular_file, "",
-             std::string("expected a regular file, found ") + file_type_name(st.st_mode));
-    return false;
-  }
-  *size = static_cast<std::uint64_t>(st.st_size);
-  return true;
-}
-
-}  // namespace
 
 SafetensorsFile::~SafetensorsFile() {
   if (fd_ >= 0) ::close(fd_);
