@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <new>
 #include <numeric>
 #include <ostream>
@@ -560,10 +561,18 @@ BENCHMARK(BM_observe_amax)->Apply(amax_shapes)->UseRealTime();
 
 // ---- summary (after the console table only; benchmarks/ratio_summary.hpp) ---------------------
 
-void summary(const kvscale::bench::Results& res, std::ostream& out) {
-  using kvscale::bench::print;
-  using kvscale::bench::ratio;
-  auto get = [&res](const std::string& name) { return res.rate(name); };
+using kvscale::bench::print;
+using kvscale::bench::ratio;
+using Rate = std::function<double(const std::string&)>;  // bytes/s of a benchmark run, 0 if absent
+
+// " <tokens>tok <heads>h": the paged tables' row labels.
+std::string paged_label(const char* k, std::int64_t tokens, std::int64_t heads) {
+  return std::string(k) + " " + std::to_string(tokens) + "tok " + std::to_string(heads) + "h";
+}
+
+// The contiguous kernels against memcpy (1 and 2 threads) and the scalar loop, then the paged ops
+// against memcpy_paged.
+void summary_kernels(const Rate& get, std::ostream& out) {
   print(out, "Summary (throughput ratios, same run; bytes = read + written once each):\n");
   print(out, "%-22s %14s %10s %12s %10s\n", "kernel", "GB/s", "/memcpy", "/memcpy_2t", "/scalar");
   for (const char* k : {"roundtrip", "quantize", "dequantize"}) {
@@ -580,21 +589,21 @@ void summary(const kvscale::bench::Results& res, std::ostream& out) {
             ratio(kr, get("BM_memcpy_2t" + carg)).c_str(), ratio(kr, get(std::string("BM_scalar_") + k + arg)).c_str());
     }
   }
-  for (const char* k : {"paged_write", "paged_read"}) {
-    for (std::int64_t heads : {8, 1}) {
+  for (const char* k : {"paged_write", "paged_read"})
+    for (std::int64_t heads : {8, 1})
       for (std::int64_t tokens : {1, 16, 64, 256, 2048, 8192, 16384}) {
         const std::string arg = "/" + std::to_string(tokens) + "/" + std::to_string(heads) + "/real_time";
         const double kr = get(std::string("BM_") + k + arg);
         if (kr <= 0) continue;
-        const std::string label = std::string(k) + " " + std::to_string(tokens) + "tok " + std::to_string(heads) + "h";
-        print(out, "%-22s %14.2f %10s %12s %10s\n", label.c_str(), kr / 1e9,
+        print(out, "%-22s %14.2f %10s %12s %10s\n", paged_label(k, tokens, heads).c_str(), kr / 1e9,
               ratio(kr, get("BM_memcpy_paged" + arg)).c_str(), "-", "-");
       }
-    }
-  }
-  // The kernel floors (BM_paged_*_floor): where the floor's /memcpy is well below a paged goal,
-  // the kernel rather than the paging stands in the way (a loose bound: see FloorData); op/floor
-  // is the dense NHD paged op's throughput over its floor's.
+}
+
+// The kernel floors (BM_paged_*_floor): where the floor's /memcpy is well below a paged goal, the
+// kernel rather than the paging stands in the way (a loose bound: see FloorData); op/floor is the
+// dense NHD paged op's throughput over its floor's.
+void summary_floors(const Rate& get, std::ostream& out) {
   print(out, "\n%-30s %10s %10s %10s\n", "kernel floor (no paging)", "GB/s", "/memcpy", "op/floor");
   for (const char* k : {"paged_write", "paged_read"})
     for (std::int64_t heads : {8, 1})
@@ -602,11 +611,14 @@ void summary(const kvscale::bench::Results& res, std::ostream& out) {
         const std::string arg = "/" + std::to_string(tokens) + "/" + std::to_string(heads) + "/real_time";
         const double fr = get(std::string("BM_") + k + "_floor" + arg);
         if (fr <= 0) continue;
-        const std::string label = std::string(k) + " " + std::to_string(tokens) + "tok " + std::to_string(heads) + "h";
-        print(out, "%-30s %10.2f %10s %10s\n", label.c_str(), fr / 1e9, ratio(fr, get("BM_memcpy_paged" + arg)).c_str(),
-              ratio(get(std::string("BM_") + k + arg), fr).c_str());
+        print(out, "%-30s %10.2f %10s %10s\n", paged_label(k, tokens, heads).c_str(), fr / 1e9,
+              ratio(fr, get("BM_memcpy_paged" + arg)).c_str(), ratio(get(std::string("BM_") + k + arg), fr).c_str());
       }
-  // Layers in turn (BM_paged_*_layers): the time per call, and over the one-layer run's.
+}
+
+// Layers in turn (BM_paged_*_layers): the time per call, and over the one-layer run's; then
+// observe_amax on one thread against memchr, and on the pool.
+void summary_layers_and_amax(const Rate& get, std::ostream& out) {
   print(out, "\n%-30s %10s %10s\n", "32 layers in turn (8 heads)", "us/call", "/1 layer");
   for (const char* k : {"paged_write", "paged_read"})
     for (int layout : {0, 3})
@@ -629,6 +641,10 @@ void summary(const kvscale::bench::Results& res, std::ostream& out) {
     print(out, "%-26s %10.2f %10s %16.2f\n", label.c_str(), one / 1e9, ratio(one, get("BM_read_memchr" + arg)).c_str(),
           get("BM_observe_amax" + arg) / 1e9);
   }
+}
+
+// The layouts against dense NHD and memcpy_paged, then the split layout with prefill slots.
+void summary_layouts(const Rate& get, std::ostream& out) {
   print(out, "\n%-30s %10s %10s %10s\n", "layout (8 heads)", "GB/s", "/dense NHD", "/memcpy");
   const char* names[] = {"", "strided", "split", "NHD per-head", "HND", "split per-head"};
   for (const char* k : {"paged_write", "paged_read"})
@@ -651,6 +667,14 @@ void summary(const kvscale::bench::Results& res, std::ostream& out) {
       print(out, "%-30s %10.2f %10s %10s\n", label.c_str(), kr / 1e9, ratio(kr, get(base + "0/real_time")).c_str(),
             ratio(kr, get("BM_memcpy_paged/" + std::to_string(tokens) + "/8/real_time")).c_str());
     }
+}
+
+void summary(const kvscale::bench::Results& res, std::ostream& out) {
+  const Rate get = [&res](const std::string& name) { return res.rate(name); };
+  summary_kernels(get, out);
+  summary_floors(get, out);
+  summary_layers_and_amax(get, out);
+  summary_layouts(get, out);
 }
 
 }  // namespace
