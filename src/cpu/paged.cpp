@@ -366,7 +366,7 @@ std::size_t paged_chunk_begin(const PagedJob& j, std::size_t i) {
 }
 
 // Tokens of a chunk waiting for their visit: row index, block and slot within the block. 64 a
-// visit: with one scale, a one-head visit then fills a RunBatch, and an 8-head one four
+// visit: with one scale, a one-head visit then fills a batch of runs (batch_runs), and an 8-head one four
 // (bench_cpu A/B against 16: 0.81-0.97x the time of dense, HND and strided paged ops from 2,048
 // tokens on; one-head rows are 256 bytes, so 16 tokens made batches of 16 runs).
 struct PendingTokens {
@@ -389,51 +389,47 @@ RowRun run_of(unsigned char* row, std::uint8_t* cache, std::size_t n) {
   return Op::kWrite ? RowRun{row, cache, n} : RowRun{cache, row, n};
 }
 
-// Runs of one side and one scale (head `head`'s), gathered over tokens and heads and handed to
-// Op::runs together (add() when it is full, and flush()): one call and one table set-up for many
+// Runs of one side and one scale, gathered over the pending tokens and their `heads` runs of `len`
+// elements, and handed to Op::runs kMax at a time: one call and one table set-up for many
 // 128-element rows. A run that continues the previous one both in the rows and in the cache (a
-// prefill's consecutive slots) extends it.
+// prefill's consecutive slots) extends it. The side's fields and the count are locals, and the
+// runs are stored field by field: a RowRun built on the stack and copied in with one 16-byte move
+// waited on its two 8-byte stores (a store-forwarding stall), which perf put at over half of
+// visit_side's samples in BM_paged_write/2048/1.
 template <class Op>
-class RunBatch {
- public:
-  RunBatch(const PagedJob& j, const PagedSide& s, const ChunkTables& ct, std::int64_t head)
-      : j_(j), s_(s), ct_(ct), head_(head), row_es_(dtype_size(j.t)) {}
-  void add(unsigned char* row, std::uint8_t* cache, std::size_t n) {
-    // Field by field, from registers: a RowRun built on the stack and copied in with one 16-byte
-    // move waited on its two 8-byte stores (a store-forwarding stall), which perf put at over half
-    // of visit_side's samples in BM_paged_write/2048/1.
-    unsigned char* in = Op::kWrite ? row : cache;
-    unsigned char* out = Op::kWrite ? cache : row;
-    const std::size_t in_es = Op::kWrite ? row_es_ : 1, out_es = Op::kWrite ? 1 : row_es_;
-    if (count_ > 0) {
-      RowRun& last = run_[count_ - 1];
-      if (static_cast<const unsigned char*>(last.in) + last.n * in_es == in &&
-          static_cast<unsigned char*>(last.out) + last.n * out_es == out) {
-        last.n += n;
-        return;
+void batch_runs(const PagedJob& j, const PagedSide& s, const ChunkTables& ct, const PendingTokens& p, std::size_t heads,
+                std::size_t len) {
+  constexpr std::size_t kMax = 64;
+  const std::size_t es = dtype_size(j.t), in_es = Op::kWrite ? es : 1, out_es = Op::kWrite ? 1 : es;
+  unsigned char* const rows = s.rows;
+  std::uint8_t* const cache = s.cache;
+  const std::size_t row_stride = s.row_stride, row_head = len * es;
+  const std::int64_t block = s.st.block, slot = s.st.slot, head = s.st.head;
+  RowRun run[kMax];
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < p.count; ++i) {
+    unsigned char* row = rows + p.token[i] * row_stride;
+    std::uint8_t* place = cache + p.block[i] * block + p.off[i] * slot;
+    for (std::size_t h = 0; h < heads; ++h, row += row_head, place += head) {
+      unsigned char* in = Op::kWrite ? row : place;
+      unsigned char* out = Op::kWrite ? place : row;
+      if (n > 0 && static_cast<const unsigned char*>(run[n - 1].in) + run[n - 1].n * in_es == in &&
+          static_cast<unsigned char*>(run[n - 1].out) + run[n - 1].n * out_es == out) {
+        run[n - 1].n += len;
+        continue;
       }
-      if (count_ == kMax) flush();
+      if (n == kMax) {
+        Op{}.runs(j, s, ct, 0, run, n);
+        n = 0;
+      }
+      run[n].in = in;
+      run[n].out = out;
+      run[n].n = len;
+      ++n;
     }
-    RowRun& r = run_[count_++];
-    r.in = in;
-    r.out = out;
-    r.n = n;
   }
-  void flush() {
-    if (count_ > 0) Op{}.runs(j_, s_, ct_, head_, run_, count_);
-    count_ = 0;
-  }
-
- private:
-  static constexpr std::size_t kMax = 64;
-  const PagedJob& j_;
-  const PagedSide& s_;
-  const ChunkTables& ct_;
-  std::int64_t head_;
-  std::size_t row_es_;
-  std::size_t count_ = 0;
-  RowRun run_[kMax];
-};
+  if (n > 0) Op{}.runs(j, s, ct, 0, run, n);
+}
 
 // Moves the pending tokens' K or V (every head) with Op. With one scale, a batch takes every
 // token's whole row (whole_row: the heads continue each other) or its heads; heads with their own
@@ -453,14 +449,11 @@ void visit_side(const PagedJob& j, const PagedSide& s, const ChunkTables& ct, co
       for (std::size_t h = 0; h < heads; ++h)
         Op{}.scattered(j, s, ct, row(i, h), cache(i, h), len, static_cast<std::int64_t>(h));
   } else if (s.scale_stride == 0) {
-    RunBatch<Op> b(j, s, ct, 0);
-    for (std::size_t i = 0; i < p.count; ++i)
-      for (std::size_t h = 0; h < heads; ++h) b.add(row(i, h), cache(i, h), len);
-    b.flush();
+    batch_runs<Op>(j, s, ct, p, heads, len);
   } else if (H <= 255) {
     // Heads with their own scales, in memory order, many runs a call: the kernel sets up each
     // run's head (a batch per head, reading each row in 256-byte pieces 2 KiB apart, was 1.1-1.2x
-    // slower at 16,384 tokens, from DRAM). Fields one by one, as RunBatch::add says. Where the
+    // slower at 16,384 tokens, from DRAM). Fields one by one, as batch_runs says. Where the
     // operation has no batched form (no step tables), the runs go one a call.
     constexpr std::size_t kBatch = 128;
     RowRun runs[kBatch];
