@@ -199,7 +199,7 @@ TEST(CpuLayouts, ManyHeadsPerHeadBf16WritesMatchBruteForce) {
 }
 
 // Paged ops hand the kernels batches of runs of one scale, 64 tokens at a time (src/cpu/paged.cpp,
-// RunBatch), and a run that continues the previous one in the rows and in the cache joins it:
+// batch_runs), and a run that continues the previous one in the rows and in the cache joins it:
 // prefill slots (whole blocks) with dense rows make runs of several tokens, padded rows do not;
 // enough heads and tokens fill a batch (64 runs) and the 64-token window several times; block
 // sizes 16 (shift) and 6 (division) find the slot's block. Dense NHD/HND presets and explicit
