@@ -435,6 +435,52 @@ void print_table_header(const RunInfo& info, const char* scale_label) {
               "saturated", "write ms", "write GB/s", "read ms", "read GB/s", info.gpu ? "  vs CPU" : "");
 }
 
+// One layer's row: a line of the table, or an object of the pass's "layers" array.
+void report_layer(const RunInfo& info, int layer, float scale, const LayerStats& st, double bytes,
+                  JsonWriter* layers_json) {
+  if (info.json) {
+    layers_json->begin_object().key("layer").value(layer).key("scale").value(scale);
+    layers_json->key("max_abs_err").number(st.max_abs_err).key("rms_rel_err").number(st.rms_rel_err);
+    layers_json->key("saturated_fraction").number(st.saturated).key("write_ms").fixed(st.write_ms, 6);
+    layers_json->key("read_ms").fixed(st.read_ms, 6).key("bytes_match").value(st.bytes_match).end_object();
+  } else {
+    std::printf("%5d %12.6g %12.6g %12.6g %9.4f%% %10.3f %10.2f %10.3f %10.2f%s\n", layer, static_cast<double>(scale),
+                st.max_abs_err, st.rms_rel_err, 100.0 * st.saturated, st.write_ms, gbps(bytes, st.write_ms), st.read_ms,
+                gbps(bytes, st.read_ms), info.gpu ? (st.bytes_match ? "  equal" : "  DIFFERENT") : "");
+  }
+}
+
+// The pass's totals: the table's last lines, or the pass's object (into result->json) around the
+// layers' array. `bytes` is one layer's per phase.
+void report_pass(const RunInfo& info, const Backend& backend, int num_layers, const LayerStats& total, double bytes,
+                 const std::string& layers_json, PassTotals* result) {
+  const double layers = num_layers;
+  const Shape& shape = info.shape;
+  if (info.json) {
+    JsonWriter o;
+    o.begin_object().key("file").value(info.file).key("backend").value(backend.name());
+    o.key("backend_reason").value(info.why).key("format").value(format_name(info.format));
+    o.key("dtype").value(dtype_name(shape.dtype)).key("tokens").value(static_cast<std::int64_t>(shape.tokens));
+    o.key("kv_heads").value(static_cast<std::int64_t>(shape.heads));
+    o.key("head_size").value(static_cast<std::int64_t>(shape.head_size));
+    o.key("block_size").value(static_cast<std::int64_t>(shape.block_size)).key("tp_rank").value(info.rank);
+    o.key("layout").value(info.layout).key("scale_granularity").value(info.per_head ? "head" : "tensor");
+    o.key("layers").raw(layers_json).key("total").begin_object();
+    o.key("max_abs_err").number(total.max_abs_err).key("rms_rel_err").number(result->rms);
+    o.key("saturated_fraction").number(result->sat).key("write_ms").fixed(total.write_ms, 6);
+    o.key("read_ms").fixed(total.read_ms, 6).key("write_gbps").fixed(gbps(bytes * layers, total.write_ms), 6);
+    o.key("read_gbps").fixed(gbps(bytes * layers, total.read_ms), 6).key("bytes_match").value(result->all_match);
+    o.end_object().end_object();
+    result->json = o.str();
+  } else {
+    std::printf("%5s %12s %12.6g %12.6g %9.4f%% %10.3f %10.2f %10.3f %10.2f%s\n", "total", "", total.max_abs_err,
+                result->rms, 100.0 * result->sat, total.write_ms, gbps(bytes * layers, total.write_ms), total.read_ms,
+                gbps(bytes * layers, total.read_ms), info.gpu ? (result->all_match ? "  equal" : "  DIFFERENT") : "");
+    std::printf("\n%s bytes per phase per layer: %.1f MB (K+V in %s, K+V fp8, slots)\n", backend.name(), bytes / 1e6,
+                dtype_name(shape.dtype));
+  }
+}
+
 // One pass over every layer of `data` (which also gives the data), quantized with `quant`. Text:
 // prints the rows and the total. JSON: the pass's object goes to result->json. With `amax`
 // ([layer][amax_stride()] floats), the data are also observed. Returns false on failure.
@@ -458,48 +504,15 @@ bool run_pass(RoundTrip& rt, Backend& backend, const RunInfo& info, const Effect
     sums.err2 += e.err2;
     sums.ref2 += e.ref2;
     sums.sat += e.sat;
-    const float scale = q.k[0];  // reported: head 0 of K when per head
-    if (info.json) {
-      layers_json.begin_object().key("layer").value(layer).key("scale").value(scale);
-      layers_json.key("max_abs_err").number(st.max_abs_err).key("rms_rel_err").number(st.rms_rel_err);
-      layers_json.key("saturated_fraction").number(st.saturated).key("write_ms").fixed(st.write_ms, 6);
-      layers_json.key("read_ms").fixed(st.read_ms, 6).key("bytes_match").value(st.bytes_match).end_object();
-    } else {
-      std::printf("%5d %12.6g %12.6g %12.6g %9.4f%% %10.3f %10.2f %10.3f %10.2f%s\n", layer, static_cast<double>(scale),
-                  st.max_abs_err, st.rms_rel_err, 100.0 * st.saturated, st.write_ms, gbps(bytes, st.write_ms),
-                  st.read_ms, gbps(bytes, st.read_ms), info.gpu ? (st.bytes_match ? "  equal" : "  DIFFERENT") : "");
-    }
+    report_layer(info, layer, q.k[0], st, bytes, &layers_json);  // the scale shown: head 0 of K when per head
     if (info.progress) std::fprintf(stderr, "\r  layer %d/%d", layer + 1, data.num_layers);
   }
   if (info.progress) std::fputs("\r                    \r", stderr);
-  const double layers = data.num_layers;
-  const Shape& shape = info.shape;
   result->rms = sums.ref2 > 0 ? std::sqrt(sums.err2 / sums.ref2) : 0.0;
-  result->sat = sums.sat / (layers * 2.0 * static_cast<double>(rt.valid_tokens()) * static_cast<double>(shape.row()));
-  if (info.json) {
-    layers_json.end_array();
-    JsonWriter o;
-    o.begin_object().key("file").value(info.file).key("backend").value(backend.name());
-    o.key("backend_reason").value(info.why).key("format").value(format_name(info.format));
-    o.key("dtype").value(dtype_name(shape.dtype)).key("tokens").value(static_cast<std::int64_t>(shape.tokens));
-    o.key("kv_heads").value(static_cast<std::int64_t>(shape.heads));
-    o.key("head_size").value(static_cast<std::int64_t>(shape.head_size));
-    o.key("block_size").value(static_cast<std::int64_t>(shape.block_size)).key("tp_rank").value(info.rank);
-    o.key("layout").value(info.layout).key("scale_granularity").value(info.per_head ? "head" : "tensor");
-    o.key("layers").raw(layers_json.str()).key("total").begin_object();
-    o.key("max_abs_err").number(total.max_abs_err).key("rms_rel_err").number(result->rms);
-    o.key("saturated_fraction").number(result->sat).key("write_ms").fixed(total.write_ms, 6);
-    o.key("read_ms").fixed(total.read_ms, 6).key("write_gbps").fixed(gbps(bytes * layers, total.write_ms), 6);
-    o.key("read_gbps").fixed(gbps(bytes * layers, total.read_ms), 6).key("bytes_match").value(result->all_match);
-    o.end_object().end_object();
-    result->json = o.str();
-  } else {
-    std::printf("%5s %12s %12.6g %12.6g %9.4f%% %10.3f %10.2f %10.3f %10.2f%s\n", "total", "", total.max_abs_err,
-                result->rms, 100.0 * result->sat, total.write_ms, gbps(bytes * layers, total.write_ms), total.read_ms,
-                gbps(bytes * layers, total.read_ms), info.gpu ? (result->all_match ? "  equal" : "  DIFFERENT") : "");
-    std::printf("\n%s bytes per phase per layer: %.1f MB (K+V in %s, K+V fp8, slots)\n", backend.name(), bytes / 1e6,
-                dtype_name(shape.dtype));
-  }
+  result->sat = sums.sat / (static_cast<double>(data.num_layers) * 2.0 * static_cast<double>(rt.valid_tokens()) *
+                            static_cast<double>(info.shape.row()));
+  layers_json.end_array();
+  report_pass(info, backend, data.num_layers, total, bytes, layers_json.str(), result);
   return true;
 }
 
