@@ -2,8 +2,6 @@
 // config.json, the index), and the checked open that it and the safetensors reader share.
 #pragma once
 
-#include <sys/types.h>
-
 #include <cstdint>
 #include <string>
 
@@ -24,9 +22,6 @@ bool read_file(const std::string& path, std::uint64_t max_bytes, Sink& sink, std
 /// file; its size goes to *size. On failure adds one diagnostic (file_not_found,
 /// permission_denied, not_a_regular_file, read_error) with the root pointer and returns false.
 bool open_regular_file(const std::string& path, Sink& sink, int* fd, std::uint64_t* size);
-
-/// What a file of mode m is, for "expected a regular file, found ...": "a directory", "a FIFO".
-const char* file_type_name(mode_t m);
 
 }  // namespace loader
 }  // namespace kvscale
